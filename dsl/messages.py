@@ -1,0 +1,95 @@
+"""Syntax errors in a user's words: what was expected, after what, and what was found."""
+
+from __future__ import annotations
+
+from lark import Token
+
+# Terminal names as a user would say them.
+WORDS = {
+    "NAME": "a name", "ASSET": "an asset symbol (like ETH)", "NUMBER": "a number",
+    "STRING": "a quoted string", "$END": "end of file", "ARROW": '"->"',
+    "LBRACE": '"{"', "RBRACE": '"}"', "LPAR": '"("', "RPAR": '")"', "COMMA": '","',
+    "COLON": '":"', "EQUAL": '"="', "SLASH": '"/"', "PLUS": '"+"', "MINUS": '"-"',
+    "STAR": '"*"', "LESSTHAN": '"<"', "MORETHAN": '">"',
+}
+STATEMENTS = {"TRANSFER", "SPOT", "PERP", "STAKE", "UNSTAKE", "SUPPLY", "WITHDRAW", "BORROW",
+              "REPAY", "SWAP", "WRAP", "UNWRAP", "FLASH", "ATOMIC", "REPEAT", "ASSERT"}
+EXPRESSION_START = {"NUMBER", "NAME", "LPAR", "MINUS"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "LESSTHAN", "MORETHAN", "AND", "OR",
+             "__ANON_0", "__ANON_1", "__ANON_2", "__ANON_3", "__ANON_4", "__ANON_5"}
+# The role of a name after a keyword, for "after the source venue" style messages.
+ROLE_AFTER = {
+    ("TRANSFER", "FROM"): "the source venue", ("TRANSFER", "TO"): "the target venue",
+    "FROM": "the venue", "TO": "the venue", "ON": "the venue", "VIA": "the executor venue",
+    "PHASE": "the phase name", "ATOMIC": "the block name", "PLAN": "the plan name",
+    "LET": "the constant's name", "SET": "the option's name", "AS": "the loop variable",
+    "AFTER": "the phase name",
+}
+
+
+def _word(terminal: str) -> str:
+    if terminal in WORDS:
+        return WORDS[terminal]
+    if terminal.isupper() and terminal.isalpha():
+        return f'"{terminal.lower()}"'
+    return "an operator"
+
+
+def describe_expected(expected: set[str]) -> str:
+    """A short phrase for a set of acceptable terminals."""
+    wanted = set(expected) - {"COMMENT", "WS"}
+    parts: list[str] = []
+    if STATEMENTS <= wanted:
+        parts.append("a statement (an instruction, atomic, repeat or assert)")
+        wanted -= STATEMENTS
+    if EXPRESSION_START <= wanted:
+        parts.append("a number or expression")
+        wanted -= EXPRESSION_START | {"NOT", "ALL", "MAX"}
+    if parts or wanted - OPERATORS:
+        wanted -= OPERATORS
+    if "PHASE" in wanted and {"LET", "SET"} & wanted:
+        parts.append("a declaration (holdings, let, set) or a phase")
+        wanted -= {"PHASE", "LET", "SET", "HOLDINGS", "USE"}
+    parts += sorted(_word(t) for t in wanted)
+    if not parts:
+        return "something else"
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def describe_previous(previous: list[Token]) -> str:
+    """'after the source venue', 'after "from"', or 'at the start of the file'."""
+    if not previous:
+        return "at the start of the file"
+    last = previous[-1]
+    keywords = [t.type for t in previous[:-1] if t.type.isupper() and t.type.isalpha()
+                and t.type not in ("NAME", "ASSET", "NUMBER", "STRING")]
+    if last.type == "NAME":
+        before = keywords[-1] if keywords else None
+        statement = next((t.type for t in reversed(previous) if t.type in STATEMENTS), None)
+        role = ROLE_AFTER.get((statement or "", before or "")) or ROLE_AFTER.get(before or "")
+        return f"after {role}" if role else f'after "{last.value}"'
+    if last.type == "NUMBER":
+        return "after the amount"
+    if last.type == "ASSET":
+        return f"after the asset {last.value}"
+    if last.type == "STRING":
+        return "after the string"
+    return f'after "{last.value}"'
+
+
+def syntax_message(expected: set[str], previous: list[Token], found: str) -> tuple[str, str | None]:
+    """The SP100 message and its help line."""
+    if found.startswith("unexpected character"):
+        message = f"{found} {describe_previous(previous)}"
+        if 0 < len(expected) <= 3:
+            message += f" (expected {describe_expected(expected)})"
+        return message, "remove the character or put it in a comment (# ...)"
+    message = f"expected {describe_expected(expected)} {describe_previous(previous)}, found {found}"
+    help_text = None
+    if "TO" in expected and previous and previous[-1].type == "NAME":
+        help_text = "a transfer reads: transfer AMOUNT ASSET from VENUE to VENUE"
+    elif "RBRACE" in expected and found == "end of file":
+        help_text = "a block opened with { is not closed"
+    return message, help_text

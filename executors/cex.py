@@ -1,0 +1,104 @@
+"""CEX trades: spot buy/sell with taker fee and limit, perps with margin and leverage."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dsl.models import CEXTradeInstruction
+from executors.errors import ExecutionError
+from executors.ledger import Ledger
+from executors.market import CexVenue, Market
+from executors.protocol import ExecutionResult, Order
+from executors.resolve import drawn, fmt
+
+
+def _venue(market: Market, name: str) -> CexVenue:
+    terms = market.venues.get(name)
+    if not isinstance(terms, CexVenue):
+        raise ExecutionError("SP102", f"{name} is not a CEX")
+    return terms
+
+
+class CexExecutor:
+    """Spot and perp trades on a centralised exchange, at the market's prices."""
+
+    families = frozenset({"cex_trade"})
+
+    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+        """Fill the trade or raise ExecutionError (SP300, SP303, SP306)."""
+        instr = order.instruction
+        assert isinstance(instr, CEXTradeInstruction)
+        terms = _venue(market, instr.venue)
+        price = market.price(instr.base) / market.price(instr.quote)
+        if instr.market == "spot":
+            return self._spot(order, instr, terms, price, ledger, market)
+        return self._perp(order, instr, terms, price, ledger, market)
+
+    @staticmethod
+    def _spot(order: Order, instr: CEXTradeInstruction, terms: CexVenue, price: Decimal,
+              ledger: Ledger, market: Market) -> ExecutionResult:
+        venue, base, quote = instr.venue, instr.base, instr.quote
+        if order.limit is not None:
+            fills = price <= order.limit if instr.side == "buy" else price >= order.limit
+            if not fills:
+                raise ExecutionError("SP306", f"{instr.side} limit {fmt(order.limit)} would not "
+                                     f"fill: {instr.pair} trades at {fmt(price)}")
+        if instr.side == "buy":
+            amount = drawn(order, Decimal(0))
+            cost = amount * price
+            fee = cost * terms.taker_fee
+            ledger.add("balance", venue, quote, -(cost + fee))
+            ledger.add("balance", venue, base, amount)
+        else:
+            amount = drawn(order, ledger.get("balance", venue, base))
+            proceeds = amount * price
+            fee = proceeds * terms.taker_fee
+            ledger.add("balance", venue, base, -amount)
+            ledger.add("balance", venue, quote, proceeds - fee)
+        ledger.record_cost("fee", fee * market.price(quote))
+        return ExecutionResult(amount=amount)
+
+    @staticmethod
+    def _perp(order: Order, instr: CEXTradeInstruction, terms: CexVenue, price: Decimal,
+              ledger: Ledger, market: Market) -> ExecutionResult:
+        venue, quote, pair = instr.venue, instr.quote, instr.pair
+        leverage = order.leverage if order.leverage is not None else terms.default_leverage
+        if leverage <= 0 or leverage > terms.max_leverage:
+            raise ExecutionError("SP303", f"leverage {fmt(leverage)}x is outside {venue}'s "
+                                 f"range (up to {fmt(terms.max_leverage)}x)")
+        amount = drawn(order, Decimal(0))
+        delta = amount if instr.side == "buy" else -amount
+        size = ledger.get("position", venue, pair)
+        entry = ledger.get("entry", venue, pair)
+        fee = amount * price * terms.taker_fee
+        # A trade against the open position closes it first, releasing margin pro rata.
+        closing = min(amount, abs(size)) if size * delta < 0 else Decimal(0)
+        opening = amount - closing
+        margin_needed = opening * price / leverage
+        free = ledger.get("balance", venue, quote)
+        posted = ledger.get("margin", venue, pair)
+        released = posted * closing / abs(size) if closing else Decimal(0)
+        pnl = (closing * (price - entry) * (1 if size > 0 else -1)) if closing else Decimal(0)
+        if free + released + pnl < margin_needed + fee:
+            raise ExecutionError("SP303", f"insufficient margin at {venue}: the trade needs "
+                                 f"{fmt(margin_needed + fee)} {quote} (margin and fee), "
+                                 f"{fmt(free + released + pnl)} {quote} is free")
+        if released:
+            ledger.add("margin", venue, pair, -released)
+            ledger.add("balance", venue, quote, released)
+        if pnl:
+            ledger.add("balance", venue, quote, pnl)
+        ledger.add("balance", venue, quote, -(margin_needed + fee))
+        if margin_needed:
+            ledger.add("margin", venue, pair, margin_needed)
+        new_size = size + delta
+        if opening and size * delta >= 0:
+            new_entry = (abs(size) * entry + opening * price) / (abs(size) + opening)
+        elif opening:
+            new_entry = price
+        else:
+            new_entry = entry if new_size else Decimal(0)
+        ledger.add("position", venue, pair, new_size - size)
+        ledger.add("entry", venue, pair, new_entry - entry)
+        ledger.record_cost("fee", fee * market.price(quote))
+        return ExecutionResult(amount=amount)

@@ -1,0 +1,185 @@
+"""Smart-contract operations: staking, lending, swaps, wrapping and flash loans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from dsl.models import SmartContractInstruction
+from executors.accounts import borrow_room, health_factor, lending_terms
+from executors.errors import ExecutionError
+from executors.ledger import Ledger
+from executors.market import DexVenue, Market, StakingVenue
+from executors.protocol import ExecutionResult, Order
+from executors.resolve import drawn, fmt
+
+WALLET = "wallet"
+Handler = Callable[[Order, SmartContractInstruction, Ledger, Market], ExecutionResult]
+
+
+def _check_health(instr: SmartContractInstruction, order: Order, ledger: Ledger,
+                  market: Market) -> ExecutionResult:
+    venue = instr.venue or ""
+    health = health_factor(ledger, market, venue)
+    result = ExecutionResult()
+    if health is not None and health < 1:
+        raise ExecutionError("SP301", f"health factor at {venue} falls to {health:.4f}, "
+                             "below 1: the position could be liquidated")
+    if health is not None and health < order.options.min_health:
+        result.warnings.append(("SP302", f"health factor at {venue} falls to {health:.4f}, "
+                                f"below min_health {fmt(order.options.min_health)}"))
+    return result
+
+
+def _stake(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+           market: Market) -> ExecutionResult:
+    venue = instr.venue or ""
+    terms = market.venues.get(venue)
+    if not isinstance(terms, StakingVenue):
+        raise ExecutionError("SP102", f"{venue} is not a staking venue")
+    token_in, token_out = instr.token_in, instr.token_out or ""
+    pairs = terms.stake if instr.operation == "stake" else {v: k for k, v in terms.stake.items()}
+    if pairs.get(token_in) != token_out:
+        raise ExecutionError("SP103", f"{venue} does not {instr.operation} {token_in} "
+                             f"into {token_out}")
+    if instr.operation == "unstake" and order.in_transaction and not terms.unstake_atomic:
+        raise ExecutionError("SP206", f"unstaking at {venue} waits in a withdrawal queue")
+    amount = drawn(order, ledger.get("balance", WALLET, token_in))
+    ledger.add("balance", WALLET, token_in, -amount)
+    ledger.add("balance", WALLET, token_out,
+               amount * market.rate(token_in) / market.rate(token_out))
+    return ExecutionResult(amount=amount)
+
+
+def _supply(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+            market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    if token not in lending_terms(market, venue).assets:
+        raise ExecutionError("SP103", f"{venue} does not accept {token} as collateral")
+    amount = drawn(order, ledger.get("balance", WALLET, token))
+    ledger.add("balance", WALLET, token, -amount)
+    ledger.add("collateral", venue, token, amount)
+    return ExecutionResult(amount=amount)
+
+
+def _withdraw(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+              market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    lending_terms(market, venue)
+    amount = drawn(order, ledger.get("collateral", venue, token))
+    ledger.add("collateral", venue, token, -amount)
+    ledger.add("balance", WALLET, token, amount)
+    result = _check_health(instr, order, ledger, market)
+    result.amount = amount
+    return result
+
+
+def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+            market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    terms = lending_terms(market, venue).assets.get(token)
+    if terms is None or not terms.borrowable:
+        raise ExecutionError("SP103", f"{venue} does not lend {token}")
+    room = borrow_room(ledger, market, venue) / market.price(token)
+    amount = room if order.amount == "max" else drawn(order, Decimal(0))
+    if amount <= 0:
+        raise ExecutionError("SP305", f"nothing can be borrowed at {venue}: no collateral room")
+    if amount > room:
+        raise ExecutionError("SP305", f"borrowing {fmt(amount)} {token} exceeds {venue}'s LTV "
+                             f"limit: at most {room:.6f} {token} more")
+    ledger.add("debt", venue, token, amount)
+    ledger.add("balance", WALLET, token, amount)
+    result = _check_health(instr, order, ledger, market)
+    result.amount = amount
+    return result
+
+
+def _repay(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+           market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    lending_terms(market, venue)
+    owed = ledger.get("debt", venue, token)
+    if order.amount == "all":
+        amount = min(owed, ledger.get("balance", WALLET, token))
+    else:
+        # Like the lending contract, repaying more than is owed takes only the debt.
+        amount = min(drawn(order, Decimal(0)), owed)
+    ledger.add("balance", WALLET, token, -amount)
+    ledger.add("debt", venue, token, -amount)
+    return ExecutionResult(amount=amount)
+
+
+def _swap(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+          market: Market) -> ExecutionResult:
+    venue = instr.venue or ""
+    terms = market.venues.get(venue)
+    if not isinstance(terms, DexVenue):
+        raise ExecutionError("SP102", f"{venue} is not a DEX")
+    token_in, token_out = instr.token_in, instr.token_out or ""
+    slippage = order.slippage if order.slippage is not None else order.options.max_slippage
+    if slippage < 0 or slippage >= 1:
+        raise ExecutionError("SP104", f"slippage {fmt(slippage)} must be from 0 to below 100%")
+    amount = drawn(order, ledger.get("balance", WALLET, token_in))
+    value = amount * market.price(token_in)
+    received = value / market.price(token_out) * (1 - terms.fee - slippage)
+    ledger.add("balance", WALLET, token_in, -amount)
+    ledger.add("balance", WALLET, token_out, received)
+    ledger.record_cost("fee", value * terms.fee)
+    ledger.record_cost("slippage", value * slippage)
+    return ExecutionResult(amount=amount)
+
+
+def _wrap(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+          market: Market) -> ExecutionResult:
+    source, target = ("ETH", "WETH") if instr.operation == "wrap" else ("WETH", "ETH")
+    if instr.token_in != source:
+        raise ExecutionError("SP103", f"{instr.operation} takes {source}, not {instr.token_in}")
+    amount = drawn(order, ledger.get("balance", WALLET, source))
+    ledger.add("balance", WALLET, source, -amount)
+    ledger.add("balance", WALLET, target, amount)
+    return ExecutionResult(amount=amount)
+
+
+def _flash_borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+                  market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    if not order.in_transaction:
+        raise ExecutionError("SP202", "a flash loan must be borrowed inside an atomic block")
+    fee = market.flash_fee(venue, token)
+    if fee is None:
+        raise ExecutionError("SP103", f"{venue} does not flash-lend {token}")
+    amount = drawn(order, Decimal(0))
+    ledger.add("balance", WALLET, token, amount)
+    ledger.add("flash", venue, token, amount * (1 + fee))
+    if fee:
+        ledger.record_cost("fee", amount * fee * market.price(token))
+    return ExecutionResult(amount=amount)
+
+
+def _flash_repay(order: Order, instr: SmartContractInstruction, ledger: Ledger,
+                 market: Market) -> ExecutionResult:
+    venue, token = instr.venue or "", instr.token_in
+    owed = ledger.get("flash", venue, token)
+    amount = owed if order.amount == "all" else min(drawn(order, Decimal(0)), owed)
+    ledger.add("balance", WALLET, token, -amount)
+    ledger.add("flash", venue, token, -amount)
+    return ExecutionResult(amount=amount)
+
+
+HANDLERS: dict[str, Handler] = {
+    "stake": _stake, "unstake": _stake, "supply": _supply, "withdraw": _withdraw,
+    "borrow": _borrow, "repay": _repay, "swap": _swap, "wrap": _wrap, "unwrap": _wrap,
+    "flash_borrow": _flash_borrow, "flash_repay": _flash_repay,
+}
+
+
+class ContractExecutor:
+    """On-chain operations; gas is charged by the caller for the whole transaction."""
+
+    families = frozenset({"contract"})
+
+    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+        """Apply one contract operation to the ledger."""
+        instr = order.instruction
+        assert isinstance(instr, SmartContractInstruction)
+        return HANDLERS[instr.operation](order, instr, ledger, market)

@@ -1,0 +1,43 @@
+"""Gas: which instructions are on-chain transactions and how many units each costs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from dsl.models import AnyInstruction, SmartContractInstruction, WalletTransferInstruction
+from executors.errors import ExecutionError
+from executors.ledger import Ledger
+from executors.market import Market
+
+
+def op_units(instr: AnyInstruction, market: Market) -> int:
+    """Gas units of one operation inside a transaction (0 for off-chain instructions)."""
+    if isinstance(instr, SmartContractInstruction):
+        return market.gas.ops.get(instr.operation, 0)
+    if isinstance(instr, WalletTransferInstruction) and instr.source_venue == "wallet":
+        return market.gas.ops.get("transfer", 0)
+    return 0
+
+
+def is_on_chain(instr: AnyInstruction) -> bool:
+    """True for instructions that are wallet transactions (they pay gas)."""
+    if isinstance(instr, SmartContractInstruction):
+        return True
+    return isinstance(instr, WalletTransferInstruction) and instr.source_venue == "wallet"
+
+
+def transaction_units(instrs: Iterable[AnyInstruction], market: Market) -> int:
+    """Units of one transaction holding these operations: base plus each operation."""
+    return market.gas.base_tx + sum(op_units(i, market) for i in instrs)
+
+
+def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | None) -> Decimal:
+    """Take the gas of a transaction from the wallet up front; returns the ETH paid."""
+    eth = market.gas_eth(units, price_gwei)
+    have = ledger.get("balance", "wallet", "ETH")
+    if have < eth:
+        raise ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
+                             f"transaction needs {eth.normalize():f} ETH of gas")
+    ledger.pay_gas(units, eth, eth * market.price("ETH") if market.knows("ETH") else Decimal(0))
+    return eth

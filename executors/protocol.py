@@ -1,0 +1,58 @@
+"""The executor contract: a resolved order in, effects on the ledger, a result out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Protocol, runtime_checkable
+
+from dsl.models import AnyInstruction
+from executors.ledger import Ledger
+from executors.market import Market
+
+Family = Literal["wallet_transfer", "cex_trade", "contract"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Plan-wide options (`set`), with their defaults."""
+
+    min_health: Decimal = Decimal("1.05")
+    max_slippage: Decimal = Decimal("0.005")
+    gas_price_gwei: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """An instruction with its expressions evaluated: what an executor carries out.
+
+    `amount` is a Decimal, or "all"/"max", which the executor resolves against the ledger
+    because only it knows which balance an instruction draws from.
+    """
+
+    instruction: AnyInstruction
+    amount: Decimal | Literal["all", "max"]
+    limit: Decimal | None = None
+    leverage: Decimal | None = None
+    slippage: Decimal | None = None
+    in_transaction: bool = False
+    options: Options = field(default_factory=Options)
+
+
+@dataclass
+class ExecutionResult:
+    """What an executor did: the amount it used, and warnings (code, message) to report."""
+
+    amount: Decimal = Decimal(0)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """One family of instructions; found through the `stratplan.executors` entry points."""
+
+    families: frozenset[str]
+
+    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+        """Carry out one order; raise ExecutionError to fail it."""
+        ...

@@ -1,0 +1,25 @@
+"""Turning `all` and plain amounts into the Decimal an operation uses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from executors.errors import ExecutionError
+from executors.protocol import Order
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal for messages: no exponent, no trailing zeros."""
+    text = f"{value.normalize():f}"
+    return text
+
+
+def drawn(order: Order, available: Decimal) -> Decimal:
+    """The amount an order uses: `all` is everything available; others must be positive."""
+    if order.amount == "all":
+        return available
+    if order.amount == "max":
+        raise ExecutionError("SP109", "`max` is only allowed for borrow")
+    if order.amount <= 0:
+        raise ExecutionError("SP104", f"the amount {fmt(order.amount)} is not positive")
+    return order.amount

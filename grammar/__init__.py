@@ -1,0 +1,1 @@
+"""Package data: the stratplan grammar (plan.lark). Holds no Python logic."""

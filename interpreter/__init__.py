@@ -1,0 +1,1 @@
+"""Interpreter: DAG, static rules, dry run, dispatch, position monitor, reports."""

@@ -1,0 +1,134 @@
+"""The lint pipeline: parse, resolve the market, static rules, then the dry run; `# noqa`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dsl.diagnostics import Diagnostic
+from dsl.models import Plan
+from dsl.parser import ParseResult, parse
+from dsl.spans import Span
+from executors.errors import MarketError
+from executors.market import Market, default_market, load_market
+from executors.registry import discover
+from interpreter.dag import DagError, build_dag
+from interpreter.engine import Engine, run_sync
+from interpreter.rules import RuleContext, diag, run_rules
+
+
+@dataclass
+class LintResult:
+    """What linting one plan found."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: str = ""
+    plan: Plan | None = None
+
+    @property
+    def errors(self) -> int:
+        """How many errors."""
+        return sum(1 for d in self.diagnostics if d.severity.value == "error")
+
+    @property
+    def warnings(self) -> int:
+        """How many warnings."""
+        return sum(1 for d in self.diagnostics if d.severity.value == "warning")
+
+
+def resolve_market(plan: Plan, plan_dir: Path | None,
+                   override: Market | None) -> tuple[Market | None, Diagnostic | None]:
+    """The market a plan runs against, or an SP111 saying why `use market` cannot be used."""
+    if override is not None:
+        return override, None
+    if plan.market is None:
+        return default_market(), None
+    span = plan.market.span
+    folder = (plan_dir or Path.cwd()).resolve()
+    try:
+        target = (folder / plan.market.path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, diag("SP111", f"market path {plan.market.path!r} cannot be used: {exc}", span)
+    if not target.is_relative_to(folder):
+        return None, diag("SP111", f"market file {plan.market.path!r} is outside the plan's "
+                          "folder", span, "keep the market file beside the plan, or pass "
+                          "--market on the command line")
+    try:
+        return load_market(target), None
+    except MarketError as exc:
+        return None, diag("SP111", f"market file cannot be used: {exc}", span)
+
+
+def _silenced(diagnostic: Diagnostic, noqa: dict[int, frozenset[str] | None]) -> bool:
+    line = diagnostic.span.line
+    if line not in noqa:
+        return False
+    codes = noqa[line]
+    return codes is None or diagnostic.code in codes
+
+
+def dry_run(plan: Plan, market: Market) -> list[Diagnostic]:
+    """SP3xx diagnostics from running the plan against the market from its holdings."""
+    engine = Engine(plan, market, discover())
+    try:
+        dag = build_dag(plan, engine.scope)
+    except DagError:
+        return []
+    outcome = run_sync(engine.run_sequential(dag.nodes))
+    found: list[Diagnostic] = []
+    seen: set[tuple[str, int]] = set()
+    iteration_of = {node.id: node.iteration for node in dag.nodes}
+    for code, message, span, node_id in outcome.warnings:
+        if (code, span.line) in seen:
+            continue
+        seen.add((code, span.line))
+        found.append(diag(code, _in_iteration(message, iteration_of.get(node_id)), span))
+    failure = outcome.failure
+    if failure is not None:
+        code = failure.code if failure.code.startswith("SP") else "SP300"
+        found.append(diag(code, _in_iteration(failure.message, iteration_of.get(failure.node)),
+                          failure.span))
+    return found
+
+
+def _in_iteration(message: str, iteration: str | None) -> str:
+    return f"{message} (first in iteration {iteration})" if iteration else message
+
+
+def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
+                market: Market | None = None) -> LintResult:
+    """Lint an already parsed plan."""
+    result = LintResult(path=path, source=parsed.source, plan=parsed.plan)
+    if parsed.plan is None:
+        result.diagnostics = [d.with_path(path) for d in parsed.diagnostics]
+        return result
+    plan = parsed.plan
+    resolved, problem = resolve_market(plan, plan_dir, market)
+    found = [problem] if problem else []
+    found += run_rules(RuleContext(plan, resolved, parsed.source))
+    found = [d for d in found if not _silenced(d, parsed.noqa)]
+    if resolved is not None and not any(d.is_error for d in found):
+        found += [d for d in dry_run(plan, resolved) if not _silenced(d, parsed.noqa)]
+    found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
+    result.diagnostics = [d.with_path(path) for d in found]
+    return result
+
+
+def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,
+                market: Market | None = None) -> LintResult:
+    """Lint plan text; never raises on bad input."""
+    return lint_parsed(parse(data, path), path, plan_dir, market)
+
+
+def lint_file(path: Path, market: Market | None = None) -> LintResult:
+    """Lint a plan file on disk (unreadable files become an SP100 diagnostic)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        result = LintResult(path=str(path))
+        result.diagnostics = [diag("SP100", f"cannot read the file: {exc.strerror or exc}",
+                                   Span(line=1, column=1, end_line=1, end_column=1)
+                                   ).with_path(str(path))]
+        return result
+    return lint_source(data, str(path), path.parent, market)

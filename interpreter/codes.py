@@ -1,0 +1,49 @@
+"""The catalogue of diagnostic codes: severity and one-line title (pages in explain/)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from dsl.diagnostics import Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+CODES: dict[str, tuple[Severity, str]] = {
+    "SP100": (E, "syntax error"),
+    "SP101": (E, "unknown venue"),
+    "SP102": (E, "the venue cannot do this operation"),
+    "SP103": (E, "unknown asset, or the venue does not list that asset or market"),
+    "SP104": (E, "amount is zero or negative"),
+    "SP105": (E, "duplicate name"),
+    "SP106": (E, "`after` names an unknown phase"),
+    "SP107": (E, "phase dependencies form a cycle"),
+    "SP108": (E, "undefined name, unknown function or unknown `set` option"),
+    "SP109": (E, "`all` or `max` where the instruction does not allow it"),
+    "SP110": (E, "a limit is exceeded"),
+    "SP111": (E, "market file missing, invalid, or outside the plan's folder"),
+    "SP200": (E, "wallet transfer inside an atomic block"),
+    "SP201": (E, "CEX trade inside an atomic block"),
+    "SP202": (E, "flash borrow or repay outside an atomic block"),
+    "SP203": (E, "flash loan not repaid in full by the end of its atomic block"),
+    "SP204": (W, "empty atomic block"),
+    "SP205": (E, "atomic block, repeat or assert inside an atomic block"),
+    "SP206": (E, "operation that cannot complete inside one transaction"),
+    "SP300": (E, "dry run: insufficient balance at a venue"),
+    "SP301": (E, "dry run: health factor below 1 after an operation"),
+    "SP302": (W, "dry run: health factor below min_health after an operation"),
+    "SP303": (E, "dry run: insufficient margin, or leverage above the venue's maximum"),
+    "SP304": (E, "dry run: assertion failed"),
+    "SP305": (E, "dry run: borrow above the lending venue's LTV limit"),
+    "SP306": (E, "dry run: a limit order would not fill at the market price"),
+    "SP400": (W, "consecutive contract operations could be one atomic block"),
+    "SP401": (W, "`let` never used"),
+}
+HELP_URI = "https://stratplan.dev/rules/{code}"
+
+
+def explain(code: str) -> str | None:
+    """The explain page of a code, or None for an unknown code."""
+    code = code.upper()
+    if code not in CODES:
+        return None
+    page = resources.files("interpreter").joinpath(f"explain/{code}.md")
+    return page.read_text(encoding="utf-8")

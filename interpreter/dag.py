@@ -1,0 +1,250 @@
+"""The instruction DAG: `repeat` unrolled, stable node ids, and the ordering rules.
+
+A phase waits for the phases in its `after` list (or the phase written before it). Inside
+a phase, statements that touch a common venue keep their written order; an assert (or an
+expression reading every venue, like `exposure`) waits for everything before it and holds
+back everything after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import networkx as nx
+
+from dsl.models import (
+    AnyInstruction,
+    Assert,
+    AtomicBlock,
+    CEXTradeInstruction,
+    Phase,
+    Plan,
+    Repeat,
+    SmartContractInstruction,
+    WalletTransferInstruction,
+)
+from interpreter.evaluate import Scope, calls, constant
+
+MAX_REPEAT = 10_000
+MAX_NODES = 1_000_000
+WALLET = "wallet"
+EVERY_VENUE = "*"
+
+
+class DagError(Exception):
+    """The plan cannot be turned into a DAG (the static rules say why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNode:
+    """One node: an instruction, an atomic block (one transaction) or an assert."""
+
+    id: str
+    phase: str
+    order: int
+    statement: AnyInstruction | AtomicBlock | Assert
+    loop: Mapping[str, Decimal] = field(default_factory=dict)
+    venues: frozenset[str] = frozenset()
+
+    @property
+    def line(self) -> int:
+        """The source line of the statement."""
+        return self.statement.span.line
+
+    @property
+    def barrier(self) -> bool:
+        """True when the node must see every earlier node of its phase done."""
+        return isinstance(self.statement, Assert) or EVERY_VENUE in self.venues
+
+    @property
+    def iteration(self) -> str | None:
+        """The repeat iteration(s) of the node, as in its id, or None outside repeats."""
+        return self.id.split("#", 1)[1] if "#" in self.id else None
+
+    def op_id(self, index: int) -> str:
+        """The id of an operation inside this atomic block."""
+        base, _, iteration = self.id.partition("#")
+        return f"{base}/{index}" + (f"#{iteration}" if iteration else "")
+
+
+def repeat_count(repeat: Repeat, scope: Scope) -> int | None:
+    """The repeat's count when it is a whole constant within limits, else None."""
+    try:
+        value = constant(repeat.count, scope)
+    except Exception:
+        return None
+    if value is None or value != value.to_integral_value() or not 1 <= value <= MAX_REPEAT:
+        return None
+    return int(value)
+
+
+def unrolled_size(body: tuple[Any, ...], scope: Scope, cap: int = MAX_NODES) -> int | None:
+    """Nodes the body unrolls to, computed without unrolling; None if a count is invalid."""
+    total = 0
+    for stmt in body:
+        if isinstance(stmt, Repeat):
+            count = repeat_count(stmt, scope)
+            inner = unrolled_size(stmt.body, scope, cap)
+            if count is None or inner is None:
+                return None
+            total += count * inner
+        else:
+            total += 1
+        if total > cap:
+            return total
+    return total
+
+
+def _expr_venues(exprs: list[Any]) -> set[str]:
+    venues: set[str] = set()
+    for expr in exprs:
+        if expr is None:
+            continue
+        for call in calls(expr):
+            if call.func == "exposure":
+                venues.add(EVERY_VENUE)
+            elif call.func in ("balance", "collateral", "debt", "position", "health") \
+                    and call.args and call.args[0].kind == "name":
+                venues.add(call.args[0].name)
+    return venues
+
+
+def instruction_venues(instr: AnyInstruction) -> set[str]:
+    """Venues an instruction writes or reads (the wallet pays gas for on-chain ones)."""
+    if isinstance(instr, WalletTransferInstruction):
+        venues = {instr.source_venue, instr.target_venue}
+        exprs: list[Any] = [instr.amount]
+    elif isinstance(instr, CEXTradeInstruction):
+        venues = {instr.venue}
+        exprs = [instr.amount, instr.limit]
+    else:
+        venues = {WALLET} | ({instr.venue} if instr.venue else set())
+        exprs = [instr.amount, instr.slippage]
+    return venues | _expr_venues(exprs)
+
+
+def statement_venues(stmt: AnyInstruction | AtomicBlock | Assert) -> frozenset[str]:
+    """Venues a DAG node touches."""
+    if isinstance(stmt, Assert):
+        return frozenset({EVERY_VENUE})
+    if isinstance(stmt, AtomicBlock):
+        venues = {WALLET} | ({stmt.via} if stmt.via else set())
+        for op in stmt.body:
+            if isinstance(op, (WalletTransferInstruction, CEXTradeInstruction,
+                               SmartContractInstruction)):
+                venues |= instruction_venues(op)
+        return frozenset(venues)
+    return frozenset(instruction_venues(stmt))
+
+
+def phase_dependencies(plan: Plan) -> dict[str, list[str]]:
+    """Phase -> the phases it waits for (unknown names are left out)."""
+    names = {p.name for p in plan.phases}
+    deps: dict[str, list[str]] = {}
+    previous: str | None = None
+    for phase in plan.phases:
+        if phase.after:
+            deps[phase.name] = [a for a in phase.after if a in names]
+        else:
+            deps[phase.name] = [previous] if previous else []
+        previous = phase.name
+    return deps
+
+
+def phase_graph(plan: Plan) -> nx.DiGraph:
+    """Phases as nodes, an edge from each phase to the phases that wait for it."""
+    graph = nx.DiGraph()
+    for index, phase in enumerate(plan.phases):
+        if phase.name not in graph:
+            graph.add_node(phase.name, index=index)
+    for phase, deps in phase_dependencies(plan).items():
+        for dep in deps:
+            graph.add_edge(dep, phase)
+    return graph
+
+
+def phase_order(plan: Plan) -> list[Phase]:
+    """Phases in dependency order, written order breaking ties; DagError on a cycle."""
+    graph = phase_graph(plan)
+    index = {p.name: i for i, p in enumerate(plan.phases)}
+    try:
+        names = list(nx.lexicographical_topological_sort(graph, key=lambda n: index[n]))
+    except (nx.NetworkXUnfeasible, nx.NetworkXError):
+        raise DagError("phase dependencies form a cycle") from None
+    by_name = {p.name: p for p in plan.phases}
+    return [by_name[n] for n in names]
+
+
+def _unroll(phase: Phase, body: tuple[Any, ...], prefix: str, iterations: tuple[int, ...],
+            scope: Scope) -> Iterator[tuple[str, Any, Mapping[str, Decimal]]]:
+    # Nesting is bounded by the parser (MAX_BLOCK_NESTING), so recursion depth is too.
+    suffix = "#" + ".".join(map(str, iterations)) if iterations else ""
+    for index, stmt in enumerate(body):
+        path = f"{prefix}{index}"
+        if isinstance(stmt, Repeat):
+            count = repeat_count(stmt, scope)
+            if count is None:
+                raise DagError(f"invalid repeat count at line {stmt.span.line}")
+            for k in range(count):
+                loop = dict(scope.loop)
+                if stmt.var:
+                    loop[stmt.var] = Decimal(k)
+                yield from _unroll(phase, stmt.body, f"{path}.", iterations + (k,),
+                                   scope.with_loop(loop))
+        elif isinstance(stmt, AtomicBlock):
+            yield f"{phase.name}/{stmt.name}{suffix}", stmt, scope.loop
+        else:
+            yield f"{phase.name}/{path}{suffix}", stmt, scope.loop
+
+
+@dataclass
+class Dag:
+    """The plan's nodes in dry-run order and the graph of their dependencies."""
+
+    nodes: list[PlanNode]
+    graph: nx.DiGraph
+
+    def by_id(self) -> dict[str, PlanNode]:
+        """Node id -> node."""
+        return {node.id: node for node in self.nodes}
+
+
+def build_dag(plan: Plan, scope: Scope) -> Dag:
+    """Unroll the plan and connect its nodes; DagError when the static rules would object."""
+    phases = phase_order(plan)
+    size = unrolled_size(tuple(s for p in plan.phases for s in p.body), scope)
+    if size is None or size > MAX_NODES:
+        raise DagError("the plan exceeds the repeat or size limits")
+    graph = nx.DiGraph()
+    nodes: list[PlanNode] = []
+    tails_of: dict[str, list[str]] = {}
+    deps = phase_dependencies(plan)
+    for phase in phases:
+        entry: list[str] = []
+        for dep in deps[phase.name]:
+            entry += tails_of.get(dep, [])
+        entry = list(dict.fromkeys(entry))
+        last_by_venue: dict[str, str] = {}
+        barrier: str | None = None
+        for node_id, stmt, loop in _unroll(phase, phase.body, "", (), scope):
+            node = PlanNode(node_id, phase.name, len(nodes), stmt, loop, statement_venues(stmt))
+            nodes.append(node)
+            graph.add_node(node_id, node=node)
+            if node.barrier:
+                preds = set(last_by_venue.values()) or ({barrier} if barrier else set())
+                last_by_venue = {}
+                barrier = node_id
+            else:
+                preds = {last_by_venue[v] for v in node.venues if v in last_by_venue}
+                if not preds and barrier:
+                    preds = {barrier}
+                for venue in node.venues:
+                    last_by_venue[venue] = node_id
+            for pred in preds or entry:
+                graph.add_edge(pred, node_id)
+        tails = list(dict.fromkeys(last_by_venue.values())) or ([barrier] if barrier else [])
+        tails_of[phase.name] = tails if tails else entry
+    return Dag(nodes, graph)

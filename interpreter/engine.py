@@ -1,0 +1,262 @@
+"""Dispatching the DAG to executors: the dry run of `lint` and the run of `stratplan run`.
+
+Every node is a transaction of its own: gas is paid up front, then the node's effects are
+applied under an undo log, and any failure restores the state as it was (gas stays paid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import networkx as nx
+
+from dsl.models import (
+    AllAmount,
+    AnyInstruction,
+    Assert,
+    AtomicBlock,
+    CEXTradeInstruction,
+    MaxAmount,
+    Plan,
+    SmartContractInstruction,
+)
+from dsl.spans import Span
+from executors import gas
+from executors.errors import ExecutionError, MarketError
+from executors.market import Market
+from executors.protocol import Executor, Options, Order
+from interpreter.dag import Dag, PlanNode
+from interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
+from interpreter.monitor import PositionMonitor
+
+Status = Literal["ok", "failed"]
+
+
+@dataclass
+class Step:
+    """One dispatched node: how it ended and the gas it paid."""
+
+    node: str
+    line: int
+    status: Status
+    gas_eth: Decimal = Decimal(0)
+    gas_units: int = 0
+
+
+@dataclass
+class Failure:
+    """Why a run stopped: code, message, and where (node and the span of the statement)."""
+
+    node: str
+    code: str
+    message: str
+    span: Span
+
+
+@dataclass
+class Outcome:
+    """The result of a run or dry run."""
+
+    steps: list[Step] = field(default_factory=list)
+    failure: Failure | None = None
+    warnings: list[tuple[str, str, Span, str]] = field(default_factory=list)  # code, msg, span, node
+
+    @property
+    def completed(self) -> list[str]:
+        """Ids of the nodes that ran to completion."""
+        return [s.node for s in self.steps if s.status == "ok"]
+
+
+class NodeFailed(Exception):
+    """A node failed; carries the code, message and span to report."""
+
+    def __init__(self, code: str, message: str, span: Span) -> None:
+        super().__init__(message)
+        self.code, self.message, self.span = code, message, span
+
+
+def plan_options(plan: Plan, scope: Scope) -> Options:
+    """The `set` options as values (invalid ones were reported by the static rules)."""
+    values: dict[str, Decimal] = {}
+    for setting in plan.sets:
+        try:
+            value = constant(setting.value, scope)
+        except EvalError:
+            value = None
+        if value is not None:
+            values[setting.name] = value
+    defaults = Options()
+    return Options(min_health=values.get("min_health", defaults.min_health),
+                   max_slippage=values.get("max_slippage", defaults.max_slippage),
+                   gas_price_gwei=values.get("gas_price_gwei"))
+
+
+def seed_holdings(plan: Plan, monitor: PositionMonitor) -> None:
+    """Load the plan's starting balances into the monitor."""
+    if plan.holdings is None:
+        return
+    for entry in plan.holdings.entries:
+        for amount in entry.amounts:
+            if amount.amount.value > 0:
+                monitor.seed(entry.venue, amount.asset, amount.amount.value)
+
+
+class Engine:
+    """Runs DAG nodes against a position monitor through the executors."""
+
+    def __init__(self, plan: Plan, market: Market, executors: Mapping[str, Executor],
+                 monitor: PositionMonitor | None = None) -> None:
+        self.plan = plan
+        self.market = market
+        self.executors = executors
+        self.scope = Scope({let.name: let for let in plan.lets}, {}, market)
+        self.options = plan_options(plan, self.scope)
+        self.monitor = monitor or PositionMonitor()
+        if monitor is None:
+            seed_holdings(plan, self.monitor)
+        self.warnings: list[tuple[str, str, Span, str]] = []
+
+    # --- one node ------------------------------------------------------------------------
+    async def execute(self, node: PlanNode) -> Step:
+        """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
+        stmt = node.statement
+        scope = Scope(self.scope.lets, node.loop, self.market, self.monitor)
+        if isinstance(stmt, Assert):
+            self._assert(stmt, scope)
+            return Step(node.id, node.line, "ok")
+        ops: list[AnyInstruction] = list(stmt.body) if isinstance(stmt, AtomicBlock) else [stmt]  # type: ignore[list-item]
+        atomic = isinstance(stmt, AtomicBlock)
+        units = 0
+        eth = Decimal(0)
+        if atomic or gas.is_on_chain(stmt):  # type: ignore[arg-type]
+            units = gas.transaction_units(ops, self.market)
+            try:
+                eth = gas.charge(self.monitor, self.market, units, self.options.gas_price_gwei)
+            except (ExecutionError, MarketError) as exc:
+                raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), stmt.span) from None
+        self.monitor.begin()
+        try:
+            for op in ops:
+                await self._operation(op, scope, node, atomic)
+            if atomic:
+                self._flash_settled(stmt)  # type: ignore[arg-type]
+        except NodeFailed:
+            self.monitor.rollback()
+            raise
+        self.monitor.commit()
+        return Step(node.id, node.line, "ok", eth, units)
+
+    def _assert(self, stmt: Assert, scope: Scope) -> None:
+        try:
+            ok = holds(stmt.condition, scope)
+        except EvalError as exc:
+            raise NodeFailed(exc.code, exc.message, exc.span) from None
+        except (MarketError, ExecutionError) as exc:
+            raise NodeFailed("SP304", f"assertion could not be evaluated: {exc}", stmt.span) from None
+        if not ok:
+            from dsl.formatter import format_expr
+            message = stmt.message or f"assertion failed: {format_expr(stmt.condition)}"
+            if stmt.message:
+                message = f"assertion failed: {message}"
+            raise NodeFailed("SP304", message, stmt.span)
+
+    async def _operation(self, op: AnyInstruction, scope: Scope, node: PlanNode,
+                         atomic: bool) -> None:
+        try:
+            order = self._order(op, scope, atomic)
+            executor = self.executors[op.kind]
+            result = await executor.execute(order, self.monitor, self.market)
+        except EvalError as exc:
+            raise NodeFailed(exc.code, exc.message, op.span) from None
+        except ExecutionError as exc:
+            raise NodeFailed(exc.code, exc.message, op.span) from None
+        except MarketError as exc:
+            raise NodeFailed("SP103", str(exc), op.span) from None
+        except KeyError:
+            raise NodeFailed("SP102", f"no executor handles {op.kind} instructions",
+                             op.span) from None
+        for code, message in result.warnings:
+            self.warnings.append((code, message, op.span, node.id))
+
+    def _order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
+        amount: Decimal | Literal["all", "max"]
+        if isinstance(op.amount, AllAmount):
+            amount = "all"
+        elif isinstance(op.amount, MaxAmount):
+            amount = "max"
+        else:
+            amount = evaluate(op.amount, scope)
+            if amount <= 0:
+                raise EvalError("SP104", f"the amount evaluates to {amount.normalize():f}; "
+                                "it must be positive", op.amount.span)
+        limit = leverage = slippage = None
+        if isinstance(op, CEXTradeInstruction):
+            limit = evaluate(op.limit, scope) if op.limit is not None else None
+            leverage = op.leverage.value if op.leverage is not None else None
+        if isinstance(op, SmartContractInstruction) and op.slippage is not None:
+            slippage = evaluate(op.slippage, scope)
+        return Order(op, amount, limit, leverage, slippage, atomic, self.options)
+
+    def _flash_settled(self, block: AtomicBlock) -> None:
+        for venue in sorted(self.monitor.venues("flash")):
+            for token, owed in self.monitor.items("flash", venue).items():
+                borrow = next((op for op in block.body if isinstance(op, SmartContractInstruction)
+                               and op.operation == "flash_borrow" and op.token_in == token
+                               and op.venue == venue), block)
+                raise NodeFailed("SP203", f"block `{block.name}` ends owing {owed.normalize():f} "
+                                 f"{token} to {venue} in flash loans", borrow.span)
+
+    # --- whole runs ----------------------------------------------------------------------
+    async def run_sequential(self, nodes: Iterable[PlanNode]) -> Outcome:
+        """Run nodes one after another in the given order; stop at the first failure."""
+        outcome = Outcome(warnings=self.warnings)
+        for node in nodes:
+            try:
+                outcome.steps.append(await self.execute(node))
+            except NodeFailed as failed:
+                outcome.steps.append(Step(node.id, node.line, "failed"))
+                outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
+                break
+        return outcome
+
+    async def run_concurrent(self, dag: Dag) -> Outcome:
+        """Dispatch nodes that are ready together concurrently; stop after a failure."""
+        outcome = Outcome(warnings=self.warnings)
+        graph: nx.DiGraph = dag.graph
+        waiting = {n: graph.in_degree(n) for n in graph.nodes}
+        order = {node.id: node.order for node in dag.nodes}
+        nodes = dag.by_id()
+        ready = sorted((n for n, d in waiting.items() if d == 0), key=order.__getitem__)
+        while ready and outcome.failure is None:
+            results = await asyncio.gather(*(self._attempt(nodes[n]) for n in ready))
+            next_ready: list[str] = []
+            for node_id, result in zip(ready, results, strict=True):
+                if isinstance(result, Step):
+                    outcome.steps.append(result)
+                    for succ in graph.successors(node_id):
+                        waiting[succ] -= 1
+                        if waiting[succ] == 0:
+                            next_ready.append(succ)
+                else:
+                    node = nodes[node_id]
+                    outcome.steps.append(Step(node.id, node.line, "failed"))
+                    if outcome.failure is None:
+                        outcome.failure = Failure(node.id, result.code, result.message,
+                                                  result.span)
+            ready = sorted(next_ready, key=order.__getitem__)
+        return outcome
+
+    async def _attempt(self, node: PlanNode) -> Step | NodeFailed:
+        try:
+            return await self.execute(node)
+        except NodeFailed as failed:
+            return failed
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from synchronous code."""
+    return asyncio.run(coro)

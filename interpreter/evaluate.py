@@ -1,0 +1,225 @@
+"""Evaluating expressions and conditions: constants statically, state functions at dispatch."""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from dsl.models import AnyExpr, Let
+from dsl.spans import Span
+from executors.accounts import INFINITE, exposure, health_factor
+from executors.errors import ExecutionError, MarketError
+from executors.ledger import Ledger
+from executors.market import Market
+
+# name -> (argument kinds); "venue" arguments are names, "asset" arguments asset symbols.
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "balance": ("venue", "asset"), "collateral": ("venue", "asset"),
+    "debt": ("venue", "asset"), "position": ("venue", "asset"), "price": ("asset",),
+    "health": ("venue",), "exposure": ("asset",),
+}
+# Functions whose value is fixed by the market alone (allowed in constant expressions).
+MARKET_FUNCTIONS = frozenset({"price"})
+MAX_LET_CHAIN = 64
+
+
+class EvalError(Exception):
+    """An expression that cannot be evaluated: code, message and the span to blame."""
+
+    def __init__(self, code: str, message: str, span: Span) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.span = span
+
+
+class NotConstant(Exception):
+    """Raised when a static evaluation meets state (balances, health...)."""
+
+
+@dataclass
+class Scope:
+    """Names an expression can use: `let` constants and loop variables."""
+
+    lets: Mapping[str, Let] = field(default_factory=dict)
+    loop: Mapping[str, Decimal] = field(default_factory=dict)
+    market: Market | None = None
+    ledger: Ledger | None = None
+    _depth: int = 0
+
+    def with_loop(self, loop: Mapping[str, Decimal]) -> Scope:
+        """The same scope with other loop variables."""
+        return Scope(self.lets, loop, self.market, self.ledger)
+
+
+def _number(value: Decimal, span: Span) -> Decimal:
+    if value.is_nan():
+        raise EvalError("SP104", "the expression has no numeric value", span)
+    return value
+
+
+def evaluate(expr: AnyExpr | Any, scope: Scope) -> Decimal:
+    """The value of an arithmetic expression; EvalError or NotConstant when it has none."""
+    try:
+        return _eval(expr, scope)
+    except (decimal.DivisionByZero, decimal.InvalidOperation):
+        raise EvalError("SP104", "division by zero or an invalid operation in the expression",
+                        expr.span) from None
+    except decimal.Overflow:
+        raise EvalError("SP110", "the expression's value is too large", expr.span) from None
+
+
+def _eval(expr: Any, scope: Scope) -> Decimal:
+    kind = expr.kind
+    if kind == "number":
+        value: Decimal = expr.value
+        return value
+    if kind == "name":
+        return _name(expr, scope)
+    if kind == "neg":
+        return -_eval(expr.operand, scope)
+    if kind == "binop":
+        left, right = _eval(expr.left, scope), _eval(expr.right, scope)
+        op = expr.op
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if right == 0:
+            raise EvalError("SP104", "division by zero", expr.span)
+        return left / right
+    if kind == "call":
+        return _call(expr, scope)
+    raise EvalError("SP100", "expected a value, found a condition", expr.span)
+
+
+def _name(expr: Any, scope: Scope) -> Decimal:
+    if expr.name in scope.loop:
+        return scope.loop[expr.name]
+    let = scope.lets.get(expr.name)
+    if let is None:
+        raise EvalError("SP108", f"undefined name `{expr.name}`", expr.span)
+    if scope._depth > MAX_LET_CHAIN:
+        raise EvalError("SP110", "constants refer to each other too deeply", expr.span)
+    scope._depth += 1
+    try:
+        return _eval(let.value, scope)
+    finally:
+        scope._depth -= 1
+
+
+def _call(expr: Any, scope: Scope) -> Decimal:
+    signature = FUNCTIONS.get(expr.func)
+    if signature is None:
+        raise EvalError("SP108", f"unknown function `{expr.func}`", expr.span)
+    args = [_argument(arg, kind) for arg, kind in zip(expr.args, signature, strict=False)]
+    if len(expr.args) != len(signature):
+        raise EvalError("SP108", f"`{expr.func}` takes {len(signature)} argument(s)", expr.span)
+    market = scope.market
+    if expr.func not in MARKET_FUNCTIONS and scope.ledger is None:
+        raise NotConstant(expr.func)
+    if market is None:
+        raise NotConstant(expr.func)
+    try:
+        return _state(expr.func, args, scope.ledger, market)
+    except (MarketError, ExecutionError) as exc:
+        raise EvalError("SP103", str(exc), expr.span) from None
+
+
+def _argument(arg: Any, kind: str) -> str:
+    if kind == "asset":
+        if arg.kind != "asset":
+            raise EvalError("SP108", "expected an asset symbol here", arg.span)
+        return str(arg.symbol)
+    if arg.kind != "name":
+        raise EvalError("SP108", "expected a venue name here", arg.span)
+    return str(arg.name)
+
+
+def _state(func: str, args: list[str], ledger: Ledger | None, market: Market) -> Decimal:
+    if func == "price":
+        return market.price(args[0])
+    assert ledger is not None
+    if func == "health":
+        health = health_factor(ledger, market, args[0])
+        return INFINITE if health is None else health
+    if func == "exposure":
+        return exposure(ledger, market, args[0])
+    if func == "position":
+        return sum((size for pair, size in ledger.items("position", args[0]).items()
+                    if pair.split("/")[0] == args[1]), Decimal(0))
+    book = {"balance": "balance", "collateral": "collateral", "debt": "debt"}[func]
+    return ledger.get(book, args[0], args[1])  # type: ignore[arg-type]
+
+
+def holds(expr: Any, scope: Scope) -> bool:
+    """The truth of a condition."""
+    try:
+        return _holds(expr, scope)
+    except (decimal.DivisionByZero, decimal.InvalidOperation):
+        raise EvalError("SP104", "division by zero or an invalid operation in the condition",
+                        expr.span) from None
+
+
+def _holds(expr: Any, scope: Scope) -> bool:
+    kind = expr.kind
+    if kind == "not":
+        return not _holds(expr.operand, scope)
+    if kind == "boolop":
+        if expr.op == "and":
+            return _holds(expr.left, scope) and _holds(expr.right, scope)
+        return _holds(expr.left, scope) or _holds(expr.right, scope)
+    if kind == "compare":
+        left, right = _eval(expr.left, scope), _eval(expr.right, scope)
+        return bool({"<": left < right, "<=": left <= right, ">": left > right,
+                     ">=": left >= right, "==": left == right, "!=": left != right}[expr.op])
+    raise EvalError("SP100", "expected a condition, found a value", expr.span)
+
+
+def constant(expr: Any, scope: Scope) -> Decimal | None:
+    """The value when it needs no run-time state, else None (errors still raise)."""
+    static = Scope(scope.lets, scope.loop, scope.market, None)
+    try:
+        return evaluate(expr, static)
+    except NotConstant:
+        return None
+
+
+def names_used(expr: Any) -> set[str]:
+    """Every name an expression refers to (not function names)."""
+    found: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        kind = node.kind
+        if kind == "name":
+            found.add(node.name)
+        elif kind in ("neg", "not"):
+            stack.append(node.operand)
+        elif kind in ("binop", "compare", "boolop"):
+            stack += [node.left, node.right]
+        elif kind == "call":
+            stack += [a for a in node.args if a.kind != "name" or node.func not in FUNCTIONS]
+    return found
+
+
+def calls(expr: Any) -> list[Any]:
+    """Every function call inside an expression."""
+    found = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        kind = node.kind
+        if kind == "call":
+            found.append(node)
+            stack += list(node.args)
+        elif kind in ("neg", "not"):
+            stack.append(node.operand)
+        elif kind in ("binop", "compare", "boolop"):
+            stack += [node.left, node.right]
+    return found

@@ -1,0 +1,715 @@
+"""The static rules (SP101-SP110, SP200-SP206, SP400, SP401), registered in one table.
+
+Each rule is a small function of a RuleContext that yields diagnostics. The context walks
+the plan once (`visits`) and every rule reads that list, so adding a rule means adding one
+function here, its tests, and its page in `explain/`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import networkx as nx
+
+from dsl.diagnostics import Diagnostic
+from dsl.models import (
+    AllAmount,
+    Assert,
+    AtomicBlock,
+    CEXTradeInstruction,
+    MaxAmount,
+    Phase,
+    Plan,
+    Repeat,
+    SmartContractInstruction,
+    WalletTransferInstruction,
+)
+from dsl.spans import Span
+from executors.market import (
+    CexVenue,
+    ExecutorVenue,
+    FlashLenderVenue,
+    LendingVenue,
+    Market,
+    StakingVenue,
+    WalletVenue,
+)
+from interpreter.codes import CODES
+from interpreter.dag import MAX_NODES, MAX_REPEAT, phase_graph, repeat_count, unrolled_size
+from interpreter.evaluate import FUNCTIONS, EvalError, Scope, calls, constant, names_used
+
+OPTIONS = {"min_health", "max_slippage", "gas_price_gwei"}
+ALL_ALLOWED = {"wallet_transfer", "spot_sell", "stake", "unstake", "supply", "withdraw",
+               "repay", "swap", "wrap", "unwrap", "flash_repay"}
+LENDING_OPS = {"supply", "withdraw", "borrow", "repay"}
+MAX_CHECKED_ITERATIONS = 10_000
+
+
+@dataclass
+class Visit:
+    """One statement of the plan as written, with where it stands."""
+
+    stmt: Any
+    phase: Phase
+    atomic: AtomicBlock | None
+    repeats: tuple[Repeat, ...]
+
+
+@dataclass
+class RuleContext:
+    """What every rule reads: the plan, the market (None if it failed to load), the walk."""
+
+    plan: Plan
+    market: Market | None
+    source: str = ""
+    visits: list[Visit] = field(default_factory=list)
+    scope: Scope = field(default_factory=Scope)
+
+    def __post_init__(self) -> None:
+        self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
+        self.lines = self.source.splitlines()
+        for phase in self.plan.phases:
+            self._walk(phase, phase.body, None, ())
+
+    def _walk(self, phase: Phase, body: tuple[Any, ...], atomic: AtomicBlock | None,
+              repeats: tuple[Repeat, ...]) -> None:
+        # Bounded depth: the parser refuses deeper nesting (SP110).
+        for stmt in body:
+            self.visits.append(Visit(stmt, phase, atomic, repeats))
+            if isinstance(stmt, AtomicBlock):
+                self._walk(phase, stmt.body, atomic or stmt, repeats)
+            elif isinstance(stmt, Repeat):
+                self._walk(phase, stmt.body, atomic, (*repeats, stmt))
+
+    def at(self, span: Span, word: str | None = None) -> Span:
+        """Narrow a span to the first whole-word `word` inside it, when found on its lines."""
+        if not word or not self.lines:
+            return span
+        pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])")
+        for number in range(span.line, min(span.end_line, len(self.lines)) + 1):
+            text = self.lines[number - 1]
+            start = span.column - 1 if number == span.line else 0
+            end = span.end_column - 1 if number == span.end_line else len(text)
+            match = pattern.search(text, start, end)
+            if match:
+                return Span(line=number, column=match.start() + 1, end_line=number,
+                            end_column=match.end() + 1)
+        return span
+
+    def instructions(self) -> Iterator[Visit]:
+        """Visits of instructions (not blocks or asserts)."""
+        return (v for v in self.visits
+                if isinstance(v.stmt, (WalletTransferInstruction, CEXTradeInstruction,
+                                       SmartContractInstruction)))
+
+    def expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
+        """Every expression in the plan with the visit it belongs to (None: top level)."""
+        for item in (*self.plan.lets, *self.plan.sets):
+            yield item.value, None, ()
+        for visit in self.visits:
+            stmt = visit.stmt
+            exprs: list[Any]
+            if isinstance(stmt, Repeat):
+                exprs = [stmt.count]
+            elif isinstance(stmt, Assert):
+                exprs = [stmt.condition]
+            elif isinstance(stmt, AtomicBlock):
+                exprs = []
+            else:
+                exprs = [stmt.amount, getattr(stmt, "limit", None),
+                         getattr(stmt, "slippage", None)]
+            for expr in exprs:
+                if expr is not None and not isinstance(expr, (AllAmount, MaxAmount)):
+                    yield expr, visit, visit.repeats
+
+
+Check = Callable[[RuleContext], Iterable[Diagnostic]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered static rule."""
+
+    code: str
+    check: Check
+    needs_market: bool
+
+
+RULES: list[Rule] = []
+
+
+def rule(code: str, *, needs_market: bool = False) -> Callable[[Check], Check]:
+    """Register a static rule under its code."""
+    def register(check: Check) -> Check:
+        RULES.append(Rule(code, check, needs_market))
+        return check
+    return register
+
+
+def diag(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
+    """A diagnostic with the catalogue's severity for `code`."""
+    severity = CODES[code][0]
+    return Diagnostic(code=code, severity=severity, message=message, span=span, help=help)
+
+
+def _suggest(word: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, sorted(options), n=1)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+# --- venue references ---------------------------------------------------------------------
+
+
+def venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
+    """(venue, span, role) for every venue the plan names; role says what it is used for."""
+    if ctx.plan.holdings:
+        for entry in ctx.plan.holdings.entries:
+            yield entry.venue, ctx.at(entry.span, entry.venue), "holdings"
+    for visit in ctx.visits:
+        stmt = visit.stmt
+        if isinstance(stmt, WalletTransferInstruction):
+            yield stmt.source_venue, ctx.at(stmt.span, stmt.source_venue), "transfer"
+            yield stmt.target_venue, ctx.at(stmt.span, stmt.target_venue), "transfer"
+        elif isinstance(stmt, CEXTradeInstruction):
+            yield stmt.venue, ctx.at(stmt.span, stmt.venue), "cex"
+        elif isinstance(stmt, SmartContractInstruction) and stmt.venue:
+            yield stmt.venue, ctx.at(stmt.span, stmt.venue), stmt.operation
+        elif isinstance(stmt, AtomicBlock) and stmt.via:
+            yield stmt.via, ctx.at(stmt.span, stmt.via), "via"
+    for expr, _, _ in ctx.expressions():
+        for call in calls(expr):
+            signature = FUNCTIONS.get(call.func, ())
+            for arg, kind in zip(call.args, signature, strict=False):
+                if kind == "venue" and arg.kind == "name":
+                    yield arg.name, arg.span, f"fn:{call.func}"
+
+
+@rule("SP101", needs_market=True)
+def unknown_venue(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Every venue named must exist in the market."""
+    assert ctx.market is not None
+    known = ctx.market.venues
+    for venue, span, _ in venue_refs(ctx):
+        if venue not in known:
+            yield diag("SP101", f"unknown venue `{venue}`", span,
+                       _suggest(venue, known) or f"the market's venues: {', '.join(sorted(known))}")
+
+
+_KINDS_FOR = {
+    "holdings": ((WalletVenue, CexVenue), "hold starting balances"),
+    "transfer": ((WalletVenue, CexVenue), "send or receive transfers (wallet or CEX only)"),
+    "cex": ((CexVenue,), "trade spot or perps (not a CEX)"),
+    "stake": ((StakingVenue,), "stake"), "unstake": ((StakingVenue,), "unstake"),
+    "supply": ((LendingVenue,), "take collateral"), "withdraw": ((LendingVenue,), "hold collateral"),
+    "borrow": ((LendingVenue,), "lend"), "repay": ((LendingVenue,), "take repayments"),
+    "via": ((ExecutorVenue, WalletVenue), "execute atomic blocks (needs kind executor)"),
+    "fn:collateral": ((LendingVenue,), "hold collateral"), "fn:debt": ((LendingVenue,), "lend"),
+    "fn:health": ((LendingVenue,), "have a health factor"),
+}
+
+
+@rule("SP102", needs_market=True)
+def venue_cannot(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The venue's kind must support the operation."""
+    assert ctx.market is not None
+    for venue, span, role in venue_refs(ctx):
+        terms = ctx.market.venues.get(venue)
+        if terms is None:
+            continue
+        if role == "swap":
+            ok, what = terms.kind == "dex", "swap (not a DEX)"
+        elif role in ("flash_borrow", "flash_repay"):
+            ok = isinstance(terms, FlashLenderVenue) or (
+                isinstance(terms, LendingVenue) and terms.flash_fee is not None)
+            what = "flash-lend"
+        elif role in _KINDS_FOR:
+            kinds, what = _KINDS_FOR[role]
+            ok = isinstance(terms, kinds)
+        else:
+            continue
+        if not ok:
+            yield diag("SP102", f"{venue} ({terms.kind}) cannot {what}", span)
+
+
+def _asset_refs(ctx: RuleContext) -> Iterator[tuple[str, Span]]:
+    if ctx.plan.holdings:
+        for entry in ctx.plan.holdings.entries:
+            for amount in entry.amounts:
+                yield amount.asset, ctx.at(amount.span, amount.asset)
+    for visit in ctx.instructions():
+        stmt = visit.stmt
+        if isinstance(stmt, WalletTransferInstruction):
+            yield stmt.token, ctx.at(stmt.span, stmt.token)
+        elif isinstance(stmt, CEXTradeInstruction):
+            yield stmt.base, ctx.at(stmt.span, stmt.base)
+            yield stmt.quote, ctx.at(stmt.span, stmt.quote)
+        else:
+            yield stmt.token_in, ctx.at(stmt.span, stmt.token_in)
+            if stmt.token_out:
+                yield stmt.token_out, ctx.at(stmt.span, stmt.token_out)
+    for expr, _, _ in ctx.expressions():
+        for call in calls(expr):
+            for arg in call.args:
+                if arg.kind == "asset":
+                    yield arg.symbol, arg.span
+
+
+def _listing_problem(market: Market, stmt: Any) -> str | None:
+    """Why the venue does not list the asset or market of an instruction, or None."""
+    if isinstance(stmt, WalletTransferInstruction):
+        for venue in (stmt.source_venue, stmt.target_venue):
+            terms = market.venues.get(venue)
+            if isinstance(terms, CexVenue) and stmt.token not in terms.assets():
+                return f"{venue} does not list {stmt.token}"
+        return None
+    if isinstance(stmt, CEXTradeInstruction):
+        terms = market.venues.get(stmt.venue)
+        if isinstance(terms, CexVenue):
+            listed = terms.markets.spot if stmt.market == "spot" else terms.markets.perp
+            if stmt.pair not in listed:
+                return f"{stmt.venue} has no {stmt.market} market {stmt.pair}"
+        return None
+    op, token, venue = stmt.operation, stmt.token_in, stmt.venue or ""
+    terms = market.venues.get(venue)
+    if op in ("stake", "unstake") and isinstance(terms, StakingVenue):
+        pairs = terms.stake if op == "stake" else {v: k for k, v in terms.stake.items()}
+        if pairs.get(token) != stmt.token_out:
+            return f"{venue} does not {op} {token} into {stmt.token_out}"
+    elif op in LENDING_OPS and isinstance(terms, LendingVenue):
+        asset = terms.assets.get(token)
+        if asset is None:
+            return f"{venue} does not list {token}"
+        if op in ("borrow", "repay") and not asset.borrowable:
+            return f"{venue} does not lend {token}"
+    elif op in ("flash_borrow", "flash_repay") and terms is not None:
+        if market.flash_fee(venue, token) is None and (
+                isinstance(terms, FlashLenderVenue) or
+                (isinstance(terms, LendingVenue) and terms.flash_fee is not None)):
+            return f"{venue} does not flash-lend {token}"
+    elif op == "wrap" and token != "ETH":
+        return f"wrap takes ETH, not {token}"
+    elif op == "unwrap" and token != "WETH":
+        return f"unwrap takes WETH, not {token}"
+    elif op == "swap" and token == stmt.token_out:
+        return f"swap from {token} to itself"
+    return None
+
+
+@rule("SP103", needs_market=True)
+def unknown_asset(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Assets must be priced, and venues must list the assets and markets used there."""
+    market = ctx.market
+    assert market is not None
+    flagged: set[int] = set()
+    for asset, span in _asset_refs(ctx):
+        if not market.knows(asset):
+            flagged.add(span.line)
+            yield diag("SP103", f"unknown asset {asset}", span,
+                       _suggest(asset, market.prices) or "the market has no price for it")
+    if ctx.plan.holdings:
+        for entry in ctx.plan.holdings.entries:
+            terms = market.venues.get(entry.venue)
+            for amount in entry.amounts:
+                if isinstance(terms, CexVenue) and market.knows(amount.asset) and \
+                        amount.asset not in terms.assets():
+                    yield diag("SP103", f"{entry.venue} does not list {amount.asset}",
+                               ctx.at(amount.span, amount.asset))
+    for visit in ctx.instructions():
+        if visit.stmt.span.line in flagged:
+            continue
+        problem = _listing_problem(market, visit.stmt)
+        if problem:
+            yield diag("SP103", problem, visit.stmt.span)
+
+
+def _iterations(repeats: tuple[Repeat, ...], scope: Scope) -> Iterator[dict[str, Decimal]] | None:
+    """Every loop-variable binding of nested repeats, or None when too many or unknown."""
+    ranges = []
+    total = 1
+    for repeat in repeats:
+        count = repeat_count(repeat, scope)
+        if count is None:
+            return None
+        total *= count
+        ranges.append((repeat.var, range(count)))
+    if total > MAX_CHECKED_ITERATIONS:
+        return None
+    names = [name for name, _ in ranges]
+    return ({n: Decimal(v) for n, v in zip(names, values, strict=True) if n}
+            for values in itertools.product(*(r for _, r in ranges)))
+
+
+def _values(ctx: RuleContext, expr: Any, repeats: tuple[Repeat, ...]) -> Iterator[tuple[Decimal, str]]:
+    """Constant values of an expression over its iterations, with an iteration label."""
+    bindings = _iterations(repeats, ctx.scope)
+    if bindings is None:
+        return
+    for loop in bindings:
+        try:
+            value = constant(expr, ctx.scope.with_loop(loop))
+        except EvalError:
+            return
+        if value is None:
+            return
+        label = (" in iteration " + ", ".join(f"{k}={v}" for k, v in loop.items())) if loop else ""
+        yield value, label
+
+
+@rule("SP104")
+def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Constant amounts, prices, leverage and options must be in range."""
+    if ctx.plan.holdings:
+        for entry in ctx.plan.holdings.entries:
+            for amount in entry.amounts:
+                if amount.amount.value <= 0:
+                    yield diag("SP104", f"holding of {amount.asset} is not positive",
+                               amount.amount.span)
+    for visit in ctx.instructions():
+        stmt = visit.stmt
+        checks: list[tuple[Any, str, Callable[[Decimal], bool]]] = [
+            (stmt.amount, "amount", lambda v: v > 0)]
+        if isinstance(stmt, CEXTradeInstruction):
+            checks += [(stmt.limit, "limit price", lambda v: v > 0),
+                       (stmt.leverage, "leverage", lambda v: v > 0)]
+        if isinstance(stmt, SmartContractInstruction):
+            checks.append((stmt.slippage, "slippage", lambda v: 0 <= v < 1))
+        for expr, what, valid in checks:
+            if expr is None or isinstance(expr, (AllAmount, MaxAmount)):
+                continue
+            for value, label in _values(ctx, expr, visit.repeats):
+                if not valid(value):
+                    yield diag("SP104", f"the {what} is {value.normalize():f}{label}; "
+                               f"it must be {'from 0 to below 1' if what == 'slippage' else 'positive'}",
+                               expr.span)
+                    break
+    limits = {"min_health": lambda v: v > 0, "max_slippage": lambda v: 0 <= v < 1,
+              "gas_price_gwei": lambda v: v >= 0}
+    for setting in ctx.plan.sets:
+        valid = limits.get(setting.name)
+        if valid is None:
+            continue
+        for value, _ in _values(ctx, setting.value, ()):
+            if not valid(value):
+                yield diag("SP104", f"`{setting.name}` cannot be {value.normalize():f}",
+                           setting.value.span)
+
+
+@rule("SP105")
+def duplicate_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Phases, atomic blocks in a phase, lets, options and loop variables are unique."""
+    def dupes(items: Iterable[tuple[str, Span]], what: str) -> Iterator[Diagnostic]:
+        seen: dict[str, Span] = {}
+        for name, span in items:
+            if name in seen:
+                yield diag("SP105", f"duplicate {what} `{name}` (first at line {seen[name].line})",
+                           ctx.at(span, name))
+            else:
+                seen[name] = span
+    yield from dupes(((p.name, p.span) for p in ctx.plan.phases), "phase")
+    yield from dupes(((x.name, x.span) for x in ctx.plan.lets), "constant")
+    yield from dupes(((x.name, x.span) for x in ctx.plan.sets), "option")
+    for phase in ctx.plan.phases:
+        blocks = [(v.stmt.name, v.stmt.span) for v in ctx.visits
+                  if v.phase is phase and isinstance(v.stmt, AtomicBlock)]
+        yield from dupes(blocks, f"atomic block in phase {phase.name}")
+    lets = {x.name for x in ctx.plan.lets}
+    for visit in ctx.visits:
+        stmt = visit.stmt
+        if isinstance(stmt, Repeat) and stmt.var:
+            outer = {r.var for r in visit.repeats if r.var}
+            if stmt.var in lets or stmt.var in outer:
+                yield diag("SP105", f"loop variable `{stmt.var}` hides another name",
+                           ctx.at(stmt.span, stmt.var))
+
+
+@rule("SP106")
+def unknown_after(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """`after` must name phases of the plan."""
+    names = {p.name for p in ctx.plan.phases}
+    for phase in ctx.plan.phases:
+        for name in phase.after:
+            if name not in names:
+                span = ctx.at(Span(line=phase.span.line, column=phase.span.column,
+                                   end_line=phase.span.line, end_column=10_000), name)
+                yield diag("SP106", f"phase {phase.name} waits for unknown phase `{name}`",
+                           span, _suggest(name, names))
+
+
+@rule("SP107")
+def phase_cycle(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Phase dependencies must not loop; reported at the cycle's first phase in the file."""
+    graph = phase_graph(ctx.plan)
+    index = {p.name: i for i, p in enumerate(ctx.plan.phases)}
+    by_name = {p.name: p for p in ctx.plan.phases}
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            (only,) = component
+            if not graph.has_edge(only, only):
+                continue
+        first = min(component, key=lambda n: index[n])
+        members = sorted(component, key=lambda n: index[n])
+        phase = by_name[first]
+        header = Span(line=phase.span.line, column=phase.span.column, end_line=phase.span.line,
+                      end_column=phase.span.column + len("phase"))
+        yield diag("SP107", "phase dependencies form a cycle: " +
+                   " -> ".join([*members, members[0]]), header,
+                   "remove one `after` so the phases can run in some order")
+
+
+@rule("SP108")
+def undefined_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Names must be defined before use; functions and options must exist."""
+    defined: set[str] = set()
+    for let in ctx.plan.lets:
+        yield from _check_expr(ctx, let.value, defined)
+        defined.add(let.name)
+    lets = {let.name for let in ctx.plan.lets}
+    for setting in ctx.plan.sets:
+        if setting.name not in OPTIONS:
+            yield diag("SP108", f"unknown option `{setting.name}`", ctx.at(setting.span, setting.name),
+                       _suggest(setting.name, OPTIONS) or f"options: {', '.join(sorted(OPTIONS))}")
+        yield from _check_expr(ctx, setting.value, lets)
+    for expr, visit, repeats in ctx.expressions():
+        if visit is None:
+            continue
+        loop_vars = {r.var for r in repeats if r.var}
+        yield from _check_expr(ctx, expr, lets | loop_vars)
+
+
+def _check_expr(ctx: RuleContext, expr: Any, defined: set[str]) -> Iterator[Diagnostic]:
+    for name in sorted(names_used(expr) - defined):
+        yield diag("SP108", f"undefined name `{name}`", ctx.at(expr.span, name),
+                   _suggest(name, defined))
+    for call in calls(expr):
+        signature = FUNCTIONS.get(call.func)
+        if signature is None:
+            yield diag("SP108", f"unknown function `{call.func}`", call.span,
+                       _suggest(call.func, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
+        elif len(call.args) != len(signature):
+            yield diag("SP108", f"`{call.func}` takes {len(signature)} argument(s): "
+                       f"{call.func}({', '.join(s.upper() for s in signature)})", call.span)
+        else:
+            for arg, kind in zip(call.args, signature, strict=True):
+                if kind == "asset" and arg.kind != "asset":
+                    yield diag("SP108", f"`{call.func}` expects an asset symbol here", arg.span)
+                elif kind == "venue" and arg.kind != "name":
+                    yield diag("SP108", f"`{call.func}` expects a venue name here", arg.span)
+
+
+def _instruction_key(stmt: Any) -> str:
+    if isinstance(stmt, WalletTransferInstruction):
+        return "wallet_transfer"
+    if isinstance(stmt, CEXTradeInstruction):
+        return f"{stmt.market}_{stmt.side}"
+    return str(stmt.operation)
+
+
+@rule("SP109")
+def all_or_max(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """`all` only where the instruction draws from a balance; `max` only for borrow."""
+    for visit in ctx.instructions():
+        stmt = visit.stmt
+        key = _instruction_key(stmt)
+        if isinstance(stmt.amount, AllAmount) and key not in ALL_ALLOWED:
+            yield diag("SP109", f"`all` is not allowed for {key.replace('_', ' ')}",
+                       stmt.amount.span, "write the amount")
+        if isinstance(stmt.amount, MaxAmount) and key != "borrow":
+            yield diag("SP109", f"`max` is only allowed for borrow, not {key.replace('_', ' ')}",
+                       stmt.amount.span, "write the amount")
+
+
+@rule("SP110")
+def limits(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Repeat counts are whole constants from 1 to 10,000; a plan unrolls to at most 1M nodes."""
+    bad = False
+    for visit in ctx.visits:
+        stmt = visit.stmt
+        if isinstance(stmt, Repeat) and repeat_count(stmt, ctx.scope) is None:
+            bad = True
+            yield diag("SP110", f"repeat count must be a whole constant from 1 to {MAX_REPEAT:,}",
+                       stmt.count.span)
+    if not bad:
+        size = unrolled_size(tuple(s for p in ctx.plan.phases for s in p.body), ctx.scope)
+        if size is not None and size > MAX_NODES:
+            yield diag("SP110", f"the plan unrolls to more than {MAX_NODES:,} instructions",
+                       ctx.plan.phases[0].span if ctx.plan.phases else ctx.plan.span)
+
+
+@rule("SP200")
+def transfer_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Wallet transfers cannot be bundled into a contract transaction."""
+    for visit in ctx.instructions():
+        if visit.atomic and isinstance(visit.stmt, WalletTransferInstruction):
+            yield diag("SP200", f"wallet transfer inside atomic block `{visit.atomic.name}`",
+                       visit.stmt.span, "move the transfer before or after the block")
+
+
+@rule("SP201")
+def trade_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """CEX trades are off-chain and cannot be part of a transaction."""
+    for visit in ctx.instructions():
+        if visit.atomic and isinstance(visit.stmt, CEXTradeInstruction):
+            yield diag("SP201", f"CEX trade inside atomic block `{visit.atomic.name}`",
+                       visit.stmt.span, "move the trade before or after the block")
+
+
+def _is_flash(stmt: Any) -> bool:
+    return isinstance(stmt, SmartContractInstruction) and stmt.operation.startswith("flash_")
+
+
+@rule("SP202")
+def flash_outside(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Flash loans only exist inside one transaction."""
+    for visit in ctx.instructions():
+        if _is_flash(visit.stmt) and visit.atomic is None:
+            word = visit.stmt.operation.replace("_", " ")
+            yield diag("SP202", f"{word} outside an atomic block", visit.stmt.span,
+                       "put the flash borrow, its use and its repay in one atomic block")
+
+
+@rule("SP203")
+def flash_unpaid(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Each flash borrow needs repays to the same lender, in full with fee, in its block."""
+    blocks = [v.stmt for v in ctx.visits if isinstance(v.stmt, AtomicBlock)]
+    for block in blocks:
+        ops = [s for s in block.body if isinstance(s, SmartContractInstruction)]
+        borrowed: dict[tuple[str, str], list[Any]] = {}
+        for op in ops:
+            if op.operation == "flash_borrow":
+                borrowed.setdefault((op.token_in, op.venue or ""), []).append(op)
+        for (token, venue), borrows in borrowed.items():
+            first = borrows[0]
+            after = ops[ops.index(first) + 1:]
+            repays = [op for op in after if op.operation == "flash_repay"
+                      and op.token_in == token and op.venue == venue]
+            if not repays:
+                yield diag("SP203", f"flash loan of {token} from {venue} is never repaid in "
+                           f"block `{block.name}`", first.span,
+                           f"add `flash repay all {token} to {venue}` at the end of the block")
+                continue
+            if any(isinstance(r.amount, AllAmount) for r in repays):
+                continue
+            owed = _constant_total(ctx, borrows)
+            paid = _constant_total(ctx, repays)
+            if owed is None or paid is None:
+                continue
+            fee = (ctx.market.flash_fee(venue, token) if ctx.market else None) or Decimal(0)
+            if paid < owed * (1 + fee):
+                yield diag("SP203", f"flash loan of {owed.normalize():f} {token} from {venue} "
+                           f"needs {(owed * (1 + fee)).normalize():f} {token} back (with fee); "
+                           f"the block repays {paid.normalize():f}", first.span,
+                           f"repay with `flash repay all {token} to {venue}`")
+
+
+def _constant_total(ctx: RuleContext, ops: list[Any]) -> Decimal | None:
+    total = Decimal(0)
+    for op in ops:
+        if isinstance(op.amount, (AllAmount, MaxAmount)):
+            return None
+        try:
+            value = constant(op.amount, ctx.scope)
+        except EvalError:
+            return None
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+@rule("SP204")
+def empty_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """An atomic block with nothing in it still costs a transaction."""
+    for visit in ctx.visits:
+        if isinstance(visit.stmt, AtomicBlock) and not visit.stmt.body:
+            yield diag("SP204", f"atomic block `{visit.stmt.name}` is empty", visit.stmt.span,
+                       "remove it")
+
+
+@rule("SP205")
+def nested_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """An atomic block holds instructions only."""
+    for visit in ctx.visits:
+        if visit.atomic is None:
+            continue
+        stmt = visit.stmt
+        if isinstance(stmt, (AtomicBlock, Repeat, Assert)):
+            what = {"atomic": "atomic block", "repeat": "repeat", "assert": "assert"}[stmt.kind]
+            yield diag("SP205", f"{what} inside atomic block `{visit.atomic.name}`", stmt.span,
+                       "atomic blocks hold instructions only; write the operations out")
+
+
+@rule("SP206", needs_market=True)
+def not_one_transaction(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Operations that wait (an unstake queue) cannot complete in one transaction."""
+    assert ctx.market is not None
+    for visit in ctx.instructions():
+        stmt = visit.stmt
+        if visit.atomic and isinstance(stmt, SmartContractInstruction) and \
+                stmt.operation == "unstake":
+            terms = ctx.market.venues.get(stmt.venue or "")
+            if isinstance(terms, StakingVenue) and not terms.unstake_atomic:
+                yield diag("SP206", f"unstaking at {stmt.venue} waits in a withdrawal queue and "
+                           "cannot complete inside one transaction", stmt.span,
+                           "unstake outside the atomic block, or swap instead")
+
+
+@rule("SP400")
+def could_be_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Runs of contract operations outside atomic blocks pay one base fee each."""
+    bodies: list[tuple[tuple[Any, ...], int]] = [(p.body, 1) for p in ctx.plan.phases]
+    for visit in ctx.visits:
+        if isinstance(visit.stmt, Repeat) and visit.atomic is None:
+            passes = 1
+            for repeat in (*visit.repeats, visit.stmt):
+                passes *= repeat_count(repeat, ctx.scope) or 1
+            bodies.append((visit.stmt.body, passes))
+    base = ctx.market.gas.base_tx if ctx.market else 21_000
+    gwei = ctx.market.gas.price_gwei if ctx.market else Decimal(20)
+    for setting in ctx.plan.sets:
+        if setting.name == "gas_price_gwei":
+            try:
+                gwei = constant(setting.value, ctx.scope) or gwei
+            except EvalError:
+                pass
+    for body, passes in bodies:
+        run: list[Any] = []
+        for stmt in (*body, None):
+            if isinstance(stmt, SmartContractInstruction):
+                run.append(stmt)
+                continue
+            if len(run) >= 2:
+                units = (len(run) - 1) * base * passes
+                eth = Decimal(units) * gwei / Decimal(1_000_000_000)
+                yield diag("SP400", f"{len(run)} consecutive contract operations could be one "
+                           f"atomic block, saving {units:,} gas ({eth.normalize():f} ETH)",
+                           run[0].span, "wrap them in `atomic NAME { ... }`")
+            run = []
+
+
+@rule("SP401")
+def unused_let(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A constant nobody reads is probably a mistake."""
+    used: set[str] = set()
+    for expr, _, _ in ctx.expressions():
+        used |= names_used(expr)
+    for let in ctx.plan.lets:
+        if let.name not in used:
+            yield diag("SP401", f"constant `{let.name}` is never used", ctx.at(let.span, let.name),
+                       "remove it, or use it")
+
+
+def run_rules(ctx: RuleContext) -> list[Diagnostic]:
+    """Every registered rule's diagnostics, sorted by position then code."""
+    found: list[Diagnostic] = []
+    for registered in RULES:
+        if registered.needs_market and ctx.market is None:
+            continue
+        found.extend(registered.check(ctx))
+    found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
+    return found
