@@ -1,0 +1,40 @@
+"""Running a whole plan: build the DAG, dispatch it concurrently, and report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dsl.models import Plan
+from executors.accounts import portfolio_value
+from executors.market import Market
+from executors.protocol import Executor
+from executors.registry import discover
+from interpreter.dag import Dag, build_dag
+from interpreter.engine import Engine, Outcome, run_sync
+from interpreter.report import build_report
+
+
+@dataclass
+class RunResult:
+    """The outcome of `stratplan run`: the report and the engine that produced it."""
+
+    report: dict[str, Any]
+    outcome: Outcome
+    engine: Engine
+    dag: Dag
+
+
+def run_plan(plan: Plan, market: Market, executors: Mapping[str, Executor] | None = None,
+             *, concurrent: bool = True) -> RunResult:
+    """Execute a statically sound plan against simulated venues (DagError if it is not)."""
+    engine = Engine(plan, market, executors if executors is not None else discover())
+    dag = build_dag(plan, engine.scope)
+    start = portfolio_value(engine.monitor, market)
+    if concurrent:
+        outcome = run_sync(engine.run_concurrent(dag))
+    else:
+        outcome = run_sync(engine.run_sequential(dag.nodes))
+    report = build_report(plan, dag, outcome, engine.monitor, market, start)
+    return RunResult(report, outcome, engine, dag)

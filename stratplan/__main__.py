@@ -1,0 +1,5 @@
+"""`python -m stratplan`."""
+
+from stratplan.cli import run
+
+run()

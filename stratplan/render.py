@@ -1,0 +1,133 @@
+"""Rendering lint results: text (with carets, colour on a terminal), JSON, SARIF, GitHub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from dsl.diagnostics import Diagnostic
+from interpreter.check import LintResult
+from interpreter.codes import CODES, HELP_URI
+
+VERSION = "0.1.0"
+_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
+
+
+def _caret_line(source_line: str, diagnostic: Diagnostic) -> tuple[str, str]:
+    span = diagnostic.span
+    start = max(span.column - 1, 0)
+    if span.end_line == span.line:
+        width = max(span.end_column - span.column, 1)
+    else:
+        width = max(len(source_line) - start, 1)
+    width = min(width, max(len(source_line) - start, 1))
+    return source_line.expandtabs(1), " " * start + "^" * width
+
+
+def render_text(results: Sequence[LintResult], console: Console) -> None:
+    """`path:line:col: severity[CODE] message`, the source line with carets, and help."""
+    for result in results:
+        lines = result.source.splitlines()
+        for d in result.diagnostics:
+            head = Text(f"{d.path}:{d.span.line}:{d.span.column}: ")
+            head.append(f"{d.severity.value}[{d.code}]", style=_STYLE[d.severity.value])
+            head.append(f" {d.message}")
+            console.print(head)
+            if 0 < d.span.line <= len(lines):
+                source, carets = _caret_line(lines[d.span.line - 1], d)
+                gutter = f"{d.span.line:>5} | "
+                console.print(Text(gutter + source))
+                console.print(Text(" " * (len(gutter) - 2) + "| ") +
+                              Text(carets, style=_STYLE[d.severity.value]))
+            if d.help:
+                console.print(Text("  help: ", style="bold cyan") + Text(d.help))
+    errors = sum(r.errors for r in results)
+    warnings = sum(r.warnings for r in results)
+    summary = (f"{len(results)} file{'s' if len(results) != 1 else ''} checked: "
+               f"{errors} error{'s' if errors != 1 else ''}, "
+               f"{warnings} warning{'s' if warnings != 1 else ''}")
+    console.print(Text(summary, style="bold" if errors or warnings else "green"))
+
+
+def lint_json(results: Sequence[LintResult]) -> dict[str, Any]:
+    """The JSON of LANGUAGE.md section 6, exactly."""
+    return {
+        "diagnostics": [
+            {"path": d.path, "line": d.span.line, "column": d.span.column,
+             "end_line": d.span.end_line, "end_column": d.span.end_column,
+             "severity": d.severity.value, "code": d.code, "message": d.message}
+            for r in results for d in r.diagnostics],
+        "summary": {"files": len(results), "errors": sum(r.errors for r in results),
+                    "warnings": sum(r.warnings for r in results)},
+    }
+
+
+_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def sarif(results: Sequence[LintResult]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run, a rule per code and a result per diagnostic."""
+    codes = sorted(CODES)
+    rules = [{
+        "id": code, "name": code,
+        "shortDescription": {"text": CODES[code][1]},
+        "fullDescription": {"text": f"{code}: {CODES[code][1]}"},
+        "helpUri": HELP_URI.format(code=code),
+        "help": {"text": f"Run `stratplan explain {code}` for the full page."},
+        "defaultConfiguration": {"level": _LEVEL[CODES[code][0].value]},
+    } for code in codes]
+    index = {code: i for i, code in enumerate(codes)}
+    out = []
+    for result in results:
+        for d in result.diagnostics:
+            region = {"startLine": d.span.line, "startColumn": d.span.column,
+                      "endLine": max(d.span.end_line, d.span.line),
+                      "endColumn": max(d.span.end_column, 1)}
+            entry: dict[str, Any] = {
+                "ruleId": d.code, "ruleIndex": index.get(d.code, 0),
+                "level": _LEVEL[d.severity.value],
+                "message": {"text": d.message + (f" (help: {d.help})" if d.help else "")},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": (d.path or result.path).replace("\\", "/")},
+                    "region": region}}],
+            }
+            out.append(entry)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "stratplan", "version": VERSION,
+                                "informationUri": "https://stratplan.dev", "rules": rules}},
+            "results": out,
+        }],
+    }
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(results: Sequence[LintResult]) -> str:
+    """GitHub Actions workflow commands, one per diagnostic."""
+    lines = []
+    for result in results:
+        for d in result.diagnostics:
+            kind = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
+            props = (f"file={_escape_property(d.path or result.path)},line={d.span.line},"
+                     f"col={d.span.column},endLine={d.span.end_line},"
+                     f"endColumn={d.span.end_column},title={d.code}")
+            lines.append(f"::{kind} {props}::{_escape_data(f'{d.code} {d.message}')}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def dumps(data: Any) -> str:
+    """Indented JSON text."""
+    return json.dumps(data, indent=2) + "\n"

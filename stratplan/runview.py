@@ -1,0 +1,90 @@
+"""The text run report: rich tables of steps, balances, lending, perps, exposure and costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+
+def _venue_table(title: str, data: dict[str, dict[str, str]], value: str = "amount") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("venue")
+    table.add_column("asset")
+    table.add_column(value, justify="right")
+    for venue, assets in data.items():
+        for asset, amount in assets.items():
+            table.add_row(venue, asset, amount)
+    return table
+
+
+def render_run(report: dict[str, Any], console: Console, path: str) -> None:
+    """Print a run report for a person."""
+    status = report["status"]
+    style = "green" if status == "ok" else "red"
+    console.print(Text(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
+    steps = Table(title="Steps", title_justify="left")
+    for column in ("node", "line", "status", "gas ETH"):
+        steps.add_column(column, justify="right" if column in ("line", "gas ETH") else "left")
+    for step in report["steps"]:
+        steps.add_row(step["node"], str(step["line"]),
+                      Text(step["status"], style="green" if step["status"] == "ok" else "red"),
+                      step["gas_eth"])
+    console.print(steps)
+    failure = report.get("failure")
+    if failure:
+        done = ", ".join(report["completed"]) or "none"
+        not_run = ", ".join(report["not_run"]) or "none"
+        console.print(Panel(
+            Text(f"{path}:{failure['line']}:{failure['column']}: error[{failure['code']}] "
+                 f"{failure['message']}\nfailed node: {failure['node']}\n"
+                 f"completed: {done}\nnot run: {not_run}"),
+            title="run stopped", border_style="red"))
+    for warning in report.get("warnings", []):
+        console.print(Text(f"{path}:{warning['line']}: warning[{warning['code']}] "
+                           f"{warning['message']}", style="yellow"))
+    if report["balances"]:
+        console.print(_venue_table("Balances", report["balances"]))
+    if report["collateral"] or report["debt"]:
+        lending = Table(title="Lending", title_justify="left")
+        for column in ("venue", "asset", "collateral", "debt"):
+            lending.add_column(column, justify="right" if column in ("collateral", "debt") else "left")
+        venues = sorted(set(report["collateral"]) | set(report["debt"]))
+        for venue in venues:
+            assets = sorted(set(report["collateral"].get(venue, {})) |
+                            set(report["debt"].get(venue, {})))
+            for asset in assets:
+                lending.add_row(venue, asset, report["collateral"].get(venue, {}).get(asset, ""),
+                                report["debt"].get(venue, {}).get(asset, ""))
+        console.print(lending)
+        for venue, health in report["health"].items():
+            console.print(f"health factor at {venue}: {health if health is not None else 'infinite'}")
+    if report["positions"]:
+        perps = Table(title="Perp positions", title_justify="left")
+        for column in ("venue", "base", "size", "margin"):
+            perps.add_column(column, justify="right" if column in ("size", "margin") else "left")
+        for venue, bases in report["positions"].items():
+            margin = ", ".join(f"{v} {q}" for q, v in report["margin"].get(venue, {}).items())
+            for base, size in bases.items():
+                perps.add_row(venue, base, size, margin)
+        console.print(perps)
+    if report["exposure"]:
+        exposure = Table(title="Net exposure", title_justify="left")
+        exposure.add_column("asset")
+        exposure.add_column("amount", justify="right")
+        for asset, amount in report["exposure"].items():
+            exposure.add_row(asset, amount)
+        console.print(exposure)
+    gas = report["gas"]
+    costs = Table(title="Costs and value", title_justify="left")
+    costs.add_column("item")
+    costs.add_column("value", justify="right")
+    costs.add_row("gas", f"{gas['units']:,} units = {gas['eth']} ETH = {gas['usd']} USD")
+    costs.add_row("fees", f"{report['fees_usd']} USD")
+    costs.add_row("slippage", f"{report['slippage_usd']} USD")
+    costs.add_row("portfolio value at start", f"{report['value_usd']['start']} USD")
+    costs.add_row("portfolio value at end", f"{report['value_usd']['end']} USD")
+    console.print(costs)
