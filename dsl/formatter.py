@@ -175,10 +175,12 @@ def format_plan(plan: Plan) -> str:
     if plan.holdings is not None:
         writer.blank()
         _holdings(writer, plan.holdings)
-    if plan.lets or plan.sets:
+    if plan.lets:
         writer.blank()
         for let in plan.lets:
             writer.line(let, f"let {let.name} = {format_expr(let.value)}", 0)
+    if plan.sets:
+        writer.blank()
         for setting in plan.sets:
             writer.line(setting, f"set {setting.name} = {format_expr(setting.value)}", 0)
     for phase in plan.phases:
