@@ -47,9 +47,6 @@ def describe_expected(expected: set[str]) -> str:
         wanted -= EXPRESSION_START | {"NOT", "ALL", "MAX"}
     if parts or wanted - OPERATORS:
         wanted -= OPERATORS
-    if "PHASE" in wanted and {"LET", "SET"} & wanted:
-        parts.append("a declaration (holdings, let, set) or a phase")
-        wanted -= {"PHASE", "LET", "SET", "HOLDINGS", "USE"}
     parts += sorted(_word(t) for t in wanted)
     if not parts:
         return "something else"

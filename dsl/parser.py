@@ -423,9 +423,10 @@ class _Builder(Transformer[Token, Any]):
         return ch[0]
 
     def compare_op(self, ch: list[Any]) -> Compare:
-        node = Compare.model_construct(op=str(ch[1]), left=ch[0], right=ch[2],
-                                       span=_around(ch[0], ch[2]))
-        return self._expr(node, ch[0], ch[2])
+        left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
+        node = Compare.model_construct(op=str(ch[1]), left=left, right=right,
+                                       span=_around(left, right))
+        return self._expr(node, left, right)
 
     def _boolop(self, ch: list[Any]) -> BoolOp:
         left, right = self._condition(ch[0]), self._condition(ch[2])

@@ -1,0 +1,46 @@
+"""Shared fixtures: where the conformance cases and examples are; hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+CONFORMANCE = Path(os.environ.get("STRATPLAN_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+
+# "ci" keeps the suite inside CI's budget; "long" is the documented soak run:
+#   python -m pytest tests -k "property or fuzz" --hypothesis-profile=long
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=100_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def conformance_cases() -> list[Path]:
+    """Every conformance plan; the folder must exist (it sits beside the project)."""
+    if not CONFORMANCE.is_dir():
+        raise RuntimeError(f"conformance cases not found at {CONFORMANCE}; "
+                           "set STRATPLAN_CONFORMANCE to the folder")
+    return sorted(CONFORMANCE.glob("*.plan"))
+
+
+def example_plans() -> list[Path]:
+    """The shipped examples."""
+    return sorted(EXAMPLES.glob("*.plan"))
+
+
+@pytest.fixture
+def tmp_plan(tmp_path: Path):
+    """Write a plan text to a temporary file and return its path."""
+    def write(text: str, name: str = "plan.plan") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write
