@@ -1,0 +1,91 @@
+"""The DAG: node ids, unrolling, phase and venue ordering, limits."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from dsl import parse
+from executors.market import default_market
+from interpreter.dag import DagError, build_dag, phase_order
+from interpreter.evaluate import Scope
+
+
+def _dag(text: str):
+    plan = parse(text).plan
+    assert plan is not None
+    return build_dag(plan, Scope({x.name: x for x in plan.lets}, {}, default_market()))
+
+
+def test_node_ids_follow_the_language():
+    dag = _dag("plan p\nphase entry {\n  wrap 1 ETH\n  atomic lever { wrap 1 ETH\n unwrap 1 WETH }\n"
+               "  repeat 3 as i {\n    wrap 1 ETH\n    repeat 2 { unwrap 1 WETH }\n  }\n"
+               "  assert 1 < 2\n}\n")
+    ids = [n.id for n in dag.nodes]
+    assert ids[:2] == ["entry/0", "entry/lever"]
+    assert ids[2:8] == ["entry/2.0#0", "entry/2.1.0#0.0", "entry/2.1.0#0.1",
+                        "entry/2.0#1", "entry/2.1.0#1.0", "entry/2.1.0#1.1"]
+    assert ids[-1] == "entry/3"
+    assert dag.nodes[1].op_id(1) == "entry/lever/1"
+    assert len(ids) == 2 + 3 * 3 + 1
+
+
+def test_loop_variable_is_bound_per_iteration():
+    dag = _dag("plan p\nphase a {\n  repeat 3 as i { wrap i + 1 ETH }\n}\n")
+    assert [n.loop["i"] for n in dag.nodes] == [0, 1, 2]
+
+
+def test_shared_venues_keep_written_order_and_others_run_together():
+    dag = _dag("plan p\nphase a {\n  spot buy 1 ETH/USDT on binance\n"
+               "  spot buy 1 ETH/USDT on okx\n  spot sell 1 ETH/USDT on binance\n}\n")
+    graph = dag.graph
+    assert graph.has_edge("a/0", "a/2")
+    assert not nx.has_path(graph, "a/0", "a/1") and not nx.has_path(graph, "a/1", "a/0")
+
+
+def test_assert_is_a_barrier():
+    dag = _dag("plan p\nphase a {\n  spot buy 1 ETH/USDT on binance\n"
+               "  spot buy 1 ETH/USDT on okx\n  assert 1 < 2\n  spot buy 1 ETH/USDT on bybit\n}\n")
+    graph = dag.graph
+    assert graph.has_edge("a/0", "a/2") and graph.has_edge("a/1", "a/2")
+    assert graph.has_edge("a/2", "a/3")
+
+
+def test_phases_wait_for_after_or_the_previous_phase():
+    dag = _dag("plan p\nphase a { spot buy 1 ETH/USDT on binance }\n"
+               "phase b { spot buy 1 ETH/USDT on okx }\n"
+               "phase c after a { spot buy 1 ETH/USDT on bybit }\n")
+    graph = dag.graph
+    assert graph.has_edge("a/0", "b/0")
+    assert graph.has_edge("a/0", "c/0")
+    assert not nx.has_path(graph, "b/0", "c/0")
+
+
+def test_empty_phase_passes_its_dependencies_on():
+    dag = _dag("plan p\nphase a { wrap 1 ETH }\nphase b { }\nphase c { unwrap 1 WETH }\n")
+    assert nx.has_path(dag.graph, "a/0", "c/0")
+
+
+def test_phase_order_is_topological_with_written_order_breaking_ties():
+    plan = parse("plan p\nphase a { wrap 1 ETH }\nphase d after c { wrap 1 ETH }\n"
+                 "phase c after a { wrap 1 ETH }\nphase b after a { wrap 1 ETH }\n").plan
+    assert [p.name for p in phase_order(plan)] == ["a", "c", "d", "b"]
+
+
+def test_phase_cycle_cannot_be_ordered():
+    plan = parse("plan p\nphase x after z { wrap 1 ETH }\nphase z after x { wrap 1 ETH }\n").plan
+    with pytest.raises(DagError):
+        phase_order(plan)
+
+
+def test_limits_are_enforced_before_unrolling():
+    with pytest.raises(DagError):
+        _dag("plan p\nphase a {\n  repeat 10_000 { repeat 10_000 { wrap 1 ETH } }\n}\n")
+
+
+def test_dag_is_acyclic_for_examples():
+    from tests.conftest import example_plans
+    for path in example_plans():
+        dag = _dag(path.read_text())
+        assert nx.is_directed_acyclic_graph(dag.graph)
+        assert len(dag.graph) == len(dag.nodes)
