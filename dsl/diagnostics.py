@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from dsl.spans import Span
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a diagnostic is; `info` never fails a lint."""
 
     ERROR = "error"

@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from dsl.models import (
-    AnyExpr,
     Assert,
     AtomicBlock,
     BinOp,
     BoolOp,
-    Call,
     CEXTradeInstruction,
     Compare,
     Holdings,
@@ -51,7 +49,7 @@ def _wrap(expr: Any, minimum: int) -> str:
     return f"({text})" if _prec(expr) < minimum else text
 
 
-def format_expr(expr: AnyExpr | Any) -> str:
+def format_expr(expr: Any) -> str:
     """An expression or amount in canonical form (depth is bounded by the parser)."""
     kind = expr.kind
     if kind == "number":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -25,8 +25,8 @@ from dsl.models import (
     AllAmount,
     AnyAmount,
     AnyExpr,
-    AssetArg,
     Assert,
+    AssetArg,
     AtomicBlock,
     BinOp,
     BoolOp,
@@ -88,9 +88,9 @@ class _Abort(Exception):
 
 
 def _tok_span(tok: Token) -> Span:
-    return Span.model_construct(
-        line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column
-    )
+    # Lark fills every position of a lexed token; `or 1` only satisfies the Optional types.
+    return Span.model_construct(line=tok.line or 1, column=tok.column or 1,
+                                end_line=tok.end_line or 1, end_column=tok.end_column or 1)
 
 
 def _span_of(item: Any) -> Span:
@@ -302,7 +302,7 @@ class _Builder(Transformer[Token, Any]):
             extra[ch[6][0]] = ch[6][1]
         base, quote = ch[3]
         return CEXTradeInstruction.model_construct(
-            market=market, side=str(ch[1]), amount=ch[2], base=base, quote=quote,
+            market=cast(Any, market), side=cast(Any, str(ch[1])), amount=ch[2], base=base, quote=quote,
             venue=self._name(ch[5]), span=_around(ch[0], ch[-1] if len(ch) <= 6 else ch[6][2]),
             leading=(), trailing=None, **extra)
 
@@ -328,7 +328,7 @@ class _Builder(Transformer[Token, Any]):
             token_out: Any = None, venue: Any = None, slippage: Any = None,
             last: Any = None) -> SmartContractInstruction:
         return SmartContractInstruction.model_construct(
-            operation=operation, amount=amount, token_in=str(token_in),
+            operation=cast(Any, operation), amount=amount, token_in=str(token_in),
             token_out=None if token_out is None else str(token_out),
             venue=None if venue is None else self._name(venue), slippage=slippage,
             span=_around(ch[0], last if last is not None else ch[-1]), leading=(),
@@ -413,7 +413,7 @@ class _Builder(Transformer[Token, Any]):
 
     def _binop(self, ch: list[Any]) -> BinOp:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = BinOp.model_construct(op=str(ch[1]), left=left, right=right,
+        node = BinOp.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
                                      span=_around(left, right))
         return self._expr(node, left, right)
 
@@ -424,13 +424,13 @@ class _Builder(Transformer[Token, Any]):
 
     def compare_op(self, ch: list[Any]) -> Compare:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = Compare.model_construct(op=str(ch[1]), left=left, right=right,
+        node = Compare.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
                                        span=_around(left, right))
         return self._expr(node, left, right)
 
     def _boolop(self, ch: list[Any]) -> BoolOp:
         left, right = self._condition(ch[0]), self._condition(ch[2])
-        node = BoolOp.model_construct(op=str(ch[1]), left=left, right=right,
+        node = BoolOp.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
                                       span=_around(left, right))
         return self._expr(node, left, right)
 
@@ -514,7 +514,7 @@ def parse(data: str | bytes, path: str | None = None) -> ParseResult:
         _BUILDER.reset()
         _COMMENTS.clear()
         try:
-            plan = _lark().parse(text)
+            plan = cast(Plan, _lark().parse(text))
             comments = list(_COMMENTS)
         except _Abort as abort:
             return ParseResult(None, [_pathed(abort.diagnostic, path)], source=text)
@@ -545,7 +545,8 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> Diagnostic:
     elif isinstance(exc, UnexpectedToken):
         found_text, width = f'"{exc.token.value}"', max(len(str(exc.token.value)), 1)
     elif isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        position = exc.pos_in_stream or 0
+        char = text[position] if 0 <= position < len(text) else "?"
         found_text, width = f"unexpected character {char!r}", 1
     else:
         found_text, width = "something unexpected", 1

@@ -25,8 +25,8 @@ from dsl.formatter import format_plan
 from dsl.models import (
     AllAmount,
     AnyExpr,
-    AssetArg,
     Assert,
+    AssetArg,
     AtomicBlock,
     BinOp,
     BoolOp,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from executors.errors import ExecutionError
-from executors.ledger import Ledger
+from executors.ledger import Book, Ledger
 from executors.market import LendingVenue, Market
 
 INFINITE = Decimal("Infinity")
@@ -52,10 +52,11 @@ def borrow_room(ledger: Ledger, market: Market, venue: str) -> Decimal:
 def exposure(ledger: Ledger, market: Market, base: str) -> Decimal:
     """Net amount of `base` (and of assets whose underlying it is) over every venue."""
     total = Decimal(0)
-    signs = (("balance", 1), ("collateral", 1), ("debt", -1), ("flash", -1), ("position", 1))
+    signs: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
+                                           ("flash", -1), ("position", 1))
     for book, sign in signs:
-        for venue in ledger.venues(book):  # type: ignore[arg-type]
-            for key, amount in ledger.items(book, venue).items():  # type: ignore[arg-type]
+        for venue in ledger.venues(book):
+            for key, amount in ledger.items(book, venue).items():
                 asset = key.split("/")[0]  # perp positions are keyed by their BASE/QUOTE pair
                 if asset == base:
                     total += sign * amount
@@ -67,9 +68,11 @@ def exposure(ledger: Ledger, market: Market, base: str) -> Decimal:
 def portfolio_value(ledger: Ledger, market: Market) -> Decimal:
     """USD: balances, collateral, posted margin and unrealised perp PnL, less debt."""
     total = Decimal(0)
-    for book, sign in (("balance", 1), ("collateral", 1), ("debt", -1), ("flash", -1)):
-        for venue in ledger.venues(book):  # type: ignore[arg-type]
-            for asset, amount in ledger.items(book, venue).items():  # type: ignore[arg-type]
+    signs: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
+                                           ("flash", -1))
+    for book, sign in signs:
+        for venue in ledger.venues(book):
+            for asset, amount in ledger.items(book, venue).items():
                 total += sign * amount * market.price(asset)
     for venue in ledger.venues("margin"):
         for pair, amount in ledger.items("margin", venue).items():

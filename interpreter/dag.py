@@ -160,9 +160,9 @@ def phase_graph(plan: Plan) -> nx.DiGraph:
     for index, phase in enumerate(plan.phases):
         if phase.name not in graph:
             graph.add_node(phase.name, index=index)
-    for phase, deps in phase_dependencies(plan).items():
+    for name, deps in phase_dependencies(plan).items():
         for dep in deps:
-            graph.add_edge(dep, phase)
+            graph.add_edge(dep, name)
     return graph
 
 
@@ -174,8 +174,8 @@ def phase_order(plan: Plan) -> list[Phase]:
         names = list(nx.lexicographical_topological_sort(graph, key=lambda n: index[n]))
     except (nx.NetworkXUnfeasible, nx.NetworkXError):
         raise DagError("phase dependencies form a cycle") from None
-    by_name = {p.name: p for p in plan.phases}
-    return [by_name[n] for n in names]
+    by_name = {phase.name: phase for phase in plan.phases}
+    return [by_name[name] for name in names]
 
 
 def _unroll(phase: Phase, body: tuple[Any, ...], prefix: str, iterations: tuple[int, ...],
@@ -192,7 +192,7 @@ def _unroll(phase: Phase, body: tuple[Any, ...], prefix: str, iterations: tuple[
                 loop = dict(scope.loop)
                 if stmt.var:
                     loop[stmt.var] = Decimal(k)
-                yield from _unroll(phase, stmt.body, f"{path}.", iterations + (k,),
+                yield from _unroll(phase, stmt.body, f"{path}.", (*iterations, k),
                                    scope.with_loop(loop))
         elif isinstance(stmt, AtomicBlock):
             yield f"{phase.name}/{stmt.name}{suffix}", stmt, scope.loop

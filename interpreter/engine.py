@@ -22,6 +22,7 @@ from dsl.models import (
     CEXTradeInstruction,
     MaxAmount,
     Plan,
+    Repeat,
     SmartContractInstruction,
 )
 from dsl.spans import Span
@@ -128,7 +129,8 @@ class Engine:
         if isinstance(stmt, Assert):
             self._assert(stmt, scope)
             return Step(node.id, node.line, "ok")
-        ops: list[AnyInstruction] = list(stmt.body) if isinstance(stmt, AtomicBlock) else [stmt]  # type: ignore[list-item]
+        ops: list[AnyInstruction] = ([op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
+                                     if isinstance(stmt, AtomicBlock) else [stmt])
         atomic = isinstance(stmt, AtomicBlock)
         units = 0
         eth = Decimal(0)

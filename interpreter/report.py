@@ -7,6 +7,7 @@ from typing import Any
 
 from dsl.models import Plan
 from executors.accounts import exposure, health_factor, portfolio_value
+from executors.ledger import Book
 from executors.market import LendingVenue, Market
 from interpreter.dag import Dag
 from interpreter.engine import Outcome
@@ -21,15 +22,15 @@ def dec(value: Decimal) -> str:
     return text
 
 
-def _books(monitor: PositionMonitor, book: str) -> dict[str, dict[str, str]]:
+def _books(monitor: PositionMonitor, book: Book) -> dict[str, dict[str, str]]:
     return {venue: {asset: dec(v) for asset, v in assets.items()}
-            for venue, assets in monitor.by_venue(book).items()}  # type: ignore[arg-type]
+            for venue, assets in monitor.by_venue(book).items()}
 
 
-def _by_part(monitor: PositionMonitor, book: str, part: int) -> dict[str, dict[str, str]]:
+def _by_part(monitor: PositionMonitor, book: Book, part: int) -> dict[str, dict[str, str]]:
     """Perp books are keyed by BASE/QUOTE; the report groups by one side of the pair."""
     grouped: dict[str, dict[str, Decimal]] = {}
-    for venue, pairs in monitor.by_venue(book).items():  # type: ignore[arg-type]
+    for venue, pairs in monitor.by_venue(book).items():
         for pair, amount in pairs.items():
             key = pair.split("/")[part]
             grouped.setdefault(venue, {})
@@ -52,9 +53,10 @@ def health_table(monitor: PositionMonitor, market: Market) -> dict[str, str | No
 def exposures(monitor: PositionMonitor, market: Market) -> dict[str, str]:
     """Net exposure per underlying asset held anywhere."""
     assets: set[str] = set()
-    for book in ("balance", "collateral", "debt", "position"):
-        for venue in monitor.venues(book):  # type: ignore[arg-type]
-            for key in monitor.items(book, venue):  # type: ignore[arg-type]
+    books: tuple[Book, ...] = ("balance", "collateral", "debt", "position")
+    for book in books:
+        for venue in monitor.venues(book):
+            for key in monitor.items(book, venue):
                 assets.add(market.underlying(key.split("/")[0]))
     return {asset: dec(exposure(monitor, market, asset)) for asset in sorted(assets)}
 

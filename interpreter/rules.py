@@ -110,8 +110,10 @@ class RuleContext:
 
     def expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
         """Every expression in the plan with the visit it belongs to (None: top level)."""
-        for item in (*self.plan.lets, *self.plan.sets):
-            yield item.value, None, ()
+        for let in self.plan.lets:
+            yield let.value, None, ()
+        for setting in self.plan.sets:
+            yield setting.value, None, ()
         for visit in self.visits:
             stmt = visit.stmt
             exprs: list[Any]
@@ -388,14 +390,15 @@ def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
                                f"it must be {'from 0 to below 1' if what == 'slippage' else 'positive'}",
                                expr.span)
                     break
-    limits = {"min_health": lambda v: v > 0, "max_slippage": lambda v: 0 <= v < 1,
-              "gas_price_gwei": lambda v: v >= 0}
+    limits: dict[str, Callable[[Decimal], bool]] = {
+        "min_health": lambda v: v > 0, "max_slippage": lambda v: 0 <= v < 1,
+        "gas_price_gwei": lambda v: v >= 0}
     for setting in ctx.plan.sets:
-        valid = limits.get(setting.name)
-        if valid is None:
+        in_range = limits.get(setting.name)
+        if in_range is None:
             continue
         for value, _ in _values(ctx, setting.value, ()):
-            if not valid(value):
+            if not in_range(value):
                 yield diag("SP104", f"`{setting.name}` cannot be {value.normalize():f}",
                            setting.value.span)
 

@@ -38,10 +38,10 @@ def render_run(report: dict[str, Any], console: Console, path: str) -> None:
     if failure:
         done = ", ".join(report["completed"]) or "none"
         not_run = ", ".join(report["not_run"]) or "none"
+        console.print(Text(f"{path}:{failure['line']}:{failure['column']}: "
+                           f"error[{failure['code']}] {failure['message']}", style="red"))
         console.print(Panel(
-            Text(f"{path}:{failure['line']}:{failure['column']}: error[{failure['code']}] "
-                 f"{failure['message']}\nfailed node: {failure['node']}\n"
-                 f"completed: {done}\nnot run: {not_run}"),
+            Text(f"failed node: {failure['node']}\ncompleted: {done}\nnot run: {not_run}"),
             title="run stopped", border_style="red"))
     for warning in report.get("warnings", []):
         console.print(Text(f"{path}:{warning['line']}: warning[{warning['code']}] "

@@ -1,0 +1,227 @@
+"""The command line: formats, exit codes, SARIF validity, fmt, graph, export, run, explain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from stratplan.cli import main
+from tests.conftest import CONFORMANCE, DATA, EXAMPLES
+
+BAD = "plan t\nholdings { wallet: 1 ETH }\nphase p {\n  transfer 5 ETH from wallet to kraken\n}\n"
+WARN = "plan t\nholdings { wallet: 10 ETH }\nphase p {\n  stake 5 ETH on etherfi -> weETH\n" \
+    "  supply all weETH to aave\n}\n"
+
+
+def _main(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_lint_text_has_location_caret_and_help(capsys, tmp_plan):
+    path = tmp_plan(BAD)
+    code, out, _ = _main(capsys, "lint", str(path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{path}:4:33: error[SP101] unknown venue `kraken`"
+    assert lines[1].endswith("transfer 5 ETH from wallet to kraken")
+    assert lines[2].endswith("^^^^^^") and lines[2].index("^") == lines[1].index("kraken")
+    assert lines[3].strip().startswith("help:")
+    assert "1 file checked: 1 error, 0 warnings" in out
+    assert "\x1b[" not in out  # no colour when not on a terminal
+
+
+def test_lint_json_is_exactly_the_language_schema(capsys, tmp_plan):
+    code, out, _ = _main(capsys, "lint", "--format", "json", str(tmp_plan(BAD)))
+    report = json.loads(out)
+    assert code == 1
+    assert set(report) == {"diagnostics", "summary"}
+    assert report["summary"] == {"files": 1, "errors": 1, "warnings": 0}
+    (diagnostic,) = report["diagnostics"]
+    assert set(diagnostic) == {"path", "line", "column", "end_line", "end_column", "severity",
+                               "code", "message"}
+    assert (diagnostic["line"], diagnostic["column"], diagnostic["end_column"]) == (4, 33, 39)
+
+
+def test_lint_sarif_validates_against_the_schema(capsys, tmp_path):
+    for name in ("sp202_flash_outside.plan", "sp300_overdraw.plan", "sp100_missing_to.plan"):
+        shutil.copy(CONFORMANCE / name, tmp_path / name)
+    code, out, _ = _main(capsys, "lint", "--format", "sarif", str(tmp_path))
+    log = json.loads(out)
+    schema = json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(log, schema)
+    assert code == 1
+    results = log["runs"][0]["results"]
+    rules = log["runs"][0]["tool"]["driver"]["rules"]
+    assert {r["ruleId"] for r in results} == {"SP100", "SP202", "SP300", "SP400"}
+    for result in results:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+
+
+def test_lint_github_annotations(capsys, tmp_plan):
+    path = tmp_plan(WARN)
+    code, out, _ = _main(capsys, "lint", "--format", "github", str(path))
+    assert code == 0
+    assert out.startswith(f"::warning file={path},line=4,col=3,")
+    assert "title=SP400::SP400 2 consecutive" in out
+
+
+def test_strict_and_exit_zero(capsys, tmp_plan):
+    warn = str(tmp_plan(WARN, "warn.plan"))
+    bad = str(tmp_plan(BAD, "bad.plan"))
+    assert _main(capsys, "lint", warn)[0] == 0
+    assert _main(capsys, "lint", "--strict", warn)[0] == 1
+    assert _main(capsys, "lint", "--exit-zero", bad)[0] == 0
+
+
+def test_lint_searches_directories_for_plans(capsys):
+    code, out, _ = _main(capsys, "lint", "--format", "json", str(EXAMPLES))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["files"] == len(list(EXAMPLES.glob("*.plan")))
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["lint", "no/such/file.plan"], "no such file or folder"),
+    (["lint"], "the following arguments are required"),
+    (["lint", "--format", "xml", "x.plan"], "invalid choice"),
+    (["bogus"], "invalid choice"),
+    (["explain", "SP999"], "unknown code"),
+    (["run", "--market", "missing.yaml", str(EXAMPLES / "btc_basis.plan")], "--market"),
+])
+def test_usage_errors_are_one_line_and_exit_2(capsys, argv, fragment):
+    code, _, err = _main(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and fragment in err
+    assert "Traceback" not in err
+
+
+def test_bad_market_option_is_exit_2(capsys, tmp_path):
+    market = tmp_path / "m.yaml"
+    market.write_text("prices: {ETH: [1, 2]}\n")
+    code, _, err = _main(capsys, "lint", "--market", str(market), str(EXAMPLES / "btc_basis.plan"))
+    assert code == 2 and "prices.ETH" in err
+
+
+def test_market_option_replaces_the_default(capsys, tmp_path):
+    from importlib import resources
+    text = resources.files("executors").joinpath("data/default_market.yaml").read_text()
+    market = tmp_path / "m.yaml"
+    market.write_text(text.replace("BTC: 67800", "BTC: 90000"))
+    # At 90,000 USD the limit of 68,500 in the example does not fill.
+    code, out, _ = _main(capsys, "lint", "--format", "json", "--market", str(market),
+                         str(EXAMPLES / "btc_basis.plan"))
+    assert code == 1 and [d["code"] for d in json.loads(out)["diagnostics"]] == ["SP306"]
+
+
+def test_fmt_check_diff_and_write(capsys, tmp_plan):
+    path = tmp_plan("plan  p\nphase a {wrap 1 ETH}\n")
+    code, out, _ = _main(capsys, "fmt", "--check", str(path))
+    assert code == 1 and "would reformat" in out
+    code, out, _ = _main(capsys, "fmt", "--diff", str(path))
+    assert code == 1 and "+  wrap 1 ETH" in out
+    assert path.read_text() == "plan  p\nphase a {wrap 1 ETH}\n"
+    code, out, _ = _main(capsys, "fmt", str(path))
+    assert code == 0 and path.read_text() == "plan p\n\nphase a {\n  wrap 1 ETH\n}\n"
+    assert _main(capsys, "fmt", "--check", str(path))[0] == 0
+
+
+def test_fmt_on_broken_file_reports_and_exits_2(capsys, tmp_plan):
+    code, _, err = _main(capsys, "fmt", str(tmp_plan("plan p\nphase a {")))
+    assert code == 2 and "SP100" in err
+
+
+def test_examples_are_formatted(capsys):
+    assert _main(capsys, "fmt", "--check", str(EXAMPLES))[0] == 0
+
+
+def test_graph_formats(capsys):
+    path = str(EXAMPLES / "leveraged_restaking_atomic.plan")
+    code, dot, _ = _main(capsys, "graph", path, "--format", "dot")
+    assert code == 0 and dot.startswith('digraph "leveraged_restaking"')
+    assert "subgraph cluster_0" in dot and "shape=box" in dot and "shape=diamond" in dot
+    code, mermaid, _ = _main(capsys, "graph", path, "--format", "mermaid")
+    assert mermaid.startswith("flowchart TD") and "subgraph p0" in mermaid
+    code, text, _ = _main(capsys, "graph", path, "--format", "json")
+    graph = json.loads(text)
+    assert graph["phases"] == ["entry", "hedge_funding", "hedge"]
+    assert ["entry/leverage", "entry/1"] in graph["edges"]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+def test_graph_renders_with_graphviz(capsys, tmp_path):
+    _, dot, _ = _main(capsys, "graph", str(EXAMPLES / "btc_basis.plan"), "--format", "dot")
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True)
+    assert "<svg" in svg.stdout and "phase hedge" in svg.stdout
+
+
+def test_export_yaml_and_json(capsys):
+    path = str(EXAMPLES / "leveraged_restaking_sequential.plan")
+    code, text, _ = _main(capsys, "export", path, "--format", "yaml")
+    data = yaml.safe_load(text)
+    assert code == 0 and data["plan"] == "leveraged_restaking_sequential"
+    first, second = data["instructions"][:2]
+    assert first["id"] == "loop/0.0#0" and first["operation"] == "stake"
+    assert first["amount"] == "balance(wallet, ETH) - gas_buffer"
+    assert second["depends_on"] == ["loop/0.0#0"] and second["amount"] == "all"
+    assert first["line"] == 18
+    code, text, _ = _main(capsys, "export", str(EXAMPLES / "btc_basis.plan"), "--format", "json")
+    entries = json.loads(text)["instructions"]
+    assert entries[3]["amount"] == "0.44" and entries[3]["limit"] == "68500"
+    assert entries[6]["leverage"] == "3" and entries[6]["family"] == "cex_trade"
+
+
+def test_run_json_and_text(capsys):
+    code, out, _ = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"), "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["status"] == "ok" and report["exposure"]["BTC"] == "0"
+    code, out, _ = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"))
+    assert code == 0
+    for heading in ("Steps", "Balances", "Perp positions", "Net exposure", "Costs and value"):
+        assert heading in out
+
+
+def test_run_that_stops_names_node_line_and_completed(capsys, tmp_plan):
+    path = tmp_plan("plan t\nholdings { wallet: 1_000 USDT, 1 ETH }\nphase p {\n"
+                    "  transfer 500 USDT from wallet to binance\n"
+                    "  transfer 800 USDT from wallet to okx\n}\n")
+    code, out, _ = _main(capsys, "run", str(path), "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["failed_node"] == "p/1" and report["failure"]["line"] == 5
+    assert report["completed"] == ["p/0"]
+    code, out, _ = _main(capsys, "run", str(path))
+    assert code == 1 and "failed node: p/1" in out and "completed: p/0" in out
+    assert f"{path}:5:3: error[SP300]" in out
+
+
+def test_run_refuses_a_plan_with_static_errors(capsys, tmp_plan):
+    code, _, err = _main(capsys, "run", str(tmp_plan(BAD)))
+    assert code == 1 and "SP101" in err
+
+
+def test_explain(capsys):
+    code, out, _ = _main(capsys, "explain", "sp203")
+    assert code == 0 and out.startswith("# SP203")
+    code, out, _ = _main(capsys, "explain")
+    assert code == 0 and out.count("SP") >= 28
+
+
+def test_python_dash_m_entry_point():
+    run = subprocess.run([sys.executable, "-m", "stratplan", "explain", "SP100"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("# SP100")
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("stratplan") or str(Path(sys.executable).parent / "stratplan")
+    run = subprocess.run([exe, "lint", "--format", "json", str(CONFORMANCE / "sp300_overdraw.plan")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and json.loads(run.stdout)["summary"]["errors"] == 1
