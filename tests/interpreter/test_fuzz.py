@@ -1,0 +1,93 @@
+"""Robustness fuzz of the front end: lint returns diagnostics and never raises, on arbitrary
+text, on sentences of our own grammar, and on byte-level mutations of the examples."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+from lark import Lark
+from lark.lexer import PatternStr
+from rich.console import Console
+
+from dsl.parser import grammar_text
+from interpreter.check import LintResult, lint_source
+from stratplan.render import github, lint_json, render_text, sarif
+from tests.conftest import conformance_cases, example_plans
+
+CORPUS = [p.read_bytes() for p in example_plans() + conformance_cases()]
+CODES_ALLOWED = {f"SP{n}" for n in range(100, 112)} | {f"SP{n}" for n in range(200, 207)} | \
+    {f"SP{n}" for n in range(300, 307)} | {"SP400", "SP401"}
+
+
+def _check(result: LintResult) -> None:
+    assert all(d.code in CODES_ALLOWED for d in result.diagnostics)
+    assert all(d.span.line >= 1 and d.span.column >= 1 for d in result.diagnostics)
+    # Every renderer copes with whatever the linter found.
+    render_text([result], Console(file=io.StringIO(), width=100))
+    json.dumps(lint_json([result]))
+    json.dumps(sarif([result]))
+    github([result])
+
+
+def _grammar_sentences() -> st.SearchStrategy[str]:
+    lark = Lark(grammar_text(), parser="lalr", lexer="contextual")
+    # Each token carries its own trailing space, so adjacent keywords never glue together.
+    explicit = {t.name: st.just(t.pattern.value + " ") for t in lark.terminals
+                if isinstance(t.pattern, PatternStr)}
+    explicit.update({
+        "NUMBER": st.from_regex(r"[0-9]{1,5}(\.[0-9]{1,3})?(%|bps|x)?", fullmatch=True)
+        .map(lambda s: s + " "),
+        "NAME": st.sampled_from(["wallet", "binance", "okx", "aave", "etherfi", "balancer",
+                                 "uniswap", "instadapp", "kraken", "x", "i", "entry"])
+        .map(lambda s: s + " "),
+        "ASSET": st.sampled_from(["ETH", "WETH", "weETH", "USDT", "BTC", "SOL"])
+        .map(lambda s: s + " "),
+        "STRING": st.sampled_from(['"msg" ', '"m.yaml" ', '"" ']),
+        "COMMENT": st.sampled_from(["# c\n", "# noqa\n", "# noqa: SP400\n"]),
+        "WS": st.just(" "),
+    })
+    return from_lark(lark, start="start", explicit=explicit)
+
+
+@given(st.text(max_size=600))
+def test_fuzz_lint_never_raises_on_text(text):
+    _check(lint_source(text, "fuzz.plan"))
+
+
+@given(_grammar_sentences())
+def test_fuzz_lint_never_raises_on_grammar_sentences(text):
+    _check(lint_source(text, "fuzz.plan"))
+
+
+@st.composite
+def mutated_examples(draw) -> bytes:
+    data = bytearray(draw(st.sampled_from(CORPUS)))
+    for _ in range(draw(st.integers(1, 6))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["delete", "insert", "replace", "duplicate", "swap"]))
+        size = draw(st.integers(1, 24))
+        if action == "delete":
+            del data[at:at + size]
+        elif action == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=size))
+        elif action == "replace":
+            data[at:at + 1] = draw(st.sampled_from(
+                [b"{", b"}", b"(", b")", b"all", b"max", b"-", b"0", b"#", b"\n", b"\xff",
+                 b"atomic a {", b"repeat 3 {", b"assert 1 > 2", b"1e999", b"/ 0"]))
+        elif action == "duplicate":
+            data[at:at] = data[at:at + size * 4]
+        else:
+            other = draw(st.integers(0, len(data) - 1))
+            data[at], data[other] = data[other], data[at]
+    return bytes(data)
+
+
+@given(mutated_examples())
+def test_fuzz_lint_never_raises_on_mutated_examples(data):
+    _check(lint_source(data, "mutated.plan"))
