@@ -20,6 +20,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from dsl.comments import RawComment, attach_comments, noqa_table
 from dsl.diagnostics import Diagnostic, error
 from dsl.messages import syntax_message
+from dsl.performance import paused_gc
 from dsl.models import (
     CONDITION_KINDS,
     AllAmount,
@@ -50,7 +51,7 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from dsl.spans import Span
+from dsl.spans import Span, trusted
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -89,7 +90,7 @@ class _Abort(Exception):
 
 def _tok_span(tok: Token) -> Span:
     # Lark fills every position of a lexed token; `or 1` only satisfies the Optional types.
-    return Span.model_construct(line=tok.line or 1, column=tok.column or 1,
+    return trusted(Span, line=tok.line or 1, column=tok.column or 1,
                                 end_line=tok.end_line or 1, end_column=tok.end_column or 1)
 
 
@@ -169,7 +170,7 @@ class _Builder(Transformer[Token, Any]):
         if value and value.adjusted() > MAX_NUMBER_EXPONENT:
             raise _Abort(error("SP110", f"number {text} is out of range (above 1e"
                                f"{MAX_NUMBER_EXPONENT})", span))
-        return Number.model_construct(value=value, text=text, span=span)
+        return trusted(Number, value=value, text=text, span=span)
 
     def _block_nesting(self, node: Any, body: tuple[Any, ...]) -> Any:
         level = 1 + max((self.nesting.get(id(s), 0) for s in body), default=0)
@@ -202,7 +203,7 @@ class _Builder(Transformer[Token, Any]):
                 sets.append(item)
             else:
                 phases.append(item)
-        return Plan.model_construct(
+        return trusted(Plan, 
             name=decl[0], description=decl[1], lets=tuple(lets), sets=tuple(sets),
             phases=tuple(phases), span=Span.join(decl[2], phases[-1].span), leading=(),
             trailing=None, end_comments=(), **plan_fields)
@@ -212,29 +213,29 @@ class _Builder(Transformer[Token, Any]):
         return self._name(ch[1]), desc, _around(ch[0], ch[-1])
 
     def use_market(self, ch: list[Any]) -> MarketRef:
-        return MarketRef.model_construct(path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
+        return trusted(MarketRef, path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
                                          leading=(), trailing=None)
 
     def holdings(self, ch: list[Any]) -> Holdings:
-        return Holdings.model_construct(entries=tuple(ch[2:-1]), span=_around(ch[0], ch[-1]),
+        return trusted(Holdings, entries=tuple(ch[2:-1]), span=_around(ch[0], ch[-1]),
                                         leading=(), trailing=None, end_comments=())
 
     def holding(self, ch: list[Any]) -> HoldingEntry:
         amounts = tuple(c for c in ch[2:] if isinstance(c, HoldingAmount))
-        return HoldingEntry.model_construct(venue=self._name(ch[0]), amounts=amounts,
+        return trusted(HoldingEntry, venue=self._name(ch[0]), amounts=amounts,
                                             span=_around(ch[0], ch[-1]), leading=(),
                                             trailing=None)
 
     def holding_amount(self, ch: list[Any]) -> HoldingAmount:
-        return HoldingAmount.model_construct(amount=ch[0], asset=str(ch[1]),
+        return trusted(HoldingAmount, amount=ch[0], asset=str(ch[1]),
                                              span=_around(ch[0], ch[1]))
 
     def let_stmt(self, ch: list[Any]) -> Let:
-        return Let.model_construct(name=self._name(ch[1]), value=self._value(ch[3], "a value"),
+        return trusted(Let, name=self._name(ch[1]), value=self._value(ch[3], "a value"),
                                    span=_around(ch[0], ch[3]), leading=(), trailing=None)
 
     def set_stmt(self, ch: list[Any]) -> Setting:
-        return Setting.model_construct(name=self._name(ch[1]),
+        return trusted(Setting, name=self._name(ch[1]),
                                        value=self._value(ch[3], "a value"),
                                        span=_around(ch[0], ch[3]), leading=(), trailing=None)
 
@@ -244,7 +245,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], tuple):
             after, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        return Phase.model_construct(name=self._name(ch[1]), after=after, body=body,
+        return trusted(Phase, name=self._name(ch[1]), after=after, body=body,
                                      span=_around(ch[0], ch[-1]), leading=(), trailing=None,
                                      end_comments=())
 
@@ -257,7 +258,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], str) and not isinstance(rest[0], Token):
             via, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        node = AtomicBlock.model_construct(name=self._name(ch[1]), via=via, body=body,
+        node = trusted(AtomicBlock, name=self._name(ch[1]), via=via, body=body,
                                            span=_around(ch[0], ch[-1]), leading=(),
                                            trailing=None, end_comments=())
         return self._block_nesting(node, body)
@@ -272,7 +273,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], str) and not isinstance(rest[0], Token):
             var, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        node = Repeat.model_construct(count=count, var=var, body=body,
+        node = trusted(Repeat, count=count, var=var, body=body,
                                       span=_around(ch[0], ch[-1]), leading=(), trailing=None,
                                       end_comments=())
         return self._block_nesting(node, body)
@@ -283,7 +284,7 @@ class _Builder(Transformer[Token, Any]):
     def assert_stmt(self, ch: list[Any]) -> Assert:
         message = ch[2][0] if len(ch) > 2 else None
         last = ch[2][1] if len(ch) > 2 else ch[1]
-        return Assert.model_construct(condition=self._condition(ch[1]), message=message,
+        return trusted(Assert, condition=self._condition(ch[1]), message=message,
                                       span=_around(ch[0], last), leading=(), trailing=None)
 
     def else_msg(self, ch: list[Any]) -> tuple[str, Token]:
@@ -291,7 +292,7 @@ class _Builder(Transformer[Token, Any]):
 
     # --- instructions -----------------------------------------------------------------
     def transfer(self, ch: list[Any]) -> WalletTransferInstruction:
-        return WalletTransferInstruction.model_construct(
+        return trusted(WalletTransferInstruction, 
             amount=ch[1], token=str(ch[2]), source_venue=self._name(ch[4]),
             target_venue=self._name(ch[6]), span=_around(ch[0], ch[6]), leading=(),
             trailing=None)
@@ -301,7 +302,7 @@ class _Builder(Transformer[Token, Any]):
         if len(ch) > 6:
             extra[ch[6][0]] = ch[6][1]
         base, quote = ch[3]
-        return CEXTradeInstruction.model_construct(
+        return trusted(CEXTradeInstruction, 
             market=cast(Any, market), side=cast(Any, str(ch[1])), amount=ch[2], base=base, quote=quote,
             venue=self._name(ch[5]), span=_around(ch[0], ch[-1] if len(ch) <= 6 else ch[6][2]),
             leading=(), trailing=None, **extra)
@@ -327,7 +328,7 @@ class _Builder(Transformer[Token, Any]):
     def _op(self, operation: str, ch: list[Any], amount: Any, token_in: Token,
             token_out: Any = None, venue: Any = None, slippage: Any = None,
             last: Any = None) -> SmartContractInstruction:
-        return SmartContractInstruction.model_construct(
+        return trusted(SmartContractInstruction, 
             operation=cast(Any, operation), amount=amount, token_in=str(token_in),
             token_out=None if token_out is None else str(token_out),
             venue=None if venue is None else self._name(venue), slippage=slippage,
@@ -376,8 +377,9 @@ class _Builder(Transformer[Token, Any]):
     def amount(self, ch: list[Any]) -> AnyAmount:
         item = ch[0]
         if isinstance(item, Token):
-            cls = AllAmount if item.type == "ALL" else MaxAmount
-            return cls.model_construct(span=_tok_span(item))
+            if item.type == "ALL":
+                return trusted(AllAmount, span=_tok_span(item))
+            return trusted(MaxAmount, span=_tok_span(item))
         result: AnyAmount = self._value(item)
         return result
 
@@ -386,15 +388,15 @@ class _Builder(Transformer[Token, Any]):
         return self._plain_number(ch[0])
 
     def name(self, ch: list[Any]) -> NameRef:
-        return NameRef.model_construct(name=self._name(ch[0]), span=_tok_span(ch[0]))
+        return trusted(NameRef, name=self._name(ch[0]), span=_tok_span(ch[0]))
 
     def asset_arg(self, ch: list[Any]) -> AssetArg:
-        return AssetArg.model_construct(symbol=str(ch[0]), span=_tok_span(ch[0]))
+        return trusted(AssetArg, symbol=str(ch[0]), span=_tok_span(ch[0]))
 
     def call(self, ch: list[Any]) -> Call:
         args = tuple(self._value(c, "an argument") for c in ch[2:-1]
                      if c is not None and not isinstance(c, Token))
-        node = Call.model_construct(func=self._name(ch[0]), args=args,
+        node = trusted(Call, func=self._name(ch[0]), args=args,
                                     span=_around(ch[0], ch[-1]))
         return self._expr(node, *args)
 
@@ -408,12 +410,12 @@ class _Builder(Transformer[Token, Any]):
 
     def neg(self, ch: list[Any]) -> Neg:
         operand = self._value(ch[1], "a number")
-        return self._expr(Neg.model_construct(operand=operand, span=_around(ch[0], ch[1])),
+        return self._expr(trusted(Neg, operand=operand, span=_around(ch[0], ch[1])),
                           operand)
 
     def _binop(self, ch: list[Any]) -> BinOp:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = BinOp.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
+        node = trusted(BinOp, op=cast(Any, str(ch[1])), left=left, right=right,
                                      span=_around(left, right))
         return self._expr(node, left, right)
 
@@ -424,13 +426,13 @@ class _Builder(Transformer[Token, Any]):
 
     def compare_op(self, ch: list[Any]) -> Compare:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = Compare.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
+        node = trusted(Compare, op=cast(Any, str(ch[1])), left=left, right=right,
                                        span=_around(left, right))
         return self._expr(node, left, right)
 
     def _boolop(self, ch: list[Any]) -> BoolOp:
         left, right = self._condition(ch[0]), self._condition(ch[2])
-        node = BoolOp.model_construct(op=cast(Any, str(ch[1])), left=left, right=right,
+        node = trusted(BoolOp, op=cast(Any, str(ch[1])), left=left, right=right,
                                       span=_around(left, right))
         return self._expr(node, left, right)
 
@@ -438,7 +440,7 @@ class _Builder(Transformer[Token, Any]):
 
     def not_op(self, ch: list[Any]) -> Not:
         operand = self._condition(ch[1])
-        return self._expr(Not.model_construct(operand=operand, span=_around(ch[0], operand)),
+        return self._expr(trusted(Not, operand=operand, span=_around(ch[0], operand)),
                           operand)
 
 
@@ -510,7 +512,7 @@ def parse(data: str | bytes, path: str | None = None) -> ParseResult:
     if text is None:
         assert problem is not None
         return ParseResult(None, [_pathed(problem, path)])
-    with _LOCK:
+    with _LOCK, paused_gc():
         _BUILDER.reset()
         _COMMENTS.clear()
         try:

@@ -22,9 +22,12 @@ class Options:
     gas_price_gwei: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Order:
     """An instruction with its expressions evaluated: what an executor carries out.
+
+    Executors treat it as read-only (it is not frozen only because frozen dataclasses are
+    several times slower to create, and one is made per operation).
 
     `amount` is a Decimal, or "all"/"max", which the executor resolves against the ledger
     because only it knows which balance an instruction draws from.
@@ -39,7 +42,7 @@ class Order:
     options: Options = field(default_factory=Options)
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutionResult:
     """What an executor did: the amount it used, and warnings (code, message) to report."""
 

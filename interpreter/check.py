@@ -8,6 +8,7 @@ from pathlib import Path
 from dsl.diagnostics import Diagnostic
 from dsl.models import Plan
 from dsl.parser import ParseResult, parse
+from dsl.performance import paused_gc
 from dsl.spans import Span
 from executors.errors import MarketError
 from executors.market import Market, default_market, load_market
@@ -118,7 +119,8 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
 def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,
                 market: Market | None = None) -> LintResult:
     """Lint plan text; never raises on bad input."""
-    return lint_parsed(parse(data, path), path, plan_dir, market)
+    with paused_gc():
+        return lint_parsed(parse(data, path), path, plan_dir, market)
 
 
 def lint_file(path: Path, market: Market | None = None) -> LintResult:

@@ -202,14 +202,38 @@ def _unroll(phase: Phase, body: tuple[Any, ...], prefix: str, iterations: tuple[
 
 @dataclass
 class Dag:
-    """The plan's nodes in dry-run order and the graph of their dependencies."""
+    """The plan's nodes in dry-run order and, for each, the ids of the nodes it waits for.
+
+    `graph` gives the same dependencies as a networkx DiGraph, built on first use: the run
+    and the dry run only need the plain lists, which cost a fraction of the memory.
+    """
 
     nodes: list[PlanNode]
-    graph: nx.DiGraph
+    preds: dict[str, list[str]]
+    _graph: nx.DiGraph | None = None
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The DAG as a networkx DiGraph; every node carries its PlanNode as `node`."""
+        if self._graph is None:
+            graph = nx.DiGraph()
+            graph.add_nodes_from((node.id, {"node": node}) for node in self.nodes)
+            graph.add_edges_from((pred, node_id) for node_id, preds in self.preds.items()
+                                 for pred in preds)
+            self._graph = graph
+        return self._graph
 
     def by_id(self) -> dict[str, PlanNode]:
         """Node id -> node."""
         return {node.id: node for node in self.nodes}
+
+    def successors(self) -> dict[str, list[str]]:
+        """Node id -> the ids of the nodes waiting for it."""
+        succ: dict[str, list[str]] = {node.id: [] for node in self.nodes}
+        for node_id, preds in self.preds.items():
+            for pred in preds:
+                succ[pred].append(node_id)
+        return succ
 
 
 def build_dag(plan: Plan, scope: Scope) -> Dag:
@@ -218,10 +242,11 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
     size = unrolled_size(tuple(s for p in plan.phases for s in p.body), scope)
     if size is None or size > MAX_NODES:
         raise DagError("the plan exceeds the repeat or size limits")
-    graph = nx.DiGraph()
     nodes: list[PlanNode] = []
+    all_preds: dict[str, list[str]] = {}
     tails_of: dict[str, list[str]] = {}
     deps = phase_dependencies(plan)
+    venues_of: dict[int, frozenset[str]] = {}  # per statement: repeats share their body's
     for phase in phases:
         entry: list[str] = []
         for dep in deps[phase.name]:
@@ -230,9 +255,11 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
         last_by_venue: dict[str, str] = {}
         barrier: str | None = None
         for node_id, stmt, loop in _unroll(phase, phase.body, "", (), scope):
-            node = PlanNode(node_id, phase.name, len(nodes), stmt, loop, statement_venues(stmt))
+            venues = venues_of.get(id(stmt))
+            if venues is None:
+                venues = venues_of[id(stmt)] = statement_venues(stmt)
+            node = PlanNode(node_id, phase.name, len(nodes), stmt, loop, venues)
             nodes.append(node)
-            graph.add_node(node_id, node=node)
             if node.barrier:
                 preds = set(last_by_venue.values()) or ({barrier} if barrier else set())
                 last_by_venue = {}
@@ -243,8 +270,7 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
                     preds = {barrier}
                 for venue in node.venues:
                     last_by_venue[venue] = node_id
-            for pred in preds or entry:
-                graph.add_edge(pred, node_id)
+            all_preds[node_id] = sorted(preds or entry)
         tails = list(dict.fromkeys(last_by_venue.values())) or ([barrier] if barrier else [])
         tails_of[phase.name] = tails if tails else entry
-    return Dag(nodes, graph)
+    return Dag(nodes, all_preds)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-import networkx as nx
-
 from dsl.models import (
     AllAmount,
     AnyInstruction,
@@ -72,6 +70,14 @@ class Outcome:
         return [s.node for s in self.steps if s.status == "ok"]
 
 
+@dataclass(slots=True)
+class _Prepared:
+    ops: list[AnyInstruction]
+    atomic: bool
+    on_chain: bool
+    units: int
+
+
 class NodeFailed(Exception):
     """A node failed; carries the code, message and span to report."""
 
@@ -120,37 +126,53 @@ class Engine:
         if monitor is None:
             seed_holdings(plan, self.monitor)
         self.warnings: list[tuple[str, str, Span, str]] = []
+        self.state_scope = Scope(self.scope.lets, {}, market, self.monitor)
+        self._prepared: dict[int, tuple[Any, _Prepared]] = {}
 
     # --- one node ------------------------------------------------------------------------
+    def _prepare(self, stmt: AnyInstruction | AtomicBlock) -> _Prepared:
+        # Repeats share statement objects, so what depends only on the statement is
+        # worked out once: its operations and the gas of its transaction.
+        cached = self._prepared.get(id(stmt))
+        if cached is not None and cached[0] is stmt:
+            return cached[1]
+        atomic = isinstance(stmt, AtomicBlock)
+        ops: list[AnyInstruction] = (
+            [op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
+            if isinstance(stmt, AtomicBlock) else [stmt])
+        on_chain = atomic or gas.is_on_chain(stmt)  # type: ignore[arg-type]
+        units = gas.transaction_units(ops, self.market) if on_chain else 0
+        prepared = _Prepared(ops, atomic, on_chain, units)
+        # Keeping the statement alive beside its entry stops its id from being reused.
+        self._prepared[id(stmt)] = (stmt, prepared)
+        return prepared
+
     async def execute(self, node: PlanNode) -> Step:
         """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
         stmt = node.statement
-        scope = Scope(self.scope.lets, node.loop, self.market, self.monitor)
+        scope = self.state_scope.with_loop(node.loop) if node.loop else self.state_scope
         if isinstance(stmt, Assert):
             self._assert(stmt, scope)
             return Step(node.id, node.line, "ok")
-        ops: list[AnyInstruction] = ([op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
-                                     if isinstance(stmt, AtomicBlock) else [stmt])
-        atomic = isinstance(stmt, AtomicBlock)
-        units = 0
+        prepared = self._prepare(stmt)
         eth = Decimal(0)
-        if atomic or gas.is_on_chain(stmt):  # type: ignore[arg-type]
-            units = gas.transaction_units(ops, self.market)
+        if prepared.on_chain:
             try:
-                eth = gas.charge(self.monitor, self.market, units, self.options.gas_price_gwei)
+                eth = gas.charge(self.monitor, self.market, prepared.units,
+                                 self.options.gas_price_gwei)
             except (ExecutionError, MarketError) as exc:
                 raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), stmt.span) from None
         self.monitor.begin()
         try:
-            for op in ops:
-                await self._operation(op, scope, node, atomic)
-            if atomic:
+            for op in prepared.ops:
+                await self._operation(op, scope, node, prepared.atomic)
+            if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
         except NodeFailed:
             self.monitor.rollback()
             raise
         self.monitor.commit()
-        return Step(node.id, node.line, "ok", eth, units)
+        return Step(node.id, node.line, "ok", eth, prepared.units)
 
     def _assert(self, stmt: Assert, scope: Scope) -> None:
         try:
@@ -168,9 +190,11 @@ class Engine:
 
     async def _operation(self, op: AnyInstruction, scope: Scope, node: PlanNode,
                          atomic: bool) -> None:
+        executor = self.executors.get(op.kind)
+        if executor is None:
+            raise NodeFailed("SP102", f"no executor handles {op.kind} instructions", op.span)
         try:
             order = self._order(op, scope, atomic)
-            executor = self.executors[op.kind]
             result = await executor.execute(order, self.monitor, self.market)
         except EvalError as exc:
             raise NodeFailed(exc.code, exc.message, op.span) from None
@@ -178,9 +202,6 @@ class Engine:
             raise NodeFailed(exc.code, exc.message, op.span) from None
         except MarketError as exc:
             raise NodeFailed("SP103", str(exc), op.span) from None
-        except KeyError:
-            raise NodeFailed("SP102", f"no executor handles {op.kind} instructions",
-                             op.span) from None
         for code, message in result.warnings:
             self.warnings.append((code, message, op.span, node.id))
 
@@ -228,18 +249,22 @@ class Engine:
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
         outcome = Outcome(warnings=self.warnings)
-        graph: nx.DiGraph = dag.graph
-        waiting = {n: graph.in_degree(n) for n in graph.nodes}
+        successors = dag.successors()
+        waiting = {node_id: len(preds) for node_id, preds in dag.preds.items()}
         order = {node.id: node.order for node in dag.nodes}
         nodes = dag.by_id()
         ready = sorted((n for n, d in waiting.items() if d == 0), key=order.__getitem__)
         while ready and outcome.failure is None:
-            results = await asyncio.gather(*(self._attempt(nodes[n]) for n in ready))
+            if len(ready) == 1:
+                # Most nodes share the wallet and run alone: skip the cost of a task.
+                results: list[Step | NodeFailed] = [await self._attempt(nodes[ready[0]])]
+            else:
+                results = list(await asyncio.gather(*(self._attempt(nodes[n]) for n in ready)))
             next_ready: list[str] = []
             for node_id, result in zip(ready, results, strict=True):
                 if isinstance(result, Step):
                     outcome.steps.append(result)
-                    for succ in graph.successors(node_id):
+                    for succ in successors[node_id]:
                         waiting[succ] -= 1
                         if waiting[succ] == 0:
                             next_ready.append(succ)

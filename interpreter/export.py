@@ -44,10 +44,10 @@ def _fields(instr: Any, scope: Scope) -> dict[str, Any]:
 
 def export_entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
     """One entry per unrolled instruction and assert, with id, dependencies and line."""
-    graph = dag.graph
+    order = {node.id: node.order for node in dag.nodes}
     for node in dag.nodes:
         node_scope = scope.with_loop(node.loop)
-        deps = sorted(graph.predecessors(node.id), key=lambda n: graph.nodes[n]["node"].order)
+        deps = sorted(dag.preds[node.id], key=order.__getitem__)
         stmt = node.statement
         if isinstance(stmt, AtomicBlock):
             previous = deps

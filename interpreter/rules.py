@@ -72,6 +72,8 @@ class RuleContext:
     scope: Scope = field(default_factory=Scope)
 
     def __post_init__(self) -> None:
+        self._instructions: list[Visit] | None = None
+        self._expressions: list[tuple[Any, Visit | None, tuple[Repeat, ...]]] | None = None
         self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
         self.lines = self.source.splitlines()
         for phase in self.plan.phases:
@@ -102,14 +104,24 @@ class RuleContext:
                             end_column=match.end() + 1)
         return span
 
-    def instructions(self) -> Iterator[Visit]:
+    def instructions(self) -> list[Visit]:
         """Visits of instructions (not blocks or asserts)."""
-        return (v for v in self.visits
-                if isinstance(v.stmt, (WalletTransferInstruction, CEXTradeInstruction,
-                                       SmartContractInstruction)))
+        if self._instructions is None:
+            self._instructions = [v for v in self.visits if isinstance(
+                v.stmt, (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction))]
+        return self._instructions
 
-    def expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
+    def expressions(self) -> list[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
         """Every expression in the plan with the visit it belongs to (None: top level)."""
+        if self._expressions is None:
+            self._expressions = list(self._walk_expressions())
+        return self._expressions
+
+    def calls(self, expr: Any) -> list[Any]:
+        """The function calls inside an expression (numbers and names have none)."""
+        return [] if expr.kind in ("number", "name") else calls(expr)
+
+    def _walk_expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
         for let in self.plan.lets:
             yield let.value, None, ()
         for setting in self.plan.sets:
@@ -169,23 +181,25 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
 
 
 def venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
-    """(venue, span, role) for every venue the plan names; role says what it is used for."""
+    """(venue, span, role) for every venue the plan names; role says what it is used for.
+
+    The span is the statement's; `ctx.at` narrows it to the name only when reporting."""
     if ctx.plan.holdings:
         for entry in ctx.plan.holdings.entries:
-            yield entry.venue, ctx.at(entry.span, entry.venue), "holdings"
+            yield entry.venue, entry.span, "holdings"
     for visit in ctx.visits:
         stmt = visit.stmt
         if isinstance(stmt, WalletTransferInstruction):
-            yield stmt.source_venue, ctx.at(stmt.span, stmt.source_venue), "transfer"
-            yield stmt.target_venue, ctx.at(stmt.span, stmt.target_venue), "transfer"
+            yield stmt.source_venue, stmt.span, "transfer"
+            yield stmt.target_venue, stmt.span, "transfer"
         elif isinstance(stmt, CEXTradeInstruction):
-            yield stmt.venue, ctx.at(stmt.span, stmt.venue), "cex"
+            yield stmt.venue, stmt.span, "cex"
         elif isinstance(stmt, SmartContractInstruction) and stmt.venue:
-            yield stmt.venue, ctx.at(stmt.span, stmt.venue), stmt.operation
+            yield stmt.venue, stmt.span, stmt.operation
         elif isinstance(stmt, AtomicBlock) and stmt.via:
-            yield stmt.via, ctx.at(stmt.span, stmt.via), "via"
+            yield stmt.via, stmt.span, "via"
     for expr, _, _ in ctx.expressions():
-        for call in calls(expr):
+        for call in ctx.calls(expr):
             signature = FUNCTIONS.get(call.func, ())
             for arg, kind in zip(call.args, signature, strict=False):
                 if kind == "venue" and arg.kind == "name":
@@ -199,7 +213,7 @@ def unknown_venue(ctx: RuleContext) -> Iterator[Diagnostic]:
     known = ctx.market.venues
     for venue, span, _ in venue_refs(ctx):
         if venue not in known:
-            yield diag("SP101", f"unknown venue `{venue}`", span,
+            yield diag("SP101", f"unknown venue `{venue}`", ctx.at(span, venue),
                        _suggest(venue, known) or f"the market's venues: {', '.join(sorted(known))}")
 
 
@@ -236,27 +250,27 @@ def venue_cannot(ctx: RuleContext) -> Iterator[Diagnostic]:
         else:
             continue
         if not ok:
-            yield diag("SP102", f"{venue} ({terms.kind}) cannot {what}", span)
+            yield diag("SP102", f"{venue} ({terms.kind}) cannot {what}", ctx.at(span, venue))
 
 
 def _asset_refs(ctx: RuleContext) -> Iterator[tuple[str, Span]]:
     if ctx.plan.holdings:
         for entry in ctx.plan.holdings.entries:
             for amount in entry.amounts:
-                yield amount.asset, ctx.at(amount.span, amount.asset)
+                yield amount.asset, amount.span
     for visit in ctx.instructions():
         stmt = visit.stmt
         if isinstance(stmt, WalletTransferInstruction):
-            yield stmt.token, ctx.at(stmt.span, stmt.token)
+            yield stmt.token, stmt.span
         elif isinstance(stmt, CEXTradeInstruction):
-            yield stmt.base, ctx.at(stmt.span, stmt.base)
-            yield stmt.quote, ctx.at(stmt.span, stmt.quote)
+            yield stmt.base, stmt.span
+            yield stmt.quote, stmt.span
         else:
-            yield stmt.token_in, ctx.at(stmt.span, stmt.token_in)
+            yield stmt.token_in, stmt.span
             if stmt.token_out:
-                yield stmt.token_out, ctx.at(stmt.span, stmt.token_out)
+                yield stmt.token_out, stmt.span
     for expr, _, _ in ctx.expressions():
-        for call in calls(expr):
+        for call in ctx.calls(expr):
             for arg in call.args:
                 if arg.kind == "asset":
                     yield arg.symbol, arg.span
@@ -312,7 +326,7 @@ def unknown_asset(ctx: RuleContext) -> Iterator[Diagnostic]:
     for asset, span in _asset_refs(ctx):
         if not market.knows(asset):
             flagged.add(span.line)
-            yield diag("SP103", f"unknown asset {asset}", span,
+            yield diag("SP103", f"unknown asset {asset}", ctx.at(span, asset),
                        _suggest(asset, market.prices) or "the market has no price for it")
     if ctx.plan.holdings:
         for entry in ctx.plan.holdings.entries:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsl.models import Plan
+from dsl.performance import paused_gc
 from executors.accounts import portfolio_value
 from executors.market import Market
 from executors.protocol import Executor
@@ -29,12 +30,13 @@ class RunResult:
 def run_plan(plan: Plan, market: Market, executors: Mapping[str, Executor] | None = None,
              *, concurrent: bool = True) -> RunResult:
     """Execute a statically sound plan against simulated venues (DagError if it is not)."""
-    engine = Engine(plan, market, executors if executors is not None else discover())
-    dag = build_dag(plan, engine.scope)
-    start = portfolio_value(engine.monitor, market)
-    if concurrent:
-        outcome = run_sync(engine.run_concurrent(dag))
-    else:
-        outcome = run_sync(engine.run_sequential(dag.nodes))
-    report = build_report(plan, dag, outcome, engine.monitor, market, start)
+    with paused_gc():
+        engine = Engine(plan, market, executors if executors is not None else discover())
+        dag = build_dag(plan, engine.scope)
+        start = portfolio_value(engine.monitor, market)
+        if concurrent:
+            outcome = run_sync(engine.run_concurrent(dag))
+        else:
+            outcome = run_sync(engine.run_sequential(dag.nodes))
+        report = build_report(plan, dag, outcome, engine.monitor, market, start)
     return RunResult(report, outcome, engine, dag)

@@ -1,0 +1,1 @@
+"""Benchmarks: realistic generated plans timed against CPython's parser and YAML loading."""

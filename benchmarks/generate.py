@@ -1,0 +1,71 @@
+"""Realistic plans of N instructions, and the same instructions as Python calls and YAML.
+
+A unit of the plan is a funding transfer, a spot buy and its perp hedge, an atomic
+flash-loan leverage block (six operations) and a repeat of small transfers. Every plan lints
+clean on the built-in market, so `lint` pays for the dry run too.
+"""
+
+from __future__ import annotations
+
+UNIT = """\
+  transfer 1_000 USDT from wallet to {cex}
+  spot buy 0.001 BTC/USDT on {cex}
+  perp sell 0.001 BTC/USDT on {cex}
+  atomic lever_{n} via instadapp {{
+    flash borrow 0.5 WETH from balancer
+    unwrap all WETH
+    stake 1 ETH on etherfi -> weETH
+    supply all weETH to aave
+    borrow 0.5 WETH from aave
+    flash repay all WETH to balancer
+  }}
+  repeat 6 {{
+    transfer 10 USDT from wallet to {cex}
+  }}
+"""
+UNIT_INSTRUCTIONS = 3 + 6 + 6
+UNITS_PER_PHASE = 60
+CEXES = ("binance", "bybit", "okx")
+
+
+def plan_text(n: int) -> str:
+    """A plan with about `n` instructions after unrolling (a whole number of units)."""
+    units = max(1, round(n / UNIT_INSTRUCTIONS))
+    out = [f'plan bench_{n} "generated benchmark plan"\n',
+           "holdings {\n  wallet: 1_000_000_000_000 USDT, 10_000_000 ETH\n}\n"]
+    for start in range(0, units, UNITS_PER_PHASE):
+        out.append(f"phase p{start // UNITS_PER_PHASE} {{\n")
+        for unit in range(start, min(units, start + UNITS_PER_PHASE)):
+            out.append(UNIT.format(cex=CEXES[unit % 3], n=unit))
+        out.append("}\n")
+    return "".join(out)
+
+
+def instruction_count(n: int) -> int:
+    """Unrolled instructions in `plan_text(n)`."""
+    return max(1, round(n / UNIT_INSTRUCTIONS)) * UNIT_INSTRUCTIONS
+
+
+PY_UNIT = """\
+transfer(amount=1000, token="USDT", source="wallet", target="{cex}")
+spot(side="buy", amount=0.001, pair="BTC/USDT", venue="{cex}")
+perp(side="sell", amount=0.001, pair="BTC/USDT", venue="{cex}")
+flash_borrow(amount=0.5, token="WETH", venue="balancer", group="lever_{n}")
+unwrap(amount=ALL, token="WETH", group="lever_{n}")
+stake(amount=1, token="ETH", venue="etherfi", out="weETH", group="lever_{n}")
+supply(amount=ALL, token="weETH", venue="aave", group="lever_{n}")
+borrow(amount=0.5, token="WETH", venue="aave", group="lever_{n}")
+flash_repay(amount=ALL, token="WETH", venue="balancer", group="lever_{n}")
+"""
+PY_TRANSFER = 'transfer(amount=10, token="USDT", source="wallet", target="{cex}")\n'
+
+
+def python_source(n: int) -> str:
+    """The same instructions, unrolled, as one Python call each (for `ast.parse`)."""
+    units = max(1, round(n / UNIT_INSTRUCTIONS))
+    out = []
+    for unit in range(units):
+        cex = CEXES[unit % 3]
+        out.append(PY_UNIT.format(cex=cex, n=unit))
+        out.append(PY_TRANSFER.format(cex=cex) * 6)
+    return "".join(out)

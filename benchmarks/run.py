@@ -1,0 +1,143 @@
+"""Benchmark runner: parse, lint (static + dry run) and run times for N instructions, as
+ratios against CPython's `ast.parse` and `yaml.CSafeLoader` on equivalent input.
+
+    python benchmarks/run.py                 # N = 10k, 100k, 1M
+    python benchmarks/run.py --sizes 10000   # chosen sizes
+    python benchmarks/run.py --smoke         # tiny N, for CI: proves the benchmark still runs
+
+Peak memory is measured in a child process per size (ru_maxrss less the baseline after
+imports). Timing goals live here, printed, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gc
+import json
+import resource
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from benchmarks.generate import instruction_count, plan_text, python_source  # noqa: E402
+from dsl import parse  # noqa: E402
+from executors.market import default_market  # noqa: E402
+from interpreter.check import lint_source  # noqa: E402
+from interpreter.dag import build_dag  # noqa: E402
+from interpreter.evaluate import Scope  # noqa: E402
+from interpreter.export import export_entries  # noqa: E402
+from interpreter.run import run_plan  # noqa: E402
+
+
+def timed(func, *args):
+    """(seconds, result) of one call, with the garbage collector settled first."""
+    gc.collect()
+    start = time.perf_counter()
+    result = func(*args)
+    return time.perf_counter() - start, result
+
+
+def export_yaml(text: str) -> str:
+    """The YAML of `stratplan export` for the plan."""
+    plan = parse(text).plan
+    assert plan is not None
+    scope = Scope({}, {}, default_market())
+    data = {"plan": plan.name, "instructions": list(export_entries(build_dag(plan, scope), scope))}
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
+
+
+def bare_loop(count: int) -> float:
+    """Seconds for a plain Python loop applying the same balance changes to dicts."""
+    balances: dict[tuple[str, str], Decimal] = {("wallet", "USDT"): Decimal(10**12),
+                                                ("wallet", "ETH"): Decimal(10**7)}
+    one, gas = Decimal(1000), Decimal("0.00172")
+    start = time.perf_counter()
+    for i in range(count):
+        venue = ("binance", "bybit", "okx")[i % 3]
+        balances[("wallet", "ETH")] -= gas
+        balances[("wallet", "USDT")] -= one
+        balances[(venue, "USDT")] = balances.get((venue, "USDT"), Decimal(0)) + one
+    return time.perf_counter() - start
+
+
+def measure(n: int) -> dict[str, float]:
+    """Every timing for one size, in this process."""
+    text = plan_text(n)
+    count = instruction_count(n)
+    py = python_source(n)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    t_parse, parsed = timed(parse, text)
+    assert parsed.plan is not None, parsed.diagnostics
+    t_lint, result = timed(lint_source, text, "bench.plan")
+    assert result.diagnostics == [], result.diagnostics[:3]
+    t_run, ran = timed(run_plan, parsed.plan, default_market())
+    assert ran.report["status"] == "ok", ran.report["failure"]
+    t_ast, _ = timed(ast.parse, py)
+    exported = export_yaml(text)
+    t_yaml, _ = timed(yaml.load, exported, loader)
+    t_loop = bare_loop(count)
+    return {"n": count, "parse": t_parse, "lint": t_lint, "run": t_run, "ast": t_ast,
+            "yaml": t_yaml, "loop": t_loop, "kb": len(text) / 1024}
+
+
+def peak_memory(n: int) -> float:
+    """Peak resident memory (bytes) a child process adds to lint an n-instruction plan."""
+    code = (
+        "import resource, sys; sys.path.insert(0, %r)\n"
+        "from benchmarks.generate import plan_text\n"
+        "from interpreter.check import lint_source\n"
+        "text = plan_text(%d)\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "lint_source(text, 'bench.plan')\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
+    ) % (str(ROOT), n)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip()) * 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> int:
+    """Print the table of timings and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory child runs")
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    args = parser.parse_args()
+    sizes = [150, 600] if args.smoke else args.sizes
+    rows = []
+    for n in sizes:
+        row = measure(n)
+        if not args.no_memory:
+            row["mem_per_instr"] = peak_memory(n) / row["n"]
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row))
+            continue
+        print(f"N={row['n']:>9,}  ({row['kb']:,.0f} KB of plan)")
+        print(f"  parse {row['parse']:8.3f} s   lint {row['lint']:8.3f} s   run {row['run']:8.3f} s")
+        print(f"  ast.parse {row['ast']:8.3f} s   CSafeLoader {row['yaml']:8.3f} s   "
+              f"bare loop {row['loop']:8.4f} s")
+        print(f"  lint / ast.parse = {row['lint'] / row['ast']:6.2f}x   "
+              f"CSafeLoader / lint = {row['yaml'] / row['lint']:6.2f}x   "
+              f"parse / ast.parse = {row['parse'] / row['ast']:6.2f}x")
+        print(f"  lint {row['n'] / row['lint']:,.0f} instr/s   run {row['n'] / row['run']:,.0f} "
+              f"instr/s   run / bare loop = {row['run'] / row['loop']:,.1f}x")
+        if "mem_per_instr" in row:
+            print(f"  peak memory {row['mem_per_instr']:,.0f} bytes per instruction")
+    if len(rows) > 1 and not args.json:
+        first, last = rows[0], rows[-1]
+        growth = (last["lint"] / last["n"]) / (first["lint"] / first["n"])
+        print(f"lint cost per instruction, N={last['n']:,} vs N={first['n']:,}: {growth:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
