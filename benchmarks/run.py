@@ -15,7 +15,6 @@ import argparse
 import ast
 import gc
 import json
-import resource
 import subprocess
 import sys
 import time

@@ -20,7 +20,6 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from dsl.comments import RawComment, attach_comments, noqa_table
 from dsl.diagnostics import Diagnostic, error
 from dsl.messages import syntax_message
-from dsl.performance import paused_gc
 from dsl.models import (
     CONDITION_KINDS,
     AllAmount,
@@ -51,6 +50,7 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
+from dsl.performance import paused_gc
 from dsl.spans import Span, trusted
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -203,7 +203,7 @@ class _Builder(Transformer[Token, Any]):
                 sets.append(item)
             else:
                 phases.append(item)
-        return trusted(Plan, 
+        return trusted(Plan,
             name=decl[0], description=decl[1], lets=tuple(lets), sets=tuple(sets),
             phases=tuple(phases), span=Span.join(decl[2], phases[-1].span), leading=(),
             trailing=None, end_comments=(), **plan_fields)
@@ -292,7 +292,7 @@ class _Builder(Transformer[Token, Any]):
 
     # --- instructions -----------------------------------------------------------------
     def transfer(self, ch: list[Any]) -> WalletTransferInstruction:
-        return trusted(WalletTransferInstruction, 
+        return trusted(WalletTransferInstruction,
             amount=ch[1], token=str(ch[2]), source_venue=self._name(ch[4]),
             target_venue=self._name(ch[6]), span=_around(ch[0], ch[6]), leading=(),
             trailing=None)
@@ -302,7 +302,7 @@ class _Builder(Transformer[Token, Any]):
         if len(ch) > 6:
             extra[ch[6][0]] = ch[6][1]
         base, quote = ch[3]
-        return trusted(CEXTradeInstruction, 
+        return trusted(CEXTradeInstruction,
             market=cast(Any, market), side=cast(Any, str(ch[1])), amount=ch[2], base=base, quote=quote,
             venue=self._name(ch[5]), span=_around(ch[0], ch[-1] if len(ch) <= 6 else ch[6][2]),
             leading=(), trailing=None, **extra)
@@ -328,7 +328,7 @@ class _Builder(Transformer[Token, Any]):
     def _op(self, operation: str, ch: list[Any], amount: Any, token_in: Token,
             token_out: Any = None, venue: Any = None, slippage: Any = None,
             last: Any = None) -> SmartContractInstruction:
-        return trusted(SmartContractInstruction, 
+        return trusted(SmartContractInstruction,
             operation=cast(Any, operation), amount=amount, token_in=str(token_in),
             token_out=None if token_out is None else str(token_out),
             venue=None if venue is None else self._name(venue), slippage=slippage,

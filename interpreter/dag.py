@@ -9,9 +9,9 @@ back everything after it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -38,15 +38,18 @@ class DagError(Exception):
     """The plan cannot be turned into a DAG (the static rules say why)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PlanNode:
-    """One node: an instruction, an atomic block (one transaction) or an assert."""
+class PlanNode(NamedTuple):
+    """One node: an instruction, an atomic block (one transaction) or an assert.
+
+    A named tuple rather than a dataclass: a million-instruction plan makes a million of
+    them, and tuples are the cheapest immutable record Python has.
+    """
 
     id: str
     phase: str
     order: int
     statement: AnyInstruction | AtomicBlock | Assert
-    loop: Mapping[str, Decimal] = field(default_factory=dict)
+    loop: Mapping[str, Decimal] = {}
     venues: frozenset[str] = frozenset()
 
     @property
@@ -227,6 +230,10 @@ class Dag:
         """Node id -> node."""
         return {node.id: node for node in self.nodes}
 
+    def __repr__(self) -> str:
+        # asyncio formats its coroutines' arguments; a full repr of a large DAG is costly.
+        return f"Dag({len(self.nodes)} nodes)"
+
     def successors(self) -> dict[str, list[str]]:
         """Node id -> the ids of the nodes waiting for it."""
         succ: dict[str, list[str]] = {node.id: [] for node in self.nodes}
@@ -270,7 +277,8 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
                     preds = {barrier}
                 for venue in node.venues:
                     last_by_venue[venue] = node_id
-            all_preds[node_id] = sorted(preds or entry)
+            chosen = preds or entry
+            all_preds[node_id] = sorted(chosen) if len(chosen) > 1 else list(chosen)
         tails = list(dict.fromkeys(last_by_venue.values())) or ([barrier] if barrier else [])
         tails_of[phase.name] = tails if tails else entry
     return Dag(nodes, all_preds)

@@ -60,9 +60,10 @@ class Failure:
 class Outcome:
     """The result of a run or dry run."""
 
-    steps: list[Step] = field(default_factory=list)
+    # repr=False: asyncio may format a coroutine's result, and a run can have a million steps.
+    steps: list[Step] = field(default_factory=list, repr=False)
     failure: Failure | None = None
-    warnings: list[tuple[str, str, Span, str]] = field(default_factory=list)  # code, msg, span, node
+    warnings: list[tuple[str, str, Span, str]] = field(default_factory=list, repr=False)
 
     @property
     def completed(self) -> list[str]:

@@ -74,6 +74,7 @@ class RuleContext:
     def __post_init__(self) -> None:
         self._instructions: list[Visit] | None = None
         self._expressions: list[tuple[Any, Visit | None, tuple[Repeat, ...]]] | None = None
+        self.venue_refs: list[tuple[str, Span, str]] | None = None
         self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
         self.lines = self.source.splitlines()
         for phase in self.plan.phases:
@@ -180,10 +181,16 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
 # --- venue references ---------------------------------------------------------------------
 
 
-def venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
+def venue_refs(ctx: RuleContext) -> list[tuple[str, Span, str]]:
     """(venue, span, role) for every venue the plan names; role says what it is used for.
 
     The span is the statement's; `ctx.at` narrows it to the name only when reporting."""
+    if ctx.venue_refs is None:
+        ctx.venue_refs = list(_walk_venue_refs(ctx))
+    return ctx.venue_refs
+
+
+def _walk_venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
     if ctx.plan.holdings:
         for entry in ctx.plan.holdings.entries:
             yield entry.venue, entry.span, "holdings"
@@ -363,6 +370,9 @@ def _iterations(repeats: tuple[Repeat, ...], scope: Scope) -> Iterator[dict[str,
 
 def _values(ctx: RuleContext, expr: Any, repeats: tuple[Repeat, ...]) -> Iterator[tuple[Decimal, str]]:
     """Constant values of an expression over its iterations, with an iteration label."""
+    if expr.kind == "number":
+        yield expr.value, ""
+        return
     bindings = _iterations(repeats, ctx.scope)
     if bindings is None:
         return
