@@ -7,6 +7,7 @@ exhaust the stack.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -88,6 +89,11 @@ class _Abort(Exception):
         self.diagnostic = diagnostic
 
 
+def _symbol(tok: Token) -> str:
+    """A token's text as a plain, interned string (assets and keywords repeat a lot)."""
+    return sys.intern(str(tok))
+
+
 def _tok_span(tok: Token) -> Span:
     # Lark fills every position of a lexed token; `or 1` only satisfies the Optional types.
     return trusted(Span, line=tok.line or 1, column=tok.column or 1,
@@ -133,8 +139,9 @@ class _Builder(Transformer[Token, Any]):
     @staticmethod
     def _name(tok: Token) -> str:
         # Keywords may name things where the contextual lexer allows it (`phase spot`,
-        # `atomic leverage`), as the language's own examples do.
-        return str(tok.value)
+        # `atomic leverage`), as the language's own examples do. Interned: a large plan
+        # repeats the same few venue names hundreds of thousands of times.
+        return sys.intern(str(tok.value))
 
     def _expr(self, node: Any, *children: Any) -> Any:
         depth = 1 + max((self.depth.get(id(c), 1) for c in children), default=0)
@@ -227,7 +234,7 @@ class _Builder(Transformer[Token, Any]):
                                             trailing=None)
 
     def holding_amount(self, ch: list[Any]) -> HoldingAmount:
-        return trusted(HoldingAmount, amount=ch[0], asset=str(ch[1]),
+        return trusted(HoldingAmount, amount=ch[0], asset=_symbol(ch[1]),
                                              span=_around(ch[0], ch[1]))
 
     def let_stmt(self, ch: list[Any]) -> Let:
@@ -293,7 +300,7 @@ class _Builder(Transformer[Token, Any]):
     # --- instructions -----------------------------------------------------------------
     def transfer(self, ch: list[Any]) -> WalletTransferInstruction:
         return trusted(WalletTransferInstruction,
-            amount=ch[1], token=str(ch[2]), source_venue=self._name(ch[4]),
+            amount=ch[1], token=_symbol(ch[2]), source_venue=self._name(ch[4]),
             target_venue=self._name(ch[6]), span=_around(ch[0], ch[6]), leading=(),
             trailing=None)
 
@@ -303,7 +310,7 @@ class _Builder(Transformer[Token, Any]):
             extra[ch[6][0]] = ch[6][1]
         base, quote = ch[3]
         return trusted(CEXTradeInstruction,
-            market=cast(Any, market), side=cast(Any, str(ch[1])), amount=ch[2], base=base, quote=quote,
+            market=cast(Any, market), side=cast(Any, _symbol(ch[1])), amount=ch[2], base=base, quote=quote,
             venue=self._name(ch[5]), span=_around(ch[0], ch[-1] if len(ch) <= 6 else ch[6][2]),
             leading=(), trailing=None, **extra)
 
@@ -317,7 +324,7 @@ class _Builder(Transformer[Token, Any]):
         return ch[0]
 
     def pair(self, ch: list[Any]) -> tuple[str, str]:
-        return str(ch[0]), str(ch[2])
+        return _symbol(ch[0]), _symbol(ch[2])
 
     def limit(self, ch: list[Any]) -> tuple[str, Any, Any]:
         return "limit", self._value(ch[1], "a limit price"), ch[1]
@@ -329,8 +336,8 @@ class _Builder(Transformer[Token, Any]):
             token_out: Any = None, venue: Any = None, slippage: Any = None,
             last: Any = None) -> SmartContractInstruction:
         return trusted(SmartContractInstruction,
-            operation=cast(Any, operation), amount=amount, token_in=str(token_in),
-            token_out=None if token_out is None else str(token_out),
+            operation=cast(Any, operation), amount=amount, token_in=_symbol(token_in),
+            token_out=None if token_out is None else _symbol(token_out),
             venue=None if venue is None else self._name(venue), slippage=slippage,
             span=_around(ch[0], last if last is not None else ch[-1]), leading=(),
             trailing=None)
@@ -391,7 +398,7 @@ class _Builder(Transformer[Token, Any]):
         return trusted(NameRef, name=self._name(ch[0]), span=_tok_span(ch[0]))
 
     def asset_arg(self, ch: list[Any]) -> AssetArg:
-        return trusted(AssetArg, symbol=str(ch[0]), span=_tok_span(ch[0]))
+        return trusted(AssetArg, symbol=_symbol(ch[0]), span=_tok_span(ch[0]))
 
     def call(self, ch: list[Any]) -> Call:
         args = tuple(self._value(c, "an argument") for c in ch[2:-1]

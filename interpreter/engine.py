@@ -35,7 +35,7 @@ from interpreter.monitor import PositionMonitor
 Status = Literal["ok", "failed"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One dispatched node: how it ended and the gas it paid."""
 
