@@ -1,7 +1,8 @@
 """Realistic plans of N instructions, and the same instructions as Python calls and YAML.
 
 A unit of the plan is a funding transfer, a spot buy and its perp hedge, an atomic
-flash-loan leverage block (six operations) and a repeat of small transfers. Every plan lints
+flash-loan leverage block (six operations) and a repeat of 26 small transfers (so a
+million instructions fit in the 16 MiB file limit). Every plan lints
 clean on the built-in market, so `lint` pays for the dry run too.
 """
 
@@ -19,11 +20,12 @@ UNIT = """\
     borrow 0.5 WETH from aave
     flash repay all WETH to balancer
   }}
-  repeat 6 {{
+  repeat 26 {{
     transfer 10 USDT from wallet to {cex}
   }}
 """
-UNIT_INSTRUCTIONS = 3 + 6 + 6
+REPEAT = 26
+UNIT_INSTRUCTIONS = 3 + 6 + REPEAT
 UNITS_PER_PHASE = 60
 CEXES = ("binance", "bybit", "okx")
 
@@ -58,14 +60,20 @@ borrow(amount=0.5, token="WETH", venue="aave", group="lever_{n}")
 flash_repay(amount=ALL, token="WETH", venue="balancer", group="lever_{n}")
 """
 PY_TRANSFER = 'transfer(amount=10, token="USDT", source="wallet", target="{cex}")\n'
+PY_REPEAT = ('for _ in range(26):\n'
+             '    transfer(amount=10, token="USDT", source="wallet", target="{cex}")\n')
 
 
-def python_source(n: int) -> str:
-    """The same instructions, unrolled, as one Python call each (for `ast.parse`)."""
+def python_source(n: int, *, unrolled: bool = False) -> str:
+    """The same instructions as Python calls (for `ast.parse`): a repeat as a `for` loop,
+    the same structure as the plan, or `unrolled` as one call per executed instruction."""
     units = max(1, round(n / UNIT_INSTRUCTIONS))
     out = []
     for unit in range(units):
         cex = CEXES[unit % 3]
         out.append(PY_UNIT.format(cex=cex, n=unit))
-        out.append(PY_TRANSFER.format(cex=cex) * 6)
+        if unrolled:
+            out.append(PY_TRANSFER.format(cex=cex) * REPEAT)
+        else:
+            out.append(PY_REPEAT.format(cex=cex))
     return "".join(out)

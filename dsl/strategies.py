@@ -289,7 +289,9 @@ def _funding_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
     cexes = [c for c in _venues_of(budget.market, "cex")
              if "USDT" in budget.market.venues[c].assets()]
     body: list[Any] = []
-    for cex in draw(st.lists(st.sampled_from(cexes), min_size=1, max_size=3, unique=True)) if cexes else []:
+    chosen = draw(st.lists(st.sampled_from(cexes), min_size=min(2, len(cexes)), max_size=3,
+                           unique=True)) if cexes else []
+    for cex in chosen:
         amount = (budget.wallet_usdt * Decimal(draw(st.integers(5, 30))) / 100).quantize(Decimal(1))
         if amount < 10 or not budget.pay_gas("transfer"):
             continue
@@ -454,6 +456,11 @@ def valid_plans(draw: Any, market: Any = None) -> Plan:
         phase = draw(builders[kind](budget, f"{kind}_{index}"))
         if phase is not None:
             phases.append(phase)
+    if len(phases) < 2 or sum(len(p.body) for p in phases) < 4:
+        # Keep the promise of non-trivial plans without filtering: hedge what was funded.
+        extra = draw(_trading_phase(budget, f"trading_{len(order)}"))
+        if extra is not None:
+            phases.append(extra)
     if not phases:
         phases.append(Phase(name="noop", body=(Assert(condition=Compare(
             op=">=", left=Call(func="balance", args=(NameRef(name="wallet", span=SPAN),
