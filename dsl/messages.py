@@ -14,6 +14,9 @@ WORDS = {
 }
 STATEMENTS = {"TRANSFER", "SPOT", "PERP", "STAKE", "UNSTAKE", "SUPPLY", "WITHDRAW", "BORROW",
               "REPAY", "SWAP", "WRAP", "UNWRAP", "FLASH", "ATOMIC", "REPEAT", "ASSERT"}
+# Tokens that begin the next construct: when one of them is unexpected at the start of a
+# line, the line before it is missing something.
+STARTERS = STATEMENTS | {"RBRACE", "PHASE", "LET", "SET", "HOLDINGS", "USE", "$END"}
 EXPRESSION_START = {"NUMBER", "NAME", "LPAR", "MINUS"}
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "LESSTHAN", "MORETHAN", "AND", "OR",
              "__ANON_0", "__ANON_1", "__ANON_2", "__ANON_3", "__ANON_4", "__ANON_5"}

@@ -20,7 +20,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from dsl.comments import RawComment, attach_comments, noqa_table
 from dsl.diagnostics import Diagnostic, error
-from dsl.messages import syntax_message
+from dsl.messages import STARTERS, syntax_message
 from dsl.models import (
     CONDITION_KINDS,
     AllAmount,
@@ -548,7 +548,8 @@ def _pathed(diagnostic: Diagnostic, path: str | None) -> Diagnostic:
 def _syntax_error(text: str, exc: UnexpectedInput) -> Diagnostic:
     line = max(getattr(exc, "line", 1) or 1, 1)
     column = max(getattr(exc, "column", 1) or 1, 1)
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+    at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    if at_end:
         line, column = _end_position(text)
         found_text, width = "end of file", 1
     elif isinstance(exc, UnexpectedToken):
@@ -560,8 +561,14 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> Diagnostic:
     else:
         found_text, width = "something unexpected", 1
     expected = _expected_terminals(exc)
-    previous = _previous_tokens(text, line, column)
+    previous = _previous_tokens(text, line + 1 if at_end else line, column)
     message, help_text = syntax_message(expected, previous, found_text)
+    starts_next = isinstance(exc, UnexpectedToken) and exc.token.type in STARTERS
+    if previous and (at_end or (starts_next and (previous[-1].end_line or 0) < line)):
+        # Something is missing at the end of a line: point where it belongs, right after
+        # the last good token, not at the next line's first token (or a trailing comment).
+        last = previous[-1]
+        line, column, width = last.end_line or line, last.end_column or column, 1
     return error("SP100", message,
                  Span(line=line, column=column, end_line=line, end_column=column + width),
                  help=help_text)
