@@ -32,9 +32,15 @@ def transaction_units(instrs: Iterable[AnyInstruction], market: Market) -> int:
     return market.gas.base_tx + sum(op_units(i, market) for i in instrs)
 
 
-def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | None) -> Decimal:
-    """Take the gas of a transaction from the wallet up front; returns the ETH paid."""
-    eth = market.gas_eth(units, price_gwei)
+def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | None,
+           eth: Decimal | None = None) -> Decimal:
+    """Take the gas of a transaction from the wallet up front; returns the ETH paid.
+
+    `eth` may be passed when the caller already priced these units (the same statement
+    repeated); otherwise it is worked out from the market's gas price or `price_gwei`.
+    """
+    if eth is None:
+        eth = market.gas_eth(units, price_gwei)
     have = ledger.get("balance", "wallet", "ETH")
     if have < eth:
         raise ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "

@@ -77,6 +77,7 @@ class _Prepared:
     atomic: bool
     on_chain: bool
     units: int
+    eth: Decimal
 
 
 class NodeFailed(Exception):
@@ -143,7 +144,8 @@ class Engine:
             if isinstance(stmt, AtomicBlock) else [stmt])
         on_chain = atomic or gas.is_on_chain(stmt)  # type: ignore[arg-type]
         units = gas.transaction_units(ops, self.market) if on_chain else 0
-        prepared = _Prepared(ops, atomic, on_chain, units)
+        eth = self.market.gas_eth(units, self.options.gas_price_gwei)
+        prepared = _Prepared(ops, atomic, on_chain, units, eth)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
@@ -160,7 +162,7 @@ class Engine:
         if prepared.on_chain:
             try:
                 eth = gas.charge(self.monitor, self.market, prepared.units,
-                                 self.options.gas_price_gwei)
+                                 self.options.gas_price_gwei, prepared.eth)
             except (ExecutionError, MarketError) as exc:
                 raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), stmt.span) from None
         self.monitor.begin()
@@ -258,7 +260,10 @@ class Engine:
         while ready and outcome.failure is None:
             if len(ready) == 1:
                 # Most nodes share the wallet and run alone: skip the cost of a task.
-                results: list[Step | NodeFailed] = [await self._attempt(nodes[ready[0]])]
+                try:
+                    results: list[Step | NodeFailed] = [await self.execute(nodes[ready[0]])]
+                except NodeFailed as failed:
+                    results = [failed]
             else:
                 results = list(await asyncio.gather(*(self._attempt(nodes[n]) for n in ready)))
             next_ready: list[str] = []
@@ -275,7 +280,7 @@ class Engine:
                     if outcome.failure is None:
                         outcome.failure = Failure(node.id, result.code, result.message,
                                                   result.span)
-            ready = sorted(next_ready, key=order.__getitem__)
+            ready = sorted(next_ready, key=order.__getitem__) if len(next_ready) > 1 else next_ready
         return outcome
 
     async def _attempt(self, node: PlanNode) -> Step | NodeFailed:

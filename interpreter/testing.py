@@ -110,6 +110,8 @@ def poisoned(plan: Plan, phase_index: int, stmt_index: int, position: int) -> tu
     """The plan with a certainly failing operation inserted into one atomic block."""
     phase = plan.phases[phase_index]
     block = phase.body[stmt_index]
+    if not isinstance(block, AtomicBlock):
+        raise ValueError(f"statement {stmt_index} of phase {phase.name} is not an atomic block")
     poison = SmartContractInstruction(operation="withdraw", token_in="weETH", venue="aave",
                                       amount=Number(value=Decimal(10**12), text="1e12",
                                                     span=_SPAN), span=_SPAN)
@@ -184,7 +186,8 @@ def check_executor(executor: Executor, plans: st.SearchStrategy[Plan] | None = N
         blocks = atomic_blocks(plan)
         if blocks:
             phase_index, stmt_index = data.draw(st.sampled_from(blocks))
-            size = len(plan.phases[phase_index].body[stmt_index].body)
+            block = plan.phases[phase_index].body[stmt_index]
+            size = len(block.body) if isinstance(block, AtomicBlock) else 0
             position = data.draw(st.integers(0, size))
             assert_atomic_all_or_nothing(plan, phase_index, stmt_index, position, market,
                                          executors)
