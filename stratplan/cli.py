@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,8 +42,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+class _Console(Console):
+    """rich's console, except that a closed pipe ends output quietly with success."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    return _Console(soft_wrap=True, highlight=False)
 
 
 def _plan_files(paths: Sequence[str]) -> list[Path]:
@@ -300,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stratplan: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # the last line of defence: one line, exit 3, no traceback
         print(f"stratplan: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -307,6 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """Console-script wrapper."""
-    sys.exit(main())
+    """Console-script wrapper; a closed pipe (`stratplan ... | head`) is not an error."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the exit flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0 if code == 0 else code
+    sys.exit(code)
 
