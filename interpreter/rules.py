@@ -562,10 +562,15 @@ def limits(ctx: RuleContext) -> Iterator[Diagnostic]:
             yield diag("SP110", f"repeat count must be a whole constant from 1 to {MAX_REPEAT:,}",
                        stmt.count.span)
     if not bad:
-        size = unrolled_size(tuple(s for p in ctx.plan.phases for s in p.body), ctx.scope)
-        if size is not None and size > MAX_NODES:
-            yield diag("SP110", f"the plan unrolls to more than {MAX_NODES:,} instructions",
-                       ctx.plan.phases[0].span if ctx.plan.phases else ctx.plan.span)
+        # Reported at the top-level statement where the running total crosses the limit.
+        total = 0
+        for phase in ctx.plan.phases:
+            for stmt in phase.body:
+                total += unrolled_size((stmt,), ctx.scope) or 0
+                if total > MAX_NODES:
+                    yield diag("SP110", f"the plan unrolls to more than {MAX_NODES:,} "
+                               "instructions", stmt.span, "split the plan, or lower the counts")
+                    return
 
 
 @rule("SP200")
