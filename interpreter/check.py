@@ -9,7 +9,6 @@ from dsl.diagnostics import Diagnostic
 from dsl.models import Plan
 from dsl.parser import ParseResult, parse
 from dsl.performance import paused_gc
-from dsl.spans import Span
 from executors.errors import MarketError
 from executors.market import Market, default_market, load_market
 from executors.registry import discover
@@ -121,16 +120,3 @@ def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,
     """Lint plan text; never raises on bad input."""
     with paused_gc():
         return lint_parsed(parse(data, path), path, plan_dir, market)
-
-
-def lint_file(path: Path, market: Market | None = None) -> LintResult:
-    """Lint a plan file on disk (unreadable files become an SP100 diagnostic)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        result = LintResult(path=str(path))
-        result.diagnostics = [diag("SP100", f"cannot read the file: {exc.strerror or exc}",
-                                   Span(line=1, column=1, end_line=1, end_column=1)
-                                   ).with_path(str(path))]
-        return result
-    return lint_source(data, str(path), path.parent, market)

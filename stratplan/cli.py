@@ -23,7 +23,7 @@ from dsl.parser import parse
 from executors.errors import MarketError
 from executors.market import Market, load_market
 from executors.registry import RegistryError
-from interpreter.check import LintResult, lint_file, resolve_market
+from interpreter.check import LintResult, lint_source, resolve_market
 from interpreter.codes import CODES, explain
 from interpreter.dag import Dag, DagError, build_dag
 from interpreter.evaluate import Scope
@@ -73,6 +73,14 @@ def _plan_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
+def _read(path: Path) -> bytes:
+    """A plan file's bytes; an unreadable file is a usage error (exit 2)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _market_option(value: str | None) -> Market | None:
     if value is None:
         return None
@@ -95,9 +103,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if show_progress:
         from rich.progress import track
         for path in track(files, description="linting", console=console_err, transient=True):
-            results.append(lint_file(path, market))
+            results.append(lint_source(_read(path), str(path), path.parent, market))
     else:
-        results = [lint_file(path, market) for path in files]
+        results = [lint_source(_read(path), str(path), path.parent, market) for path in files]
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
     elif args.format == "sarif":
@@ -122,11 +130,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     changed = broken = 0
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-        parsed = parse(data, str(path))
+        parsed = parse(_read(path), str(path))
         if parsed.plan is None:
             broken += 1
             render_text([LintResult(str(path), parsed.diagnostics, parsed.source)], err)
@@ -159,13 +163,12 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 def _sound_plan(path_text: str, market_opt: str | None) -> tuple[Any, Market, Dag, LintResult]:
     """Parse and statically check one plan; UsageError-free failures return via SystemExit."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise UsageError(f"{path_text} is a folder; this command takes one plan file")
     (path,) = _plan_files([path_text])
     override = _market_option(market_opt)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    parsed = parse(data, str(path))
+    parsed = parse(_read(path), str(path))
     result = LintResult(str(path), [d.with_path(str(path)) for d in parsed.diagnostics],
                         parsed.source, parsed.plan)
     if parsed.plan is None:
