@@ -225,3 +225,34 @@ def test_console_script_is_installed():
     run = subprocess.run([exe, "lint", "--format", "json", str(CONFORMANCE / "sp300_overdraw.plan")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and json.loads(run.stdout)["summary"]["errors"] == 1
+
+
+WORDS = ["lint", "fmt", "graph", "export", "run", "explain", "--format", "json", "text",
+         "sarif", "github", "dot", "mermaid", "yaml", "--market", "--strict", "--exit-zero",
+         "--check", "--diff", "p.plan", "m.yaml", "missing.plan", ".", "SP100", "-", "--",
+         "--help", "\x00", "ü", ""]
+
+
+def test_fuzz_any_command_line_gives_an_exit_code_not_a_traceback(tmp_path, monkeypatch):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.plan").write_text((EXAMPLES / "btc_basis.plan").read_text())
+    (tmp_path / "m.yaml").write_text("prices: {ETH: 1}\n")
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(WORDS) | st.text(max_size=8), max_size=6))
+    def check(argv):
+        import contextlib
+        import io
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # --help exits through argparse
+                code = exit_.code
+        assert code in (0, 1, 2), (argv, code, err.getvalue())
+        assert "Traceback" not in err.getvalue() + out.getvalue()
+    check()
