@@ -8,7 +8,7 @@ back everything after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -75,10 +75,13 @@ class PlanNode(NamedTuple):
 
 def repeat_count(repeat: Repeat, scope: Scope) -> int | None:
     """The repeat's count when it is a whole constant within limits, else None."""
-    try:
-        value = constant(repeat.count, scope)
-    except Exception:
-        return None
+    if repeat.count.kind == "number":
+        value: Decimal | None = repeat.count.value
+    else:
+        try:
+            value = constant(repeat.count, scope)
+        except Exception:
+            return None
     if value is None or value != value.to_integral_value() or not 1 <= value <= MAX_REPEAT:
         return None
     return int(value)
@@ -181,26 +184,26 @@ def phase_order(plan: Plan) -> list[Phase]:
     return [by_name[name] for name in names]
 
 
-def _unroll(phase: Phase, body: tuple[Any, ...], prefix: str, iterations: tuple[int, ...],
-            scope: Scope) -> Iterator[tuple[str, Any, Mapping[str, Decimal]]]:
+def _unroll(phase_name: str, body: tuple[Any, ...], prefix: str, iterations: tuple[int, ...],
+            scope: Scope, out: list[tuple[str, Any, Mapping[str, Decimal]]]) -> None:
+    """Append (node id, statement, loop bindings) for every node of the body to `out`."""
     # Nesting is bounded by the parser (MAX_BLOCK_NESTING), so recursion depth is too.
     suffix = "#" + ".".join(map(str, iterations)) if iterations else ""
+    loop = scope.loop
     for index, stmt in enumerate(body):
-        path = f"{prefix}{index}"
         if isinstance(stmt, Repeat):
             count = repeat_count(stmt, scope)
             if count is None:
                 raise DagError(f"invalid repeat count at line {stmt.span.line}")
+            path = f"{prefix}{index}."
             for k in range(count):
-                loop = dict(scope.loop)
-                if stmt.var:
-                    loop[stmt.var] = Decimal(k)
-                yield from _unroll(phase, stmt.body, f"{path}.", (*iterations, k),
-                                   scope.with_loop(loop))
+                # Without a loop variable every pass shares the enclosing bindings.
+                inner = scope.with_loop({**loop, stmt.var: Decimal(k)}) if stmt.var else scope
+                _unroll(phase_name, stmt.body, path, (*iterations, k), inner, out)
         elif isinstance(stmt, AtomicBlock):
-            yield f"{phase.name}/{stmt.name}{suffix}", stmt, scope.loop
+            out.append((f"{phase_name}/{stmt.name}{suffix}", stmt, loop))
         else:
-            yield f"{phase.name}/{path}{suffix}", stmt, scope.loop
+            out.append((f"{phase_name}/{prefix}{index}{suffix}", stmt, loop))
 
 
 @dataclass
@@ -261,7 +264,9 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
         entry = list(dict.fromkeys(entry))
         last_by_venue: dict[str, str] = {}
         barrier: str | None = None
-        for node_id, stmt, loop in _unroll(phase, phase.body, "", (), scope):
+        unrolled: list[tuple[str, Any, Mapping[str, Decimal]]] = []
+        _unroll(phase.name, phase.body, "", (), scope, unrolled)
+        for node_id, stmt, loop in unrolled:
             venues = venues_of.get(id(stmt))
             if venues is None:
                 venues = venues_of[id(stmt)] = statement_venues(stmt)
