@@ -20,6 +20,7 @@ from executors.errors import MarketError
 from executors.rates import Dec
 
 MAX_MARKET_BYTES = 1024 * 1024
+MAX_MARKET_NODES = 200_000
 _VENUE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _ASSET = re.compile(r"[a-z]*[A-Z][A-Za-z0-9.]*\Z")
 
@@ -230,6 +231,26 @@ def market_from_data(data: Any, source: str) -> Market:
         raise MarketError(f"{source}: the market file is nested too deeply") from None
 
 
+def _too_many_nodes(data: Any) -> bool:
+    """True when the data, with YAML aliases expanded, exceeds MAX_MARKET_NODES.
+
+    Aliases let a small file stand for an exponentially large document (the "billion
+    laughs"); validation would walk every copy. The walk stops as soon as the cap is hit.
+    """
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_MARKET_NODES:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def market_from_text(text: str, source: str) -> Market:
     """Parse YAML text (safe loader only) into a market."""
     try:
@@ -241,6 +262,9 @@ def market_from_text(text: str, source: str) -> Market:
         raise MarketError(f"{source}{where}: {problem}") from None
     except RecursionError:
         raise MarketError(f"{source}: the market file is nested too deeply") from None
+    if _too_many_nodes(data):
+        raise MarketError(f"{source}: the market expands to more than {MAX_MARKET_NODES:,} "
+                          "values (too many YAML aliases?)")
     return market_from_data(data, source)
 
 

@@ -49,3 +49,13 @@ def test_missing_market_file(tmp_path):
         load_market(tmp_path / "nope.yaml")
     with pytest.raises(MarketError, match="folder"):
         load_market(tmp_path)
+
+
+def test_alias_bomb_is_refused_quickly():
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for level in range(1, 12):
+        previous = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 10)}]")
+    lines.append("prices: {ETH: 1}\ngas: {price_gwei: 1, base_tx: 1}\nvenues: {}\nbomb: *a11")
+    with pytest.raises(MarketError, match="YAML aliases"):
+        market_from_text("\n".join(lines), "bomb.yaml")
