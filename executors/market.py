@@ -272,6 +272,8 @@ def load_market(path: str | Path) -> Market:
     """Read a market file; MarketError with a one-line reason when it cannot be used."""
     file = Path(path)
     try:
+        if file.exists() and not file.is_dir() and not file.is_file():
+            raise MarketError(f"{file}: not a regular file")
         if file.stat().st_size > MAX_MARKET_BYTES:
             raise MarketError(f"{file}: larger than {MAX_MARKET_BYTES:,} bytes")
         raw = file.read_bytes()
