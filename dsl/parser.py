@@ -200,10 +200,14 @@ class _Builder(Transformer[Token, Any]):
         sets: list[Setting] = []
         phases: list[Phase] = []
         for item in ch[1:]:
-            if isinstance(item, MarketRef):
-                plan_fields["market"] = item
-            elif isinstance(item, Holdings):
-                plan_fields["holdings"] = item
+            if isinstance(item, (MarketRef, Holdings)):
+                field = "market" if isinstance(item, MarketRef) else "holdings"
+                if plan_fields[field] is not None:
+                    what = "use market" if field == "market" else "holdings"
+                    raise _Abort(error("SP100", f"a plan has at most one `{what}`; the first "
+                                       f"is at line {plan_fields[field].span.line}",
+                                       item.span))
+                plan_fields[field] = item
             elif isinstance(item, Let):
                 lets.append(item)
             elif isinstance(item, Setting):

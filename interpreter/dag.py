@@ -154,8 +154,9 @@ def phase_dependencies(plan: Plan) -> dict[str, list[str]]:
     for phase in plan.phases:
         if phase.after:
             deps[phase.name] = [a for a in phase.after if a in names]
-        else:
-            deps[phase.name] = [previous] if previous else []
+        elif phase.name not in deps:
+            # A duplicate name (SP105) must not make a phase wait for itself.
+            deps[phase.name] = [previous] if previous and previous != phase.name else []
         previous = phase.name
     return deps
 

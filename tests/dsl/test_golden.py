@@ -42,3 +42,22 @@ def test_every_comment_survives_formatting():
                 if "#" in line and '"' not in line]
     for comment in comments:
         assert comment.strip() in formatted
+
+
+def test_declarations_in_any_order_format_in_canonical_order():
+    source = ("plan p\nlet a = 1  # the size\nset min_health = 1.2\nholdings { wallet: 1 ETH }\n"
+              'use market "m.yaml"\nphase x { wrap a ETH }\n')
+    result = parse(source)
+    assert result.plan is not None
+    formatted = format_plan(result.plan)
+    assert formatted == ('plan p\n\nuse market "m.yaml"\n\nholdings {\n  wallet: 1 ETH\n}\n\n'
+                         "let a = 1  # the size\n\nset min_health = 1.2\n\n"
+                         "phase x {\n  wrap a ETH\n}\n")
+    assert without_spans(parse(formatted).plan) == without_spans(result.plan)
+
+
+def test_a_second_holdings_block_is_a_syntax_error():
+    result = parse("plan p\nholdings { wallet: 1 ETH }\nholdings { wallet: 2 ETH }\n"
+                   "phase x { wrap 1 ETH }\n")
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("SP100", 3)]
+    assert "at most one `holdings`" in result.diagnostics[0].message

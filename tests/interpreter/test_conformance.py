@@ -13,6 +13,8 @@ import pytest
 from stratplan.cli import main
 from tests.conftest import CONFORMANCE, conformance_cases, example_plans
 
+OWN = Path(__file__).resolve().parent.parent / "conformance"  # our cases, same format
+
 MARKER = re.compile(r"#\s*expect:\s*(.+)$")
 
 
@@ -30,7 +32,8 @@ def lint_json(path: Path, capsys) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("path", conformance_cases(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", conformance_cases() + sorted(OWN.glob("*.plan")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_conformance_case(path: Path, capsys):
     code, report = lint_json(path, capsys)
     found = [(d["line"], d["code"]) for d in report["diagnostics"]
@@ -54,8 +57,8 @@ def test_examples_lint_clean(path: Path, capsys):
 def test_shared_conformance_tool_passes_everything():
     tool = CONFORMANCE.parent / "tools" / "conformance.py"
     command = f"{sys.executable} -m stratplan"
-    run = subprocess.run([sys.executable, str(tool), command, str(CONFORMANCE)],
+    run = subprocess.run([sys.executable, str(tool), command, str(CONFORMANCE), str(OWN)],
                          capture_output=True, text=True, timeout=600)
-    total = len(conformance_cases())
+    total = len(conformance_cases()) + len(list(OWN.glob("*.plan")))
     assert f"conformance: {total}/{total} passed" in run.stdout, run.stdout + run.stderr
     assert run.returncode == 0
