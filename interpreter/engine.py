@@ -78,6 +78,16 @@ class _Prepared:
     on_chain: bool
     units: int
     eth: Decimal
+    orders: list[Order | None]
+
+
+def _literal(op: AnyInstruction) -> bool:
+    """True when every amount of the operation is a literal (or all/max)."""
+    fixed = ("number", "all", "max")
+    if op.amount.kind not in fixed:
+        return False
+    extra = getattr(op, "limit", None) or getattr(op, "slippage", None)
+    return extra is None or extra.kind == "number"
 
 
 class NodeFailed(Exception):
@@ -145,7 +155,9 @@ class Engine:
         on_chain = atomic or gas.is_on_chain(stmt)  # type: ignore[arg-type]
         units = gas.transaction_units(ops, self.market) if on_chain else 0
         eth = self.market.gas_eth(units, self.options.gas_price_gwei)
-        prepared = _Prepared(ops, atomic, on_chain, units, eth)
+        # An operation whose amounts are literals gets the same order on every pass.
+        orders = [self._fixed_order(op, atomic) for op in ops]
+        prepared = _Prepared(ops, atomic, on_chain, units, eth, orders)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
@@ -167,8 +179,8 @@ class Engine:
                 raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), stmt.span) from None
         self.monitor.begin()
         try:
-            for op in prepared.ops:
-                await self._operation(op, scope, node, prepared.atomic)
+            for op, order in zip(prepared.ops, prepared.orders, strict=True):
+                await self._operation(op, scope, node, prepared.atomic, order)
             if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
         except NodeFailed:
@@ -192,12 +204,13 @@ class Engine:
             raise NodeFailed("SP304", message, stmt.span)
 
     async def _operation(self, op: AnyInstruction, scope: Scope, node: PlanNode,
-                         atomic: bool) -> None:
+                         atomic: bool, order: Order | None = None) -> None:
         executor = self.executors.get(op.kind)
         if executor is None:
             raise NodeFailed("SP102", f"no executor handles {op.kind} instructions", op.span)
         try:
-            order = self._order(op, scope, atomic)
+            if order is None:
+                order = self._order(op, scope, atomic)
             result = await executor.execute(order, self.monitor, self.market)
         except EvalError as exc:
             raise NodeFailed(exc.code, exc.message, op.span) from None
@@ -207,6 +220,15 @@ class Engine:
             raise NodeFailed("SP103", str(exc), op.span) from None
         for code, message in result.warnings:
             self.warnings.append((code, message, op.span, node.id))
+
+    def _fixed_order(self, op: AnyInstruction, atomic: bool) -> Order | None:
+        """The order of an operation with literal amounts, or None to build it each pass."""
+        if not _literal(op):
+            return None
+        try:
+            return self._order(op, self.scope, atomic)
+        except EvalError:
+            return None  # reported when the node runs, with its node id
 
     def _order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
         amount: Decimal | Literal["all", "max"]

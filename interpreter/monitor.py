@@ -16,7 +16,8 @@ ZERO = Decimal(0)
 _Change = tuple[dict[tuple[str, str], Decimal], tuple[str, str], "Decimal | None"]
 # One undo log per transaction and per asyncio task (tasks copy the context): nodes
 # dispatched together touch disjoint venues, so each rolls back its own changes alone.
-_UNDO: ContextVar[tuple[int, list[_Change]] | None] = ContextVar("stratplan_undo", default=None)
+_UNDO: ContextVar[tuple[object, list[_Change]] | None] = ContextVar("stratplan_undo",
+                                                                    default=None)
 BOOKS: tuple[Book, ...] = ("balance", "collateral", "debt", "position", "entry", "margin",
                            "flash")
 _WHAT = {"balance": "holds", "collateral": "holds as collateral", "debt": "owes",
@@ -60,7 +61,7 @@ class PositionMonitor:
     def _set(self, table: dict[tuple[str, str], Decimal], key: tuple[str, str],
              old: Decimal | None, new: Decimal) -> None:
         current = _UNDO.get()
-        if current is not None and current[0] == id(self):
+        if current is not None and current[0] is self:
             current[1].append((table, key, old))
         if new == 0:
             table.pop(key, None)
@@ -96,9 +97,9 @@ class PositionMonitor:
     def begin(self) -> None:
         """Start recording changes so that `rollback` can undo them."""
         current = _UNDO.get()
-        if current is not None and current[0] == id(self):
+        if current is not None and current[0] is self:
             raise RuntimeError("transactions do not nest")
-        _UNDO.set((id(self), []))
+        _UNDO.set((self, []))
 
     def commit(self) -> None:
         """Keep the changes made since `begin`."""
@@ -108,7 +109,7 @@ class PositionMonitor:
         """Undo every change since `begin`, newest first."""
         current = _UNDO.get()
         _UNDO.set(None)
-        log = current[1] if current is not None and current[0] == id(self) else []
+        log = current[1] if current is not None and current[0] is self else []
         for table, key, old in reversed(log):
             if old is None:
                 table.pop(key, None)
