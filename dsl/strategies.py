@@ -11,12 +11,14 @@ Use them to fuzz your own executors and tools::
 `plans()` gives any syntactically valid plan model; `valid_plans()` gives plans that lint
 clean on the market by construction (balances, gas, flash loans, health and margin are
 budgeted while the plan is drawn, not filtered afterwards). Spans in generated models are
-placeholders; compare plans with `dsl.models.without_spans`.
+placeholders; compare plans with `dsl.models.without_spans`. Strategy builders are cached:
+hypothesis validates a strategy when first drawn from, and recursive ones are costly.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -85,6 +87,7 @@ def number_texts(draw: Any, suffixes: tuple[str, ...] = ("", "", "", "%", "bps")
     return text + draw(st.sampled_from(suffixes))
 
 
+@cache
 def numbers(suffixes: tuple[str, ...] = ("", "", "", "%", "bps")) -> st.SearchStrategy[Number]:
     """Number literals whose value matches their text."""
     return number_texts(suffixes).map(
@@ -99,6 +102,7 @@ def _calls(args: st.SearchStrategy[Any]) -> st.SearchStrategy[Call]:
                      st.sampled_from(_FUNCTIONS) | names, st.lists(arg, max_size=3))
 
 
+@cache
 def expressions(max_leaves: int = 8) -> st.SearchStrategy[AnyExpr]:
     """Arithmetic expressions: numbers, names, calls, unary minus, + - * /."""
     leaves = st.one_of(numbers(), names.map(lambda n: NameRef(name=n, span=SPAN)))
@@ -113,6 +117,7 @@ def expressions(max_leaves: int = 8) -> st.SearchStrategy[AnyExpr]:
     return st.recursive(leaves, extend, max_leaves=max_leaves)
 
 
+@cache
 def conditions(max_leaves: int = 6) -> st.SearchStrategy[AnyExpr]:
     """Conditions: comparisons joined by and/or/not."""
     compare = st.builds(lambda op, a, b: Compare(op=op, left=a, right=b, span=SPAN),
@@ -128,14 +133,21 @@ def conditions(max_leaves: int = 6) -> st.SearchStrategy[AnyExpr]:
     return st.recursive(compare, extend, max_leaves=max_leaves)
 
 
+_LEADING = st.lists(comments, max_size=2).map(tuple)
+_TRAILING = st.none() | comments
+
+
 def _commented(draw: Any) -> dict[str, Any]:
-    return {"leading": tuple(draw(st.lists(comments, max_size=2))),
-            "trailing": draw(st.none() | comments)}
+    return {"leading": draw(_LEADING), "trailing": draw(_TRAILING)}
+
+
+@cache
+def _amount_strategy() -> st.SearchStrategy[Any]:
+    return st.one_of(expressions(4), st.just(AllAmount(span=SPAN)), st.just(MaxAmount(span=SPAN)))
 
 
 def _amounts(draw: Any) -> Any:
-    return draw(st.one_of(expressions(4), st.just(AllAmount(span=SPAN)),
-                          st.just(MaxAmount(span=SPAN))))
+    return draw(_amount_strategy())
 
 
 @st.composite
@@ -163,7 +175,7 @@ def instructions(draw: Any) -> Any:
 
 
 def _block_extras(draw: Any) -> dict[str, Any]:
-    return _commented(draw) | {"end_comments": tuple(draw(st.lists(comments, max_size=2)))}
+    return _commented(draw) | {"end_comments": draw(_LEADING)}
 
 
 @st.composite

@@ -44,3 +44,5 @@ def tmp_plan(tmp_path: Path):
         path.write_text(text, encoding="utf-8")
         return path
     return write
+settings.register_profile("soak", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
