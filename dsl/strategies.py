@@ -10,8 +10,9 @@ Use them to fuzz your own executors and tools::
 
 `plans()` gives any syntactically valid plan model; `valid_plans()` gives plans that lint
 clean on the market by construction (balances, gas, flash loans, health and margin are
-budgeted while the plan is drawn, not filtered afterwards). Spans in generated models are
-placeholders; compare plans with `dsl.models.without_spans`. Strategy builders are cached:
+budgeted while the plan is drawn, not filtered afterwards). `markets()` and `valid_plans()` import the market model lazily, inside the strategy: the one
+place `dsl` reaches into `executors`, for test support only (the issue places these
+strategies here). Spans in generated models are placeholders; compare plans with `dsl.models.without_spans`. Strategy builders are cached:
 hypothesis validates a strategy when first drawn from, and recursive ones are costly.
 """
 

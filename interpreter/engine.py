@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from dsl.formatter import format_expr
 from dsl.models import (
     AllAmount,
     AnyInstruction,
@@ -197,7 +198,6 @@ class Engine:
         except (MarketError, ExecutionError) as exc:
             raise NodeFailed("SP304", f"assertion could not be evaluated: {exc}", stmt.span) from None
         if not ok:
-            from dsl.formatter import format_expr
             message = stmt.message or f"assertion failed: {format_expr(stmt.condition)}"
             if stmt.message:
                 message = f"assertion failed: {message}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import networkx as nx
 
-from dsl.formatter import format_expr
+from dsl.formatter import format_expr, format_instruction
 from dsl.models import AllAmount, Assert, AtomicBlock, MaxAmount
 from interpreter.dag import Dag, PlanNode
 from interpreter.evaluate import EvalError, Scope, constant
@@ -68,7 +68,6 @@ def export_entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
 
 
 def _label(node: PlanNode) -> str:
-    from dsl.formatter import format_instruction
     stmt = node.statement
     if isinstance(stmt, AtomicBlock):
         via = f" via {stmt.via}" if stmt.via else ""
@@ -79,7 +78,6 @@ def _label(node: PlanNode) -> str:
 
 
 def _ops(node: PlanNode) -> list[str]:
-    from dsl.formatter import format_instruction
     stmt = node.statement
     return [format_instruction(op) for op in stmt.body] if isinstance(stmt, AtomicBlock) else []
 
