@@ -68,8 +68,10 @@ class CexVenue(_Model):
     markets: CexMarkets = CexMarkets()
 
     def assets(self) -> set[str]:
-        """The assets of its markets: what it can hold."""
-        return {part for pair in self.markets.spot + self.markets.perp for part in pair.split("/")}
+        """What it can hold: the assets of its markets, and those it has a withdrawal fee for
+        (the default market lists USDC there, so USDC deposits are expected to work)."""
+        listed = {part for pair in self.markets.spot + self.markets.perp for part in pair.split("/")}
+        return listed | set(self.withdraw_fee)
 
 
 class LendingAsset(_Model):
