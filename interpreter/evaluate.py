@@ -55,12 +55,6 @@ class Scope:
         return Scope(self.lets, loop, self.market, self.ledger)
 
 
-def _number(value: Decimal, span: Span) -> Decimal:
-    if value.is_nan():
-        raise EvalError("SP104", "the expression has no numeric value", span)
-    return value
-
-
 def evaluate(expr: AnyExpr | Any, scope: Scope) -> Decimal:
     """The value of an arithmetic expression; EvalError or NotConstant when it has none."""
     try:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
-
-import networkx as nx
 
 from dsl.formatter import format_expr, format_instruction
 from dsl.models import AllAmount, Assert, AtomicBlock, MaxAmount
@@ -152,13 +149,3 @@ def graph_mermaid(dag: Dag) -> str:
     for a, b in dag.graph.edges:
         lines.append(f"  {ids[a]} --> {ids[b]}")
     return "\n".join(lines) + "\n"
-
-
-def as_json(data: Any) -> str:
-    """JSON text, two-space indented."""
-    return json.dumps(data, indent=2, default=str) + "\n"
-
-
-def dag_is_acyclic(dag: Dag) -> bool:
-    """Sanity check used by tests: the node graph has no cycle."""
-    return bool(nx.is_directed_acyclic_graph(dag.graph))
