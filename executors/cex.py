@@ -8,7 +8,7 @@ from dsl.models import CEXTradeInstruction
 from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import CexVenue, Market
-from executors.protocol import ExecutionResult, Order
+from executors.protocol import ExecutionResult, Immediate, Order
 from executors.resolve import drawn, fmt
 
 
@@ -19,12 +19,12 @@ def _venue(market: Market, name: str) -> CexVenue:
     return terms
 
 
-class CexExecutor:
+class CexExecutor(Immediate):
     """Spot and perp trades on a centralised exchange, at the market's prices."""
 
     families = frozenset({"cex_trade"})
 
-    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+    def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Fill the trade or raise ExecutionError (SP300, SP303, SP306)."""
         instr = order.instruction
         assert isinstance(instr, CEXTradeInstruction)

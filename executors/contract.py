@@ -10,7 +10,7 @@ from executors.accounts import borrow_room, health_factor, lending_terms
 from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import DexVenue, Market, StakingVenue
-from executors.protocol import ExecutionResult, Order
+from executors.protocol import ExecutionResult, Immediate, Order
 from executors.resolve import drawn, fmt
 
 WALLET = "wallet"
@@ -173,12 +173,12 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-class ContractExecutor:
+class ContractExecutor(Immediate):
     """On-chain operations; gas is charged by the caller for the whole transaction."""
 
     families = frozenset({"contract"})
 
-    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+    def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Apply one contract operation to the ledger."""
         instr = order.instruction
         assert isinstance(instr, SmartContractInstruction)

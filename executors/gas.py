@@ -33,17 +33,20 @@ def transaction_units(instrs: Iterable[AnyInstruction], market: Market) -> int:
 
 
 def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | None,
-           eth: Decimal | None = None) -> Decimal:
+           eth: Decimal | None = None, usd: Decimal | None = None) -> Decimal:
     """Take the gas of a transaction from the wallet up front; returns the ETH paid.
 
-    `eth` may be passed when the caller already priced these units (the same statement
-    repeated); otherwise it is worked out from the market's gas price or `price_gwei`.
+    `eth` and `usd` may be passed when the caller already priced these units (the same
+    statement repeated); otherwise they are worked out from the market's gas price (or
+    `price_gwei`) and its ETH price.
     """
     if eth is None:
         eth = market.gas_eth(units, price_gwei)
+    if usd is None:
+        usd = eth * market.price("ETH") if market.knows("ETH") else Decimal(0)
     have = ledger.get("balance", "wallet", "ETH")
     if have < eth:
         raise ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
                              f"transaction needs {eth.normalize():f} ETH of gas")
-    ledger.pay_gas(units, eth, eth * market.price("ETH") if market.knows("ETH") else Decimal(0))
+    ledger.pay_gas(units, eth, usd)
     return eth

@@ -16,10 +16,11 @@ def fmt(value: Decimal) -> str:
 
 def drawn(order: Order, available: Decimal) -> Decimal:
     """The amount an order uses: `all` is everything available; others must be positive."""
-    if order.amount == "all":
-        return available
-    if order.amount == "max":
+    amount = order.amount
+    if isinstance(amount, str):
+        if amount == "all":
+            return available
         raise ExecutionError("SP109", "`max` is only allowed for borrow")
-    if order.amount <= 0:
-        raise ExecutionError("SP104", f"the amount {fmt(order.amount)} is not positive")
-    return order.amount
+    if amount <= 0:
+        raise ExecutionError("SP104", f"the amount {fmt(amount)} is not positive")
+    return amount

@@ -8,16 +8,16 @@ from dsl.models import WalletTransferInstruction
 from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import CexVenue, Market
-from executors.protocol import ExecutionResult, Order
+from executors.protocol import ExecutionResult, Immediate, Order
 from executors.resolve import drawn, fmt
 
 
-class WalletExecutor:
+class WalletExecutor(Immediate):
     """`transfer A T from V1 to V2`; gas is charged by the caller before it runs."""
 
     families = frozenset({"wallet_transfer"})
 
-    async def execute(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
+    def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Move the amount, less the source CEX's withdrawal fee."""
         instr = order.instruction
         assert isinstance(instr, WalletTransferInstruction)

@@ -9,7 +9,7 @@ back everything after it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -185,39 +185,62 @@ def phase_order(plan: Plan) -> list[Phase]:
     return [by_name[name] for name in names]
 
 
-def _unroll(phase_name: str, body: tuple[Any, ...], prefix: str, iterations: tuple[int, ...],
+def _unroll(phase_name: str, body: tuple[Any, ...], prefix: str, suffix: str,
             scope: Scope, out: list[tuple[str, Any, Mapping[str, Decimal]]]) -> None:
-    """Append (node id, statement, loop bindings) for every node of the body to `out`."""
+    """Append (node id, statement, loop bindings) for every node of the body to `out`.
+
+    Ids are `PHASE/INDEX` (or `PHASE/BLOCK`) plus `#I.J` for the repeat iterations; a body
+    without nested repeats is unrolled in place, as most repeat bodies are.
+    """
     # Nesting is bounded by the parser (MAX_BLOCK_NESTING), so recursion depth is too.
-    suffix = "#" + ".".join(map(str, iterations)) if iterations else ""
     loop = scope.loop
+    append = out.append
     for index, stmt in enumerate(body):
-        if isinstance(stmt, Repeat):
-            count = repeat_count(stmt, scope)
-            if count is None:
-                raise DagError(f"invalid repeat count at line {stmt.span.line}")
-            path = f"{prefix}{index}."
-            for k in range(count):
-                # Without a loop variable every pass shares the enclosing bindings.
-                inner = scope.with_loop({**loop, stmt.var: Decimal(k)}) if stmt.var else scope
-                _unroll(phase_name, stmt.body, path, (*iterations, k), inner, out)
-        elif isinstance(stmt, AtomicBlock):
-            out.append((f"{phase_name}/{stmt.name}{suffix}", stmt, loop))
-        else:
-            out.append((f"{phase_name}/{prefix}{index}{suffix}", stmt, loop))
+        if not isinstance(stmt, Repeat):
+            stem = stmt.name if isinstance(stmt, AtomicBlock) else f"{prefix}{index}"
+            append((f"{phase_name}/{stem}{suffix}", stmt, loop))
+            continue
+        count = repeat_count(stmt, scope)
+        if count is None:
+            raise DagError(f"invalid repeat count at line {stmt.span.line}")
+        path = f"{prefix}{index}."
+        flat = not any(isinstance(inner, Repeat) for inner in stmt.body)
+        stems = [f"{phase_name}/{inner.name}" if isinstance(inner, AtomicBlock)
+                 else f"{phase_name}/{path}{i}" for i, inner in enumerate(stmt.body)]
+        for k in range(count):
+            # Without a loop variable every pass shares the enclosing bindings.
+            inner_scope = scope.with_loop({**loop, stmt.var: Decimal(k)}) if stmt.var else scope
+            inner_suffix = f"{suffix}.{k}" if suffix else f"#{k}"
+            if flat:
+                inner_loop = inner_scope.loop
+                for stem, inner in zip(stems, stmt.body, strict=True):
+                    append((stem + inner_suffix, inner, inner_loop))
+            else:
+                _unroll(phase_name, stmt.body, path, inner_suffix, inner_scope, out)
 
 
 @dataclass
 class Dag:
-    """The plan's nodes in dry-run order and, for each, the ids of the nodes it waits for.
+    """The plan's nodes in dry-run order and, for each, the nodes it waits for.
 
-    `graph` gives the same dependencies as a networkx DiGraph, built on first use: the run
-    and the dry run only need the plain lists, which cost a fraction of the memory.
+    `waits[i]` holds the positions (in `nodes`, ascending) of the nodes that node `i` waits
+    for; node positions are a topological order. `preds` gives the same by node id and
+    `graph` as a networkx DiGraph, both built on first use: the run and the dry run only
+    need the integer lists, which cost a fraction of the time and memory.
     """
 
     nodes: list[PlanNode]
-    preds: dict[str, list[str]]
-    _graph: nx.DiGraph | None = None
+    waits: list[tuple[int, ...]]
+    _preds: dict[str, list[str]] | None = field(default=None, repr=False)
+    _graph: nx.DiGraph | None = field(default=None, repr=False)
+
+    @property
+    def preds(self) -> dict[str, list[str]]:
+        """Node id -> the ids of the nodes it waits for, in node order."""
+        if self._preds is None:
+            ids = [node.id for node in self.nodes]
+            self._preds = {ids[i]: [ids[j] for j in waits] for i, waits in enumerate(self.waits)}
+        return self._preds
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -238,13 +261,18 @@ class Dag:
         # asyncio formats its coroutines' arguments; a full repr of a large DAG is costly.
         return f"Dag({len(self.nodes)} nodes)"
 
+    def followers(self) -> list[list[int]]:
+        """For each node position, the positions of the nodes waiting for it."""
+        result: list[list[int]] = [[] for _ in self.nodes]
+        for index, waits in enumerate(self.waits):
+            for pred in waits:
+                result[pred].append(index)
+        return result
+
     def successors(self) -> dict[str, list[str]]:
         """Node id -> the ids of the nodes waiting for it."""
-        succ: dict[str, list[str]] = {node.id: [] for node in self.nodes}
-        for node_id, preds in self.preds.items():
-            for pred in preds:
-                succ[pred].append(node_id)
-        return succ
+        ids = [node.id for node in self.nodes]
+        return {ids[i]: [ids[j] for j in after] for i, after in enumerate(self.followers())}
 
 
 def build_dag(plan: Plan, scope: Scope) -> Dag:
@@ -254,37 +282,46 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
     if size is None or size > MAX_NODES:
         raise DagError("the plan exceeds the repeat or size limits")
     nodes: list[PlanNode] = []
-    all_preds: dict[str, list[str]] = {}
-    tails_of: dict[str, list[str]] = {}
+    waits: list[tuple[int, ...]] = []
+    tails_of: dict[str, tuple[int, ...]] = {}
     deps = phase_dependencies(plan)
-    venues_of: dict[int, frozenset[str]] = {}  # per statement: repeats share their body's
+    # Per statement (repeats share their body's): its venues and whether it is a barrier.
+    shape_of: dict[int, tuple[frozenset[str], bool]] = {}
+    append_node, append_waits = nodes.append, waits.append
     for phase in phases:
-        entry: list[str] = []
-        for dep in deps[phase.name]:
-            entry += tails_of.get(dep, [])
-        entry = list(dict.fromkeys(entry))
-        last_by_venue: dict[str, str] = {}
-        barrier: str | None = None
+        entry = tuple(sorted({i for dep in deps[phase.name] for i in tails_of.get(dep, ())}))
+        last_by_venue: dict[str, int] = {}
+        barrier: int | None = None
         unrolled: list[tuple[str, Any, Mapping[str, Decimal]]] = []
-        _unroll(phase.name, phase.body, "", (), scope, unrolled)
+        _unroll(phase.name, phase.body, "", "", scope, unrolled)
+        name = phase.name
         for node_id, stmt, loop in unrolled:
-            venues = venues_of.get(id(stmt))
-            if venues is None:
-                venues = venues_of[id(stmt)] = statement_venues(stmt)
-            node = PlanNode(node_id, phase.name, len(nodes), stmt, loop, venues)
-            nodes.append(node)
-            if node.barrier:
-                preds = set(last_by_venue.values()) or ({barrier} if barrier else set())
+            shape = shape_of.get(id(stmt))
+            if shape is None:
+                venues = statement_venues(stmt)
+                shape = shape_of[id(stmt)] = (venues, isinstance(stmt, Assert)
+                                              or EVERY_VENUE in venues)
+            venues, is_barrier = shape
+            index = len(nodes)
+            append_node(PlanNode(node_id, name, index, stmt, loop, venues))
+            if is_barrier:
+                preds = set(last_by_venue.values()) or ({barrier} if barrier is not None
+                                                        else set())
                 last_by_venue = {}
-                barrier = node_id
+                barrier = index
             else:
-                preds = {last_by_venue[v] for v in node.venues if v in last_by_venue}
-                if not preds and barrier:
+                preds = {last_by_venue[v] for v in venues if v in last_by_venue}
+                if not preds and barrier is not None:
                     preds = {barrier}
-                for venue in node.venues:
-                    last_by_venue[venue] = node_id
-            chosen = preds or entry
-            all_preds[node_id] = sorted(chosen) if len(chosen) > 1 else list(chosen)
-        tails = list(dict.fromkeys(last_by_venue.values())) or ([barrier] if barrier else [])
+                for venue in venues:
+                    last_by_venue[venue] = index
+            if not preds:
+                append_waits(entry)
+            elif len(preds) == 1:
+                append_waits(tuple(preds))
+            else:
+                append_waits(tuple(sorted(preds)))
+        tails = tuple(sorted(set(last_by_venue.values()))) or (
+            (barrier,) if barrier is not None else ())
         tails_of[phase.name] = tails if tails else entry
-    return Dag(nodes, all_preds)
+    return Dag(nodes, waits)

@@ -7,7 +7,7 @@ applied under an undo log, and any failure restores the state as it was (gas sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -27,8 +27,9 @@ from dsl.models import (
 from dsl.spans import Span
 from executors import gas
 from executors.errors import ExecutionError, MarketError
+from executors.ledger import Ledger
 from executors.market import Market
-from executors.protocol import Executor, Options, Order
+from executors.protocol import ExecutionResult, Executor, Options, Order
 from interpreter.dag import Dag, PlanNode
 from interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
 from interpreter.monitor import PositionMonitor
@@ -72,22 +73,31 @@ class Outcome:
         return [s.node for s in self.steps if s.status == "ok"]
 
 
+Apply = Callable[[Order, Ledger, Market], ExecutionResult]
+
+
 @dataclass(slots=True)
 class _Prepared:
+    """What a statement needs on every pass, worked out once (repeats share statements)."""
+
     ops: list[AnyInstruction]
     atomic: bool
     on_chain: bool
     units: int
     eth: Decimal
+    usd: Decimal
     orders: list[Order | None]
+    line: int
+    # The operations' `apply`, when every executor of the statement has one (else None).
+    appliers: list[Apply] | None
 
 
 def _literal(op: AnyInstruction) -> bool:
     """True when every amount of the operation is a literal (or all/max)."""
-    fixed = ("number", "all", "max")
-    if op.amount.kind not in fixed:
+    if op.amount.kind not in ("number", "all", "max"):
         return False
-    extra = getattr(op, "limit", None) or getattr(op, "slippage", None)
+    extra = (op.limit if isinstance(op, CEXTradeInstruction) else
+             op.slippage if isinstance(op, SmartContractInstruction) else None)
     return extra is None or extra.kind == "number"
 
 
@@ -97,6 +107,13 @@ class NodeFailed(Exception):
     def __init__(self, code: str, message: str, span: Span) -> None:
         super().__init__(message)
         self.code, self.message, self.span = code, message, span
+
+
+def _failure(exc: EvalError | ExecutionError | MarketError, span: Span) -> NodeFailed:
+    """The NodeFailed an operation's error becomes, reported at the operation."""
+    if isinstance(exc, MarketError):
+        return NodeFailed("SP103", str(exc), span)
+    return NodeFailed(exc.code, exc.message, span)
 
 
 def plan_options(plan: Plan, scope: Scope) -> Options:
@@ -143,41 +160,79 @@ class Engine:
         self._prepared: dict[int, tuple[Any, _Prepared]] = {}
 
     # --- one node ------------------------------------------------------------------------
-    def _prepare(self, stmt: AnyInstruction | AtomicBlock) -> _Prepared:
+    def _prepare(self, stmt: AnyInstruction | AtomicBlock | Assert) -> _Prepared:
         # Repeats share statement objects, so what depends only on the statement is
         # worked out once: its operations and the gas of its transaction.
         cached = self._prepared.get(id(stmt))
         if cached is not None and cached[0] is stmt:
             return cached[1]
         atomic = isinstance(stmt, AtomicBlock)
-        ops: list[AnyInstruction] = (
-            [op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
-            if isinstance(stmt, AtomicBlock) else [stmt])
-        on_chain = atomic or gas.is_on_chain(stmt)  # type: ignore[arg-type]
+        ops: list[AnyInstruction]
+        if isinstance(stmt, AtomicBlock):
+            ops = [op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
+            on_chain = True
+        elif isinstance(stmt, Assert):
+            ops, on_chain = [], False
+        else:
+            ops, on_chain = [stmt], gas.is_on_chain(stmt)
         units = gas.transaction_units(ops, self.market) if on_chain else 0
         eth = self.market.gas_eth(units, self.options.gas_price_gwei)
+        usd = eth * self.market.price("ETH") if self.market.knows("ETH") else Decimal(0)
         # An operation whose amounts are literals gets the same order on every pass.
         orders = [self._fixed_order(op, atomic) for op in ops]
-        prepared = _Prepared(ops, atomic, on_chain, units, eth, orders)
+        found = [getattr(self.executors.get(op.kind), "apply", None) for op in ops]
+        appliers: list[Apply] | None = [a for a in found if callable(a)]
+        if appliers is not None and len(appliers) != len(ops):
+            appliers = None  # some executor can only be awaited
+        prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
+                             appliers)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
 
+    def execute_now(self, node: PlanNode, prepared: _Prepared | None = None) -> Step:
+        """`execute` for an immediate node, without a coroutine; raises NodeFailed."""
+        stmt = node.statement
+        prepared = prepared or self._prepare(stmt)
+        appliers = prepared.appliers
+        if appliers is None:
+            raise ValueError(f"node {node.id} needs an executor without `apply`")
+        if isinstance(stmt, Assert):
+            self._assert(stmt, self._scope(node))
+            return Step(node.id, prepared.line, "ok")
+        if prepared.on_chain:
+            self._pay_gas(prepared, stmt.span)
+        monitor, market = self.monitor, self.market
+        monitor.begin()
+        scope: Scope | None = None
+        try:
+            for op, order, apply in zip(prepared.ops, prepared.orders, appliers, strict=True):
+                try:
+                    if order is None:
+                        scope = scope or self._scope(node)
+                        order = self._order(op, scope, prepared.atomic)
+                    result = apply(order, monitor, market)
+                except (EvalError, ExecutionError, MarketError) as exc:
+                    raise _failure(exc, op.span) from None
+                if result.warnings:
+                    self._warn(result, op, node)
+            if prepared.atomic:
+                self._flash_settled(stmt)  # type: ignore[arg-type]
+        except NodeFailed:
+            monitor.rollback()
+            raise
+        monitor.commit()
+        return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
+
     async def execute(self, node: PlanNode) -> Step:
         """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
         stmt = node.statement
-        scope = self.state_scope.with_loop(node.loop) if node.loop else self.state_scope
-        if isinstance(stmt, Assert):
-            self._assert(stmt, scope)
-            return Step(node.id, node.line, "ok")
         prepared = self._prepare(stmt)
-        eth = Decimal(0)
+        if prepared.appliers is not None:
+            return self.execute_now(node)
         if prepared.on_chain:
-            try:
-                eth = gas.charge(self.monitor, self.market, prepared.units,
-                                 self.options.gas_price_gwei, prepared.eth)
-            except (ExecutionError, MarketError) as exc:
-                raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), stmt.span) from None
+            self._pay_gas(prepared, stmt.span)
+        scope = self._scope(node)
         self.monitor.begin()
         try:
             for op, order in zip(prepared.ops, prepared.orders, strict=True):
@@ -188,7 +243,21 @@ class Engine:
             self.monitor.rollback()
             raise
         self.monitor.commit()
-        return Step(node.id, node.line, "ok", eth, prepared.units)
+        return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
+
+    def _scope(self, node: PlanNode) -> Scope:
+        return self.state_scope.with_loop(node.loop) if node.loop else self.state_scope
+
+    def _pay_gas(self, prepared: _Prepared, span: Span) -> None:
+        try:
+            gas.charge(self.monitor, self.market, prepared.units, self.options.gas_price_gwei,
+                       prepared.eth, prepared.usd)
+        except (ExecutionError, MarketError) as exc:
+            raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), span) from None
+
+    def _warn(self, result: ExecutionResult, op: AnyInstruction, node: PlanNode) -> None:
+        for code, message in result.warnings:
+            self.warnings.append((code, message, op.span, node.id))
 
     def _assert(self, stmt: Assert, scope: Scope) -> None:
         try:
@@ -212,14 +281,9 @@ class Engine:
             if order is None:
                 order = self._order(op, scope, atomic)
             result = await executor.execute(order, self.monitor, self.market)
-        except EvalError as exc:
-            raise NodeFailed(exc.code, exc.message, op.span) from None
-        except ExecutionError as exc:
-            raise NodeFailed(exc.code, exc.message, op.span) from None
-        except MarketError as exc:
-            raise NodeFailed("SP103", str(exc), op.span) from None
-        for code, message in result.warnings:
-            self.warnings.append((code, message, op.span, node.id))
+        except (EvalError, ExecutionError, MarketError) as exc:
+            raise _failure(exc, op.span) from None
+        self._warn(result, op, node)
 
     def _fixed_order(self, op: AnyInstruction, atomic: bool) -> Order | None:
         """The order of an operation with literal amounts, or None to build it each pass."""
@@ -262,9 +326,14 @@ class Engine:
     async def run_sequential(self, nodes: Iterable[PlanNode]) -> Outcome:
         """Run nodes one after another in the given order; stop at the first failure."""
         outcome = Outcome(warnings=self.warnings)
+        steps = outcome.steps
         for node in nodes:
             try:
-                outcome.steps.append(await self.execute(node))
+                prepared = self._prepare(node.statement)
+                if prepared.appliers is not None:
+                    steps.append(self.execute_now(node, prepared))
+                else:
+                    steps.append(await self.execute(node))
             except NodeFailed as failed:
                 outcome.steps.append(Step(node.id, node.line, "failed"))
                 outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
@@ -274,36 +343,60 @@ class Engine:
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
         outcome = Outcome(warnings=self.warnings)
-        successors = dag.successors()
-        waiting = {node_id: len(preds) for node_id, preds in dag.preds.items()}
-        order = {node.id: node.order for node in dag.nodes}
-        nodes = dag.by_id()
-        ready = sorted((n for n, d in waiting.items() if d == 0), key=order.__getitem__)
+        nodes = dag.nodes
+        followers = dag.followers()
+        waiting = [len(waits) for waits in dag.waits]
+        # Positions are a topological order, so a sorted ready list is in dry-run order.
+        ready = [index for index, count in enumerate(waiting) if count == 0]
         while ready and outcome.failure is None:
             if len(ready) == 1:
-                # Most nodes share the wallet and run alone: skip the cost of a task.
-                try:
-                    results: list[Step | NodeFailed] = [await self.execute(nodes[ready[0]])]
-                except NodeFailed as failed:
-                    results = [failed]
+                # Most nodes share the wallet and are ready alone.
+                node = nodes[ready[0]]
+                lone = self._prepare(node.statement)
+                results: list[Step | NodeFailed] = [
+                    self._attempt_now(node, lone) if lone.appliers is not None
+                    else await self._attempt(node)]
             else:
-                results = list(await asyncio.gather(*(self._attempt(nodes[n]) for n in ready)))
-            next_ready: list[str] = []
-            for node_id, result in zip(ready, results, strict=True):
-                if isinstance(result, Step):
-                    outcome.steps.append(result)
-                    for succ in successors[node_id]:
-                        waiting[succ] -= 1
-                        if waiting[succ] == 0:
-                            next_ready.append(succ)
-                else:
-                    node = nodes[node_id]
-                    outcome.steps.append(Step(node.id, node.line, "failed"))
-                    if outcome.failure is None:
-                        outcome.failure = Failure(node.id, result.code, result.message,
-                                                  result.span)
-            ready = sorted(next_ready, key=order.__getitem__) if len(next_ready) > 1 else next_ready
+                results = await self._attempt_batch([nodes[index] for index in ready])
+            ready = self._advance(outcome, ready, results, nodes, followers, waiting)
         return outcome
+
+    async def _attempt_batch(self, batch: list[PlanNode]) -> list[Step | NodeFailed]:
+        """Run nodes that are ready together; their results in the same order."""
+        prepared = [self._prepare(node.statement) for node in batch]
+        if all(p.appliers is not None for p in prepared):
+            # Nothing here waits, so tasks would run one after another anyway: run them in
+            # place, each in its own transaction, exactly as gather would.
+            return [self._attempt_now(node, p) for node, p in zip(batch, prepared, strict=True)]
+        return list(await asyncio.gather(*(self._attempt(node) for node in batch)))
+
+    @staticmethod
+    def _advance(outcome: Outcome, ready: list[int], results: list[Step | NodeFailed],
+                 nodes: list[PlanNode], followers: list[list[int]],
+                 waiting: list[int]) -> list[int]:
+        """Record a batch's results; the positions of the nodes it made ready, in order."""
+        next_ready: list[int] = []
+        for index, result in zip(ready, results, strict=True):
+            if isinstance(result, Step):
+                outcome.steps.append(result)
+                for follower in followers[index]:
+                    waiting[follower] -= 1
+                    if not waiting[follower]:
+                        next_ready.append(follower)
+            else:
+                node = nodes[index]
+                outcome.steps.append(Step(node.id, node.line, "failed"))
+                if outcome.failure is None:
+                    outcome.failure = Failure(node.id, result.code, result.message, result.span)
+        if len(next_ready) > 1:
+            next_ready.sort()
+        return next_ready
+
+    def _attempt_now(self, node: PlanNode, prepared: _Prepared) -> Step | NodeFailed:
+        try:
+            return self.execute_now(node, prepared)
+        except NodeFailed as failed:
+            return failed
 
     async def _attempt(self, node: PlanNode) -> Step | NodeFailed:
         try:

@@ -56,7 +56,14 @@ class PositionMonitor:
             raise ExecutionError("SP300", f"{venue} {_WHAT.get(book, 'holds')} "
                                  f"{_fmt(old or ZERO)} {asset}, the operation needs "
                                  f"{_fmt(-delta)} {asset}")
-        self._set(table, key, old, new)
+        # `_set`, inlined: this is the hottest line of a run.
+        current = _UNDO.get()
+        if current is not None and current[0] is self:
+            current[1].append((table, key, old))
+        if new:
+            table[key] = new
+        else:
+            table.pop(key, None)
 
     def _set(self, table: dict[tuple[str, str], Decimal], key: tuple[str, str],
              old: Decimal | None, new: Decimal) -> None:
