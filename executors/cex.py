@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 from dsl.models import CEXTradeInstruction
 from executors.errors import ExecutionError
@@ -14,7 +15,7 @@ from executors.resolve import drawn, fmt
 
 def _venue(market: Market, name: str) -> CexVenue:
     terms = market.venues.get(name)
-    if not isinstance(terms, CexVenue):
+    if terms is None or terms.kind != "cex":
         raise ExecutionError("SP102", f"{name} is not a CEX")
     return terms
 
@@ -26,8 +27,7 @@ class CexExecutor(Immediate):
 
     def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Fill the trade or raise ExecutionError (SP300, SP303, SP306)."""
-        instr = order.instruction
-        assert isinstance(instr, CEXTradeInstruction)
+        instr = cast(CEXTradeInstruction, order.instruction)  # routed by `kind` (see wallet.py)
         terms = _venue(market, instr.venue)
         price = market.price(instr.base) / market.price(instr.quote)
         if instr.market == "spot":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import cast
 
 from dsl.models import SmartContractInstruction
 from executors.accounts import borrow_room, health_factor, lending_terms
@@ -180,6 +181,5 @@ class ContractExecutor(Immediate):
 
     def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Apply one contract operation to the ledger."""
-        instr = order.instruction
-        assert isinstance(instr, SmartContractInstruction)
+        instr = cast(SmartContractInstruction, order.instruction)  # routed by `kind` (see wallet.py)
         return HANDLERS[instr.operation](order, instr, ledger, market)

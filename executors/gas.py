@@ -44,9 +44,11 @@ def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | Non
         eth = market.gas_eth(units, price_gwei)
     if usd is None:
         usd = eth * market.price("ETH") if market.knows("ETH") else Decimal(0)
-    have = ledger.get("balance", "wallet", "ETH")
-    if have < eth:
+    try:
+        ledger.pay_gas(units, eth, usd)
+    except ExecutionError:
+        # Reworded for gas; pay_gas changes nothing when it cannot pay.
+        have = ledger.get("balance", "wallet", "ETH")
         raise ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
-                             f"transaction needs {eth.normalize():f} ETH of gas")
-    ledger.pay_gas(units, eth, usd)
+                             f"transaction needs {eth.normalize():f} ETH of gas") from None
     return eth

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 from dsl.models import WalletTransferInstruction
 from executors.errors import ExecutionError
 from executors.ledger import Ledger
-from executors.market import CexVenue, Market
+from executors.market import Market
 from executors.protocol import ExecutionResult, Immediate, Order
 from executors.resolve import drawn, fmt
+
+ZERO = Decimal(0)
 
 
 class WalletExecutor(Immediate):
@@ -19,14 +22,15 @@ class WalletExecutor(Immediate):
 
     def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Move the amount, less the source CEX's withdrawal fee."""
-        instr = order.instruction
-        assert isinstance(instr, WalletTransferInstruction)
+        # cast, not an isinstance assert: pydantic classes check instances through ABCMeta,
+        # slow enough to show on a million transfers; the engine routes by `kind`.
+        instr = cast(WalletTransferInstruction, order.instruction)
         source, target, token = instr.source_venue, instr.target_venue, instr.token
         amount = drawn(order, ledger.get("balance", source, token))
-        source_terms = market.venues.get(source)
-        fee = Decimal(0)
-        if isinstance(source_terms, CexVenue):
-            fee = source_terms.withdraw_fee.get(token, Decimal(0))
+        terms = market.venues.get(source)
+        fee = ZERO
+        if terms is not None and terms.kind == "cex":
+            fee = terms.withdraw_fee.get(token, ZERO)
         if amount <= fee and fee > 0:
             raise ExecutionError("SP300", f"{fmt(amount)} {token} does not cover {source}'s "
                                  f"withdrawal fee of {fmt(fee)} {token}")

@@ -287,7 +287,7 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
     deps = phase_dependencies(plan)
     # Per statement (repeats share their body's): its venues and whether it is a barrier.
     shape_of: dict[int, tuple[frozenset[str], bool]] = {}
-    append_node, append_waits = nodes.append, waits.append
+    append_node, append_waits, new_node = nodes.append, waits.append, tuple.__new__
     for phase in phases:
         entry = tuple(sorted({i for dep in deps[phase.name] for i in tails_of.get(dep, ())}))
         last_by_venue: dict[str, int] = {}
@@ -303,24 +303,27 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
                                               or EVERY_VENUE in venues)
             venues, is_barrier = shape
             index = len(nodes)
-            append_node(PlanNode(node_id, name, index, stmt, loop, venues))
+            # tuple.__new__ skips the named tuple's Python-level __new__ (one per node).
+            append_node(new_node(PlanNode, (node_id, name, index, stmt, loop, venues)))
+            preds: set[int] = set()
             if is_barrier:
-                preds = set(last_by_venue.values()) or ({barrier} if barrier is not None
-                                                        else set())
+                preds.update(last_by_venue.values())
                 last_by_venue = {}
+                if not preds and barrier is not None:
+                    preds.add(barrier)
                 barrier = index
             else:
-                preds = {last_by_venue[v] for v in venues if v in last_by_venue}
-                if not preds and barrier is not None:
-                    preds = {barrier}
                 for venue in venues:
+                    last = last_by_venue.get(venue)
+                    if last is not None:
+                        preds.add(last)
                     last_by_venue[venue] = index
+                if not preds and barrier is not None:
+                    preds.add(barrier)
             if not preds:
                 append_waits(entry)
-            elif len(preds) == 1:
-                append_waits(tuple(preds))
             else:
-                append_waits(tuple(sorted(preds)))
+                append_waits(tuple(preds) if len(preds) == 1 else tuple(sorted(preds)))
         tails = tuple(sorted(set(last_by_venue.values()))) or (
             (barrier,) if barrier is not None else ())
         tails_of[phase.name] = tails if tails else entry

@@ -90,6 +90,7 @@ class _Prepared:
     line: int
     # The operations' `apply`, when every executor of the statement has one (else None).
     appliers: list[Apply] | None
+    check: Assert | None  # the statement, when it is an assert
 
 
 def _literal(op: AnyInstruction) -> bool:
@@ -185,7 +186,7 @@ class Engine:
         if appliers is not None and len(appliers) != len(ops):
             appliers = None  # some executor can only be awaited
         prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
-                             appliers)
+                             appliers, stmt if isinstance(stmt, Assert) else None)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
@@ -197,8 +198,8 @@ class Engine:
         appliers = prepared.appliers
         if appliers is None:
             raise ValueError(f"node {node.id} needs an executor without `apply`")
-        if isinstance(stmt, Assert):
-            self._assert(stmt, self._scope(node))
+        if prepared.check is not None:
+            self._assert(prepared.check, self._scope(node))
             return Step(node.id, prepared.line, "ok")
         if prepared.on_chain:
             self._pay_gas(prepared, stmt.span)
@@ -348,17 +349,32 @@ class Engine:
         waiting = [len(waits) for waits in dag.waits]
         # Positions are a topological order, so a sorted ready list is in dry-run order.
         ready = [index for index, count in enumerate(waiting) if count == 0]
+        prepare, steps = self._prepare, outcome.steps
         while ready and outcome.failure is None:
-            if len(ready) == 1:
-                # Most nodes share the wallet and are ready alone.
-                node = nodes[ready[0]]
-                lone = self._prepare(node.statement)
-                results: list[Step | NodeFailed] = [
-                    self._attempt_now(node, lone) if lone.appliers is not None
-                    else await self._attempt(node)]
-            else:
+            if len(ready) > 1:
                 results = await self._attempt_batch([nodes[index] for index in ready])
-            ready = self._advance(outcome, ready, results, nodes, followers, waiting)
+                ready = self._advance(outcome, ready, results, nodes, followers, waiting)
+                continue
+            # Most nodes share the wallet and are ready alone: no batch, no task.
+            index = ready[0]
+            node = nodes[index]
+            lone = prepare(node.statement)
+            try:
+                if lone.appliers is not None:
+                    steps.append(self.execute_now(node, lone))
+                else:
+                    steps.append(await self.execute(node))
+            except NodeFailed as failed:
+                steps.append(Step(node.id, node.line, "failed"))
+                outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
+                break
+            ready = []
+            for follower in followers[index]:
+                waiting[follower] -= 1
+                if not waiting[follower]:
+                    ready.append(follower)
+            if len(ready) > 1:
+                ready.sort()
         return outcome
 
     async def _attempt_batch(self, batch: list[PlanNode]) -> list[Step | NodeFailed]:
