@@ -300,7 +300,7 @@ def _venues_of(market: Any, kind: str) -> list[str]:
 @st.composite
 def _funding_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
     cexes = [c for c in _venues_of(budget.market, "cex")
-             if "USDT" in budget.market.venues[c].assets()]
+             if "USDT" in budget.market.venues[c].assets]
     body: list[Any] = []
     chosen = draw(st.lists(st.sampled_from(cexes), min_size=min(2, len(cexes)), max_size=3,
                            unique=True)) if cexes else []
@@ -429,7 +429,7 @@ def _swap_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
 @st.composite
 def _repeat_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
     cexes = [c for c in _venues_of(budget.market, "cex")
-             if "USDT" in budget.market.venues[c].assets()]
+             if "USDT" in budget.market.venues[c].assets]
     if not cexes:
         return None
     count = draw(st.integers(2, 6))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -67,11 +67,12 @@ class CexVenue(_Model):
     withdraw_fee: dict[str, Dec] = {}
     markets: CexMarkets = CexMarkets()
 
-    def assets(self) -> set[str]:
+    @cached_property
+    def assets(self) -> frozenset[str]:
         """What it can hold: the assets of its markets, and those it has a withdrawal fee for
         (the default market lists USDC there, so USDC deposits are expected to work)."""
         listed = {part for pair in self.markets.spot + self.markets.perp for part in pair.split("/")}
-        return listed | set(self.withdraw_fee)
+        return frozenset(listed | set(self.withdraw_fee))
 
 
 class LendingAsset(_Model):

@@ -136,9 +136,12 @@ class RuleContext:
                 exprs = [stmt.condition]
             elif isinstance(stmt, AtomicBlock):
                 exprs = []
+            elif isinstance(stmt, CEXTradeInstruction):
+                exprs = [stmt.amount, stmt.limit]
+            elif isinstance(stmt, SmartContractInstruction):
+                exprs = [stmt.amount, stmt.slippage]
             else:
-                exprs = [stmt.amount, getattr(stmt, "limit", None),
-                         getattr(stmt, "slippage", None)]
+                exprs = [stmt.amount]
             for expr in exprs:
                 if expr is not None and not isinstance(expr, (AllAmount, MaxAmount)):
                     yield expr, visit, visit.repeats
@@ -288,7 +291,7 @@ def _listing_problem(market: Market, stmt: Any) -> str | None:
     if isinstance(stmt, WalletTransferInstruction):
         for venue in (stmt.source_venue, stmt.target_venue):
             terms = market.venues.get(venue)
-            if isinstance(terms, CexVenue) and stmt.token not in terms.assets():
+            if isinstance(terms, CexVenue) and stmt.token not in terms.assets:
                 return f"{venue} does not list {stmt.token}"
         return None
     if isinstance(stmt, CEXTradeInstruction):
@@ -340,7 +343,7 @@ def unknown_asset(ctx: RuleContext) -> Iterator[Diagnostic]:
             terms = market.venues.get(entry.venue)
             for amount in entry.amounts:
                 if isinstance(terms, CexVenue) and market.knows(amount.asset) and \
-                        amount.asset not in terms.assets():
+                        amount.asset not in terms.assets:
                     yield diag("SP103", f"{entry.venue} does not list {amount.asset}",
                                ctx.at(amount.span, amount.asset))
     for visit in ctx.instructions():
@@ -441,10 +444,13 @@ def duplicate_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from dupes(((p.name, p.span) for p in ctx.plan.phases), "phase")
     yield from dupes(((x.name, x.span) for x in ctx.plan.lets), "constant")
     yield from dupes(((x.name, x.span) for x in ctx.plan.sets), "option")
+    # One pass over the visits, grouped by phase (a scan per phase would be quadratic).
+    blocks: dict[int, list[tuple[str, Span]]] = {id(phase): [] for phase in ctx.plan.phases}
+    for visit in ctx.visits:
+        if isinstance(visit.stmt, AtomicBlock):
+            blocks[id(visit.phase)].append((visit.stmt.name, visit.stmt.span))
     for phase in ctx.plan.phases:
-        blocks = [(v.stmt.name, v.stmt.span) for v in ctx.visits
-                  if v.phase is phase and isinstance(v.stmt, AtomicBlock)]
-        yield from dupes(blocks, f"atomic block in phase {phase.name}")
+        yield from dupes(blocks[id(phase)], f"atomic block in phase {phase.name}")
     lets = {x.name for x in ctx.plan.lets}
     for visit in ctx.visits:
         stmt = visit.stmt
