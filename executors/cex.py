@@ -10,7 +10,7 @@ from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import CexVenue, Market
 from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn, fmt
+from executors.resolve import drawn, drawn_from, fmt
 
 
 def _venue(market: Market, name: str) -> CexVenue:
@@ -50,7 +50,7 @@ class CexExecutor(Immediate):
             ledger.add("balance", venue, quote, -(cost + fee))
             ledger.add("balance", venue, base, amount)
         else:
-            amount = drawn(order, ledger.get("balance", venue, base))
+            amount = drawn_from(order, ledger, "balance", venue, base)
             proceeds = amount * price
             fee = proceeds * terms.taker_fee
             ledger.add("balance", venue, base, -amount)

@@ -12,7 +12,7 @@ from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import DexVenue, Market, StakingVenue
 from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn, fmt
+from executors.resolve import drawn, drawn_from, fmt
 
 WALLET = "wallet"
 Handler = Callable[[Order, SmartContractInstruction, Ledger, Market], ExecutionResult]
@@ -45,7 +45,7 @@ def _stake(order: Order, instr: SmartContractInstruction, ledger: Ledger,
                              f"into {token_out}")
     if instr.operation == "unstake" and order.in_transaction and not terms.unstake_atomic:
         raise ExecutionError("SP206", f"unstaking at {venue} waits in a withdrawal queue")
-    amount = drawn(order, ledger.get("balance", WALLET, token_in))
+    amount = drawn_from(order, ledger, "balance", WALLET, token_in)
     ledger.add("balance", WALLET, token_in, -amount)
     ledger.add("balance", WALLET, token_out,
                amount * market.rate(token_in) / market.rate(token_out))
@@ -57,7 +57,7 @@ def _supply(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     venue, token = instr.venue or "", instr.token_in
     if token not in lending_terms(market, venue).assets:
         raise ExecutionError("SP103", f"{venue} does not accept {token} as collateral")
-    amount = drawn(order, ledger.get("balance", WALLET, token))
+    amount = drawn_from(order, ledger, "balance", WALLET, token)
     ledger.add("balance", WALLET, token, -amount)
     ledger.add("collateral", venue, token, amount)
     return ExecutionResult(amount=amount)
@@ -67,7 +67,7 @@ def _withdraw(order: Order, instr: SmartContractInstruction, ledger: Ledger,
               market: Market) -> ExecutionResult:
     venue, token = instr.venue or "", instr.token_in
     lending_terms(market, venue)
-    amount = drawn(order, ledger.get("collateral", venue, token))
+    amount = drawn_from(order, ledger, "collateral", venue, token)
     ledger.add("collateral", venue, token, -amount)
     ledger.add("balance", WALLET, token, amount)
     result = _check_health(instr, order, ledger, market)
@@ -120,7 +120,7 @@ def _swap(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     slippage = order.slippage if order.slippage is not None else order.options.max_slippage
     if slippage < 0 or slippage >= 1:
         raise ExecutionError("SP104", f"slippage {fmt(slippage)} must be from 0 to below 100%")
-    amount = drawn(order, ledger.get("balance", WALLET, token_in))
+    amount = drawn_from(order, ledger, "balance", WALLET, token_in)
     value = amount * market.price(token_in)
     received = value / market.price(token_out) * (1 - terms.fee - slippage)
     ledger.add("balance", WALLET, token_in, -amount)
@@ -135,7 +135,7 @@ def _wrap(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     source, target = ("ETH", "WETH") if instr.operation == "wrap" else ("WETH", "ETH")
     if instr.token_in != source:
         raise ExecutionError("SP103", f"{instr.operation} takes {source}, not {instr.token_in}")
-    amount = drawn(order, ledger.get("balance", WALLET, source))
+    amount = drawn_from(order, ledger, "balance", WALLET, source)
     ledger.add("balance", WALLET, source, -amount)
     ledger.add("balance", WALLET, target, amount)
     return ExecutionResult(amount=amount)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from executors.errors import ExecutionError
+from executors.ledger import Book, Ledger
 from executors.protocol import Order
 
 
@@ -23,4 +24,12 @@ def drawn(order: Order, available: Decimal) -> Decimal:
         raise ExecutionError("SP109", "`max` is only allowed for borrow")
     if amount <= 0:
         raise ExecutionError("SP104", f"the amount {fmt(amount)} is not positive")
+    return amount
+
+
+def drawn_from(order: Order, ledger: Ledger, book: Book, venue: str, asset: str) -> Decimal:
+    """`drawn` against an amount in the ledger, read only when the order says `all`."""
+    amount = order.amount
+    if isinstance(amount, str) or amount <= 0:
+        return drawn(order, ledger.get(book, venue, asset))
     return amount

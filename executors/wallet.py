@@ -10,7 +10,7 @@ from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import Market
 from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn, fmt
+from executors.resolve import drawn_from, fmt
 
 ZERO = Decimal(0)
 
@@ -26,7 +26,7 @@ class WalletExecutor(Immediate):
         # slow enough to show on a million transfers; the engine routes by `kind`.
         instr = cast(WalletTransferInstruction, order.instruction)
         source, target, token = instr.source_venue, instr.target_venue, instr.token
-        amount = drawn(order, ledger.get("balance", source, token))
+        amount = drawn_from(order, ledger, "balance", source, token)
         terms = market.venues.get(source)
         fee = ZERO
         if terms is not None and terms.kind == "cex":

@@ -261,18 +261,34 @@ class Dag:
         # asyncio formats its coroutines' arguments; a full repr of a large DAG is costly.
         return f"Dag({len(self.nodes)} nodes)"
 
-    def followers(self) -> list[list[int]]:
-        """For each node position, the positions of the nodes waiting for it."""
-        result: list[list[int]] = [[] for _ in self.nodes]
+    def waves(self) -> list[list[int]]:
+        """Node positions grouped by when they can start: a wave holds the nodes whose
+        longest chain of predecessors has the same length, in node order. Running the
+        waves one after another is Kahn's algorithm taken a whole ready set at a time."""
+        depth = [0] * len(self.waits)
+        waves: list[list[int]] = []
         for index, waits in enumerate(self.waits):
-            for pred in waits:
-                result[pred].append(index)
-        return result
+            if not waits:
+                level = 0
+            elif len(waits) == 1:
+                level = depth[waits[0]] + 1
+            else:
+                level = max(depth[pred] for pred in waits) + 1
+            depth[index] = level
+            if level == len(waves):
+                waves.append([index])
+            else:
+                waves[level].append(index)
+        return waves
 
     def successors(self) -> dict[str, list[str]]:
         """Node id -> the ids of the nodes waiting for it."""
         ids = [node.id for node in self.nodes]
-        return {ids[i]: [ids[j] for j in after] for i, after in enumerate(self.followers())}
+        result: dict[str, list[str]] = {node_id: [] for node_id in ids}
+        for index, waits in enumerate(self.waits):
+            for pred in waits:
+                result[ids[pred]].append(ids[index])
+        return result
 
 
 def build_dag(plan: Plan, scope: Scope) -> Dag:

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dsl.formatter import format_expr
 from dsl.models import (
@@ -37,15 +37,17 @@ from interpreter.monitor import PositionMonitor
 Status = Literal["ok", "failed"]
 
 
-@dataclass(slots=True)
-class Step:
-    """One dispatched node: how it ended and the gas it paid."""
+class Step(NamedTuple):
+    """One dispatched node: how it ended and the gas it paid (a tuple: one per node)."""
 
     node: str
     line: int
     status: Status
     gas_eth: Decimal = Decimal(0)
     gas_units: int = 0
+
+
+_new_step = tuple.__new__
 
 
 @dataclass
@@ -223,7 +225,8 @@ class Engine:
             monitor.rollback()
             raise
         monitor.commit()
-        return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
+        # tuple.__new__ skips the named tuple's Python-level __new__ (one step per node).
+        return _new_step(Step, (node.id, prepared.line, "ok", prepared.eth, prepared.units))
 
     async def execute(self, node: PlanNode) -> Step:
         """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
@@ -336,45 +339,36 @@ class Engine:
                 else:
                     steps.append(await self.execute(node))
             except NodeFailed as failed:
-                outcome.steps.append(Step(node.id, node.line, "failed"))
-                outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
+                self._record_failure(outcome, node, failed)
                 break
         return outcome
 
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
         outcome = Outcome(warnings=self.warnings)
-        nodes = dag.nodes
-        followers = dag.followers()
-        waiting = [len(waits) for waits in dag.waits]
-        # Positions are a topological order, so a sorted ready list is in dry-run order.
-        ready = [index for index, count in enumerate(waiting) if count == 0]
-        prepare, steps = self._prepare, outcome.steps
-        while ready and outcome.failure is None:
-            if len(ready) > 1:
-                results = await self._attempt_batch([nodes[index] for index in ready])
-                ready = self._advance(outcome, ready, results, nodes, followers, waiting)
+        nodes, steps, prepare = dag.nodes, outcome.steps, self._prepare
+        for wave in dag.waves():
+            if len(wave) == 1:
+                # Most nodes share the wallet and are ready alone: no batch, no task.
+                node = nodes[wave[0]]
+                lone = prepare(node.statement)
+                try:
+                    if lone.appliers is not None:
+                        steps.append(self.execute_now(node, lone))
+                    else:
+                        steps.append(await self.execute(node))
+                except NodeFailed as failed:
+                    self._record_failure(outcome, node, failed)
+                    break
                 continue
-            # Most nodes share the wallet and are ready alone: no batch, no task.
-            index = ready[0]
-            node = nodes[index]
-            lone = prepare(node.statement)
-            try:
-                if lone.appliers is not None:
-                    steps.append(self.execute_now(node, lone))
+            batch = [nodes[index] for index in wave]
+            for node, result in zip(batch, await self._attempt_batch(batch), strict=True):
+                if isinstance(result, Step):
+                    steps.append(result)
                 else:
-                    steps.append(await self.execute(node))
-            except NodeFailed as failed:
-                steps.append(Step(node.id, node.line, "failed"))
-                outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
+                    self._record_failure(outcome, node, result)
+            if outcome.failure is not None:
                 break
-            ready = []
-            for follower in followers[index]:
-                waiting[follower] -= 1
-                if not waiting[follower]:
-                    ready.append(follower)
-            if len(ready) > 1:
-                ready.sort()
         return outcome
 
     async def _attempt_batch(self, batch: list[PlanNode]) -> list[Step | NodeFailed]:
@@ -387,26 +381,11 @@ class Engine:
         return list(await asyncio.gather(*(self._attempt(node) for node in batch)))
 
     @staticmethod
-    def _advance(outcome: Outcome, ready: list[int], results: list[Step | NodeFailed],
-                 nodes: list[PlanNode], followers: list[list[int]],
-                 waiting: list[int]) -> list[int]:
-        """Record a batch's results; the positions of the nodes it made ready, in order."""
-        next_ready: list[int] = []
-        for index, result in zip(ready, results, strict=True):
-            if isinstance(result, Step):
-                outcome.steps.append(result)
-                for follower in followers[index]:
-                    waiting[follower] -= 1
-                    if not waiting[follower]:
-                        next_ready.append(follower)
-            else:
-                node = nodes[index]
-                outcome.steps.append(Step(node.id, node.line, "failed"))
-                if outcome.failure is None:
-                    outcome.failure = Failure(node.id, result.code, result.message, result.span)
-        if len(next_ready) > 1:
-            next_ready.sort()
-        return next_ready
+    def _record_failure(outcome: Outcome, node: PlanNode, failed: NodeFailed) -> None:
+        """A failed step; the run's failure is the first one."""
+        outcome.steps.append(Step(node.id, node.line, "failed"))
+        if outcome.failure is None:
+            outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
 
     def _attempt_now(self, node: PlanNode, prepared: _Prepared) -> Step | NodeFailed:
         try:

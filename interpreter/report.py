@@ -66,6 +66,15 @@ def build_report(plan: Plan, dag: Dag, outcome: Outcome, monitor: PositionMonito
     """The JSON report of a run."""
     failure = outcome.failure
     done = {step.node for step in outcome.steps}
+    # Steps of one statement share its gas Decimal: format each distinct value once.
+    gas_texts: dict[Decimal, str] = {}
+
+    def gas_text(value: Decimal) -> str:
+        text = gas_texts.get(value)
+        if text is None:
+            text = gas_texts[value] = dec(value)
+        return text
+
     eth_price = market.prices.get("ETH", Decimal(0))
     return {
         "plan": plan.name,
@@ -74,8 +83,8 @@ def build_report(plan: Plan, dag: Dag, outcome: Outcome, monitor: PositionMonito
         "failure": None if failure is None else {
             "node": failure.node, "line": failure.span.line, "column": failure.span.column,
             "code": failure.code, "message": failure.message},
-        "steps": [{"node": s.node, "line": s.line, "status": s.status, "gas_eth": dec(s.gas_eth)}
-                  for s in outcome.steps],
+        "steps": [{"node": s.node, "line": s.line, "status": s.status,
+                   "gas_eth": gas_text(s.gas_eth)} for s in outcome.steps],
         "completed": outcome.completed,
         "not_run": [node.id for node in dag.nodes if node.id not in done],
         "warnings": [{"code": c, "message": m, "line": span.line, "node": n}
