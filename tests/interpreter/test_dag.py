@@ -89,3 +89,30 @@ def test_dag_is_acyclic_for_examples():
         dag = _dag(path.read_text())
         assert nx.is_directed_acyclic_graph(dag.graph)
         assert len(dag.graph) == len(dag.nodes)
+
+
+def test_waves_group_nodes_by_longest_chain_of_predecessors():
+    dag = _dag("plan p\nphase a {\n  spot buy 1 ETH/USDT on binance\n"
+               "  spot buy 1 ETH/USDT on okx\n  spot sell 1 ETH/USDT on binance\n"
+               "  assert 1 < 2\n  spot buy 1 ETH/USDT on bybit\n}\n")
+    ids = [[dag.nodes[i].id for i in wave] for wave in dag.waves()]
+    assert ids == [["a/0", "a/1"], ["a/2"], ["a/3"], ["a/4"]]
+
+
+def test_waves_respect_every_dependency_for_examples():
+    from tests.conftest import EXAMPLES
+    for path in sorted(EXAMPLES.glob("*.plan")):
+        dag = _dag(path.read_text())
+        wave_of = {i: n for n, wave in enumerate(dag.waves()) for i in wave}
+        assert sorted(wave_of) == list(range(len(dag.nodes)))
+        for index, waits in enumerate(dag.waits):
+            assert all(wave_of[pred] < wave_of[index] for pred in waits), path.name
+            if waits:  # the longest chain: one step after its latest predecessor
+                assert wave_of[index] == max(wave_of[p] for p in waits) + 1
+
+
+def test_preds_and_successors_mirror_the_integer_lists():
+    dag = _dag("plan p\nphase a {\n  spot buy 1 ETH/USDT on binance\n"
+               "  spot buy 1 ETH/USDT on okx\n  assert 1 < 2\n}\nphase b { wrap 1 ETH }\n")
+    assert dag.preds == {"a/0": [], "a/1": [], "a/2": ["a/0", "a/1"], "b/0": ["a/2"]}
+    assert dag.successors() == {"a/0": ["a/2"], "a/1": ["a/2"], "a/2": ["b/0"], "b/0": []}

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+
+import pytest
 
 from dsl import parse
 from executors.market import default_market
+from executors.registry import discover
+from interpreter.dag import build_dag
+from interpreter.engine import Engine
 from interpreter.run import run_plan
 from tests.conftest import CONFORMANCE
 
@@ -104,3 +110,45 @@ def test_assert_failure_stops_the_run_with_sp304():
     assert report["failure"]["code"] == "SP304"
     assert "need two" in report["failure"]["message"]
     assert report["not_run"] == ["p/1"]
+
+
+class _AwaitOnly:
+    """A built-in executor seen only through the coroutine of the protocol (no `apply`)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.families = inner, inner.families
+
+    async def execute(self, order, ledger, market):
+        await asyncio.sleep(0)  # really yields to the event loop, as a live executor would
+        return await self.inner.execute(order, ledger, market)
+
+
+def test_awaited_executors_give_the_same_report_as_immediate_ones():
+    for name in ("clean_btc_basis.plan", "clean_atomic_flash.plan"):
+        text = (CONFORMANCE / name).read_text()
+        immediate = _run(text)
+        awaited = _run(text, executors={f: _AwaitOnly(e) for f, e in discover().items()})
+        assert awaited.report == immediate.report, name
+        assert awaited.engine.monitor.snapshot() == immediate.engine.monitor.snapshot()
+
+
+def test_awaited_executor_failure_is_reported_like_an_immediate_one():
+    text = ("plan half\nholdings { wallet: 10_000 USDT, 1 ETH }\n"
+            "phase a {\n  transfer 4_000 USDT from wallet to okx\n"
+            "  spot buy 1 BTC/USDT on okx\n  transfer 4_000 USDT from wallet to bybit\n}\n")
+    immediate = _run(text).report
+    awaited = _run(text, executors={f: _AwaitOnly(e) for f, e in discover().items()}).report
+    assert immediate["failure"]["code"] == "SP300"
+    assert awaited == immediate
+
+
+def test_execute_now_refuses_a_node_whose_executor_must_be_awaited():
+    text = "plan t\nholdings { wallet: 1 ETH }\nphase p {\n  wrap 0.5 ETH\n}\n"
+    plan = parse(text).plan
+    assert plan is not None
+    executors = {f: _AwaitOnly(e) for f, e in discover().items()}
+    engine = Engine(plan, default_market(), executors)
+    node = build_dag(plan, engine.scope).nodes[0]
+    with pytest.raises(ValueError, match="without `apply`"):
+        engine.execute_now(node)
+    assert asyncio.run(engine.execute(node)).status == "ok"
