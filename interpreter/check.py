@@ -12,7 +12,7 @@ from dsl.performance import paused_gc
 from executors.errors import MarketError
 from executors.market import Market, default_market, load_market
 from executors.registry import discover
-from interpreter.dag import DagError, build_dag
+from interpreter.dag import DagError, dry_run_nodes, iteration_of
 from interpreter.engine import Engine, run_sync
 from interpreter.rules import RuleContext, diag, run_rules
 
@@ -72,22 +72,21 @@ def dry_run(plan: Plan, market: Market) -> list[Diagnostic]:
     """SP3xx diagnostics from running the plan against the market from its holdings."""
     engine = Engine(plan, market, discover())
     try:
-        dag = build_dag(plan, engine.scope)
+        nodes = dry_run_nodes(plan, engine.scope)
     except DagError:
         return []
-    outcome = run_sync(engine.run_sequential(dag.nodes))
+    outcome = run_sync(engine.run_sequential(nodes))
     found: list[Diagnostic] = []
     seen: set[tuple[str, int]] = set()
-    iteration_of = {node.id: node.iteration for node in dag.nodes}
     for code, message, span, node_id in outcome.warnings:
         if (code, span.line) in seen:
             continue
         seen.add((code, span.line))
-        found.append(diag(code, _in_iteration(message, iteration_of.get(node_id)), span))
+        found.append(diag(code, _in_iteration(message, iteration_of(node_id)), span))
     failure = outcome.failure
     if failure is not None:
         code = failure.code if failure.code.startswith("SP") else "SP300"
-        found.append(diag(code, _in_iteration(failure.message, iteration_of.get(failure.node)),
+        found.append(diag(code, _in_iteration(failure.message, iteration_of(failure.node)),
                           failure.span))
     return found
 

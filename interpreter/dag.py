@@ -8,7 +8,7 @@ back everything after it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -65,12 +65,17 @@ class PlanNode(NamedTuple):
     @property
     def iteration(self) -> str | None:
         """The repeat iteration(s) of the node, as in its id, or None outside repeats."""
-        return self.id.split("#", 1)[1] if "#" in self.id else None
+        return iteration_of(self.id)
 
     def op_id(self, index: int) -> str:
         """The id of an operation inside this atomic block."""
         base, _, iteration = self.id.partition("#")
         return f"{base}/{index}" + (f"#{iteration}" if iteration else "")
+
+
+def iteration_of(node_id: str) -> str | None:
+    """The repeat iteration(s) in a node id (`entry/2.1#3.0` -> `3.0`), None outside repeats."""
+    return node_id.split("#", 1)[1] if "#" in node_id else None
 
 
 def repeat_count(repeat: Repeat, scope: Scope) -> int | None:
@@ -291,12 +296,35 @@ class Dag:
         return result
 
 
-def build_dag(plan: Plan, scope: Scope) -> Dag:
-    """Unroll the plan and connect its nodes; DagError when the static rules would object."""
+def _checked_phases(plan: Plan, scope: Scope) -> list[Phase]:
+    """Phases in order, after checking the plan can be unrolled; DagError if not."""
     phases = phase_order(plan)
     size = unrolled_size(tuple(s for p in plan.phases for s in p.body), scope)
     if size is None or size > MAX_NODES:
         raise DagError("the plan exceeds the repeat or size limits")
+    return phases
+
+
+def dry_run_nodes(plan: Plan, scope: Scope) -> Iterator[PlanNode]:
+    """The DAG's nodes in dry-run order, one at a time, without their dependencies or
+    venues (a sequential dry run needs neither); DagError at once, as `build_dag`."""
+    phases = _checked_phases(plan, scope)
+
+    def nodes() -> Iterator[PlanNode]:
+        index = 0
+        for phase in phases:
+            unrolled: list[tuple[str, Any, Mapping[str, Decimal]]] = []
+            _unroll(phase.name, phase.body, "", "", scope, unrolled)
+            for node_id, stmt, loop in unrolled:
+                yield PlanNode(node_id, phase.name, index, stmt, loop)
+                index += 1
+
+    return nodes()
+
+
+def build_dag(plan: Plan, scope: Scope) -> Dag:
+    """Unroll the plan and connect its nodes; DagError when the static rules would object."""
+    phases = _checked_phases(plan, scope)
     nodes: list[PlanNode] = []
     waits: list[tuple[int, ...]] = []
     tails_of: dict[str, tuple[int, ...]] = {}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
+from hypothesis import given
 
 from dsl import parse
+from dsl.strategies import plans
 from executors.market import default_market
-from interpreter.dag import DagError, build_dag, phase_order
+from interpreter.dag import DagError, build_dag, dry_run_nodes, phase_order
 from interpreter.evaluate import Scope
 
 
@@ -116,3 +118,17 @@ def test_preds_and_successors_mirror_the_integer_lists():
                "  spot buy 1 ETH/USDT on okx\n  assert 1 < 2\n}\nphase b { wrap 1 ETH }\n")
     assert dag.preds == {"a/0": [], "a/1": [], "a/2": ["a/0", "a/1"], "b/0": ["a/2"]}
     assert dag.successors() == {"a/0": ["a/2"], "a/1": ["a/2"], "a/2": ["b/0"], "b/0": []}
+
+
+@given(plans())
+def test_property_dry_run_nodes_are_the_dag_nodes_in_order(plan):
+    scope = Scope({x.name: x for x in plan.lets}, {}, default_market())
+    try:
+        dag = build_dag(plan, scope)
+    except DagError:
+        with pytest.raises(DagError):
+            dry_run_nodes(plan, scope)
+        return
+    lazy = list(dry_run_nodes(plan, scope))
+    assert [(n.id, n.order, n.loop) for n in lazy] == [(n.id, n.order, n.loop) for n in dag.nodes]
+    assert all(a.statement is b.statement for a, b in zip(lazy, dag.nodes, strict=True))
