@@ -206,7 +206,7 @@ class Engine:
         if prepared.on_chain:
             self._pay_gas(prepared, stmt.span)
         monitor, market = self.monitor, self.market
-        monitor.begin()
+        monitor.begin(alone=True)  # apply never awaits
         scope: Scope | None = None
         try:
             for op, order, apply in zip(prepared.ops, prepared.orders, appliers, strict=True):

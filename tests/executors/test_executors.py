@@ -155,15 +155,32 @@ def test_unstake_with_a_queue_cannot_be_atomic():
     assert monitor.get("balance", "wallet", "ETH") == Decimal("1.05")
 
 
-def test_rollback_restores_every_book_and_cost():
+@pytest.mark.parametrize("alone", [False, True])
+def test_rollback_restores_every_book_and_cost(alone):
     monitor = PositionMonitor()
     monitor.seed("binance", "USDT", Decimal(10_000))
     before = monitor.snapshot()
-    monitor.begin()
+    monitor.begin(alone=alone)
     _do("perp sell 1 ETH/USDT on binance", monitor)
     _do("spot buy 1 ETH/USDT on binance", monitor)
+    assert monitor.snapshot() != before
     monitor.rollback()
     assert monitor.snapshot() == before
+    monitor.begin(alone=alone)  # the log is gone: a new transaction starts clean
+    _do("spot buy 1 ETH/USDT on binance", monitor)
+    monitor.commit()
+    monitor.begin(alone=alone)
+    monitor.rollback()
+    assert monitor.get("balance", "binance", "ETH") == 1
+
+
+@pytest.mark.parametrize(("first", "second"), [(False, True), (True, False), (True, True)])
+def test_transactions_do_not_nest_whichever_log_they_use(first, second):
+    monitor = PositionMonitor()
+    monitor.begin(alone=first)
+    with pytest.raises(RuntimeError, match="do not nest"):
+        monitor.begin(alone=second)
+    monitor.rollback()
 
 
 def test_a_plugin_executor_replaces_the_builtin_and_is_called(monkeypatch):
