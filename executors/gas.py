@@ -32,23 +32,14 @@ def transaction_units(instrs: Iterable[AnyInstruction], market: Market) -> int:
     return market.gas.base_tx + sum(op_units(i, market) for i in instrs)
 
 
-def charge(ledger: Ledger, market: Market, units: int, price_gwei: Decimal | None,
-           eth: Decimal | None = None, usd: Decimal | None = None) -> Decimal:
-    """Take the gas of a transaction from the wallet up front; returns the ETH paid.
+def price(units: int, market: Market, price_gwei: Decimal | None) -> tuple[Decimal, Decimal]:
+    """(ETH, USD) of `units` of gas at the market's gas price (or `price_gwei`)."""
+    eth = market.gas_eth(units, price_gwei)
+    return eth, eth * market.price("ETH") if market.knows("ETH") else Decimal(0)
 
-    `eth` and `usd` may be passed when the caller already priced these units (the same
-    statement repeated); otherwise they are worked out from the market's gas price (or
-    `price_gwei`) and its ETH price.
-    """
-    if eth is None:
-        eth = market.gas_eth(units, price_gwei)
-    if usd is None:
-        usd = eth * market.price("ETH") if market.knows("ETH") else Decimal(0)
-    try:
-        ledger.pay_gas(units, eth, usd)
-    except ExecutionError:
-        # Reworded for gas; pay_gas changes nothing when it cannot pay.
-        have = ledger.get("balance", "wallet", "ETH")
-        raise ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
-                             f"transaction needs {eth.normalize():f} ETH of gas") from None
-    return eth
+
+def shortfall(ledger: Ledger, eth: Decimal) -> ExecutionError:
+    """The error for a wallet that cannot pay `eth` of gas up front."""
+    have = ledger.get("balance", "wallet", "ETH")
+    return ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
+                          f"transaction needs {eth.normalize():f} ETH of gas")

@@ -179,8 +179,7 @@ class Engine:
         else:
             ops, on_chain = [stmt], gas.is_on_chain(stmt)
         units = gas.transaction_units(ops, self.market) if on_chain else 0
-        eth = self.market.gas_eth(units, self.options.gas_price_gwei)
-        usd = eth * self.market.price("ETH") if self.market.knows("ETH") else Decimal(0)
+        eth, usd = gas.price(units, self.market, self.options.gas_price_gwei)
         # An operation whose amounts are literals gets the same order on every pass.
         orders = [self._fixed_order(op, atomic) for op in ops]
         found = [getattr(self.executors.get(op.kind), "apply", None) for op in ops]
@@ -253,11 +252,12 @@ class Engine:
         return self.state_scope.with_loop(node.loop) if node.loop else self.state_scope
 
     def _pay_gas(self, prepared: _Prepared, span: Span) -> None:
+        # Gas is paid up front, outside the transaction: it stays paid if the node fails.
         try:
-            gas.charge(self.monitor, self.market, prepared.units, self.options.gas_price_gwei,
-                       prepared.eth, prepared.usd)
-        except (ExecutionError, MarketError) as exc:
-            raise NodeFailed(getattr(exc, "code", "SP103"), str(exc), span) from None
+            self.monitor.pay_gas(prepared.units, prepared.eth, prepared.usd)
+        except ExecutionError:
+            error = gas.shortfall(self.monitor, prepared.eth)  # pay_gas changed nothing
+            raise NodeFailed(error.code, error.message, span) from None
 
     def _warn(self, result: ExecutionResult, op: AnyInstruction, node: PlanNode) -> None:
         for code, message in result.warnings:

@@ -65,7 +65,10 @@ def build_report(plan: Plan, dag: Dag, outcome: Outcome, monitor: PositionMonito
                  market: Market, start_value: Decimal) -> dict[str, Any]:
     """The JSON report of a run."""
     failure = outcome.failure
-    done = {step.node for step in outcome.steps}
+    not_run: list[str] = []
+    if len(outcome.steps) < len(dag.nodes):  # every node has a step when the run got through
+        done = {step.node for step in outcome.steps}
+        not_run = [node.id for node in dag.nodes if node.id not in done]
     # Steps of one statement share its gas Decimal: format each distinct value once.
     gas_texts: dict[Decimal, str] = {}
 
@@ -86,7 +89,7 @@ def build_report(plan: Plan, dag: Dag, outcome: Outcome, monitor: PositionMonito
         "steps": [{"node": s.node, "line": s.line, "status": s.status,
                    "gas_eth": gas_text(s.gas_eth)} for s in outcome.steps],
         "completed": outcome.completed,
-        "not_run": [node.id for node in dag.nodes if node.id not in done],
+        "not_run": not_run,
         "warnings": [{"code": c, "message": m, "line": span.line, "node": n}
                      for c, m, span, n in outcome.warnings],
         "balances": _books(monitor, "balance"),

@@ -152,3 +152,16 @@ def test_execute_now_refuses_a_node_whose_executor_must_be_awaited():
     with pytest.raises(ValueError, match="without `apply`"):
         engine.execute_now(node)
     assert asyncio.run(engine.execute(node)).status == "ok"
+
+
+def test_a_wallet_that_cannot_pay_gas_fails_the_node_with_the_gas_message():
+    text = ("plan t\nholdings { wallet: 0.001 ETH, 100 USDT }\nphase p {\n"
+            "  transfer 10 USDT from wallet to binance\n}\n")
+    result = _run(text)
+    failure = result.report["failure"]
+    # 86,000 units (a transfer from the wallet) at 20 gwei.
+    assert failure["code"] == "SP300" and failure["line"] == 4
+    assert failure["message"] == ("the wallet holds 0.001 ETH, the transaction needs "
+                                  "0.00172 ETH of gas")
+    assert result.report["balances"] == {"wallet": {"ETH": "0.001", "USDT": "100"}}
+    assert result.report["gas"]["units"] == 0
