@@ -18,18 +18,19 @@ WALLET = "wallet"
 Handler = Callable[[Order, SmartContractInstruction, Ledger, Market], ExecutionResult]
 
 
-def _check_health(instr: SmartContractInstruction, order: Order, ledger: Ledger,
-                  market: Market) -> ExecutionResult:
+def _checked_health(instr: SmartContractInstruction, order: Order, ledger: Ledger,
+                    market: Market, amount: Decimal) -> ExecutionResult:
+    """The result of a lending operation that moved `amount`, after checking health."""
     venue = instr.venue or ""
     health = health_factor(ledger, market, venue)
-    result = ExecutionResult()
     if health is not None and health < 1:
         raise ExecutionError("SP301", f"health factor at {venue} falls to {health:.4f}, "
                              "below 1: the position could be liquidated")
     if health is not None and health < order.options.min_health:
-        result.warnings.append(("SP302", f"health factor at {venue} falls to {health:.4f}, "
-                                f"below min_health {fmt(order.options.min_health)}"))
-    return result
+        return ExecutionResult(amount, [("SP302", f"health factor at {venue} falls to "
+                                         f"{health:.4f}, below min_health "
+                                         f"{fmt(order.options.min_health)}")])
+    return ExecutionResult(amount)
 
 
 def _stake(order: Order, instr: SmartContractInstruction, ledger: Ledger,
@@ -70,9 +71,7 @@ def _withdraw(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     amount = drawn_from(order, ledger, "collateral", venue, token)
     ledger.add("collateral", venue, token, -amount)
     ledger.add("balance", WALLET, token, amount)
-    result = _check_health(instr, order, ledger, market)
-    result.amount = amount
-    return result
+    return _checked_health(instr, order, ledger, market, amount)
 
 
 def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
@@ -90,9 +89,7 @@ def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
                              f"limit: at most {room:.6f} {token} more")
     ledger.add("debt", venue, token, amount)
     ledger.add("balance", WALLET, token, amount)
-    result = _check_health(instr, order, ledger, market)
-    result.amount = amount
-    return result
+    return _checked_health(instr, order, ledger, market, amount)
 
 
 def _repay(order: Order, instr: SmartContractInstruction, ledger: Ledger,

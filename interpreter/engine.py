@@ -90,8 +90,9 @@ class _Prepared:
     usd: Decimal
     orders: list[Order | None]
     line: int
-    # The operations' `apply`, when every executor of the statement has one (else None).
-    appliers: list[Apply] | None
+    # (operation, fixed order or None, its executor's `apply`) when every executor of the
+    # statement has `apply`; None when some executor must be awaited.
+    immediate: list[tuple[AnyInstruction, Order | None, Apply]] | None
     check: Assert | None  # the statement, when it is an assert
 
 
@@ -183,11 +184,11 @@ class Engine:
         # An operation whose amounts are literals gets the same order on every pass.
         orders = [self._fixed_order(op, atomic) for op in ops]
         found = [getattr(self.executors.get(op.kind), "apply", None) for op in ops]
-        appliers: list[Apply] | None = [a for a in found if callable(a)]
-        if appliers is not None and len(appliers) != len(ops):
-            appliers = None  # some executor can only be awaited
+        appliers = [a for a in found if callable(a)]
+        immediate = (list(zip(ops, orders, appliers, strict=True))
+                     if len(appliers) == len(ops) else None)
         prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
-                             appliers, stmt if isinstance(stmt, Assert) else None)
+                             immediate, stmt if isinstance(stmt, Assert) else None)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
@@ -196,9 +197,9 @@ class Engine:
         """`execute` for an immediate node, without a coroutine; raises NodeFailed."""
         stmt = node.statement
         prepared = prepared or self._prepare(stmt)
-        appliers = prepared.appliers
-        if appliers is None:
-            raise ValueError(f"node {node.id} needs an executor without `apply`")
+        work = prepared.immediate
+        if work is None:
+            raise ValueError(f"node {node.id} has an executor that must be awaited (no `apply`)")
         if prepared.check is not None:
             self._assert(prepared.check, self._scope(node))
             return Step(node.id, prepared.line, "ok")
@@ -208,7 +209,7 @@ class Engine:
         monitor.begin(alone=True)  # apply never awaits
         scope: Scope | None = None
         try:
-            for op, order, apply in zip(prepared.ops, prepared.orders, appliers, strict=True):
+            for op, order, apply in work:
                 try:
                     if order is None:
                         scope = scope or self._scope(node)
@@ -231,7 +232,7 @@ class Engine:
         """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
         stmt = node.statement
         prepared = self._prepare(stmt)
-        if prepared.appliers is not None:
+        if prepared.immediate is not None:
             return self.execute_now(node)
         if prepared.on_chain:
             self._pay_gas(prepared, stmt.span)
@@ -334,7 +335,7 @@ class Engine:
         for node in nodes:
             try:
                 prepared = self._prepare(node.statement)
-                if prepared.appliers is not None:
+                if prepared.immediate is not None:
                     steps.append(self.execute_now(node, prepared))
                 else:
                     steps.append(await self.execute(node))
@@ -353,7 +354,7 @@ class Engine:
                 node = nodes[wave[0]]
                 lone = prepare(node.statement)
                 try:
-                    if lone.appliers is not None:
+                    if lone.immediate is not None:
                         steps.append(self.execute_now(node, lone))
                     else:
                         steps.append(await self.execute(node))
@@ -374,7 +375,7 @@ class Engine:
     async def _attempt_batch(self, batch: list[PlanNode]) -> list[Step | NodeFailed]:
         """Run nodes that are ready together; their results in the same order."""
         prepared = [self._prepare(node.statement) for node in batch]
-        if all(p.appliers is not None for p in prepared):
+        if all(p.immediate is not None for p in prepared):
             # Nothing here waits, so tasks would run one after another anyway: run them in
             # place, each in its own transaction, exactly as gather would.
             return [self._attempt_now(node, p) for node, p in zip(batch, prepared, strict=True)]

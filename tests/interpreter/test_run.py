@@ -149,7 +149,7 @@ def test_execute_now_refuses_a_node_whose_executor_must_be_awaited():
     executors = {f: _AwaitOnly(e) for f, e in discover().items()}
     engine = Engine(plan, default_market(), executors)
     node = build_dag(plan, engine.scope).nodes[0]
-    with pytest.raises(ValueError, match="without `apply`"):
+    with pytest.raises(ValueError, match="must be awaited"):
         engine.execute_now(node)
     assert asyncio.run(engine.execute(node)).status == "ok"
 
