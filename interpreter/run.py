@@ -28,11 +28,14 @@ class RunResult:
 
 
 def run_plan(plan: Plan, market: Market, executors: Mapping[str, Executor] | None = None,
-             *, concurrent: bool = True) -> RunResult:
-    """Execute a statically sound plan against simulated venues (DagError if it is not)."""
+             *, concurrent: bool = True, dag: Dag | None = None) -> RunResult:
+    """Execute a statically sound plan against simulated venues (DagError if it is not).
+
+    `dag` may be passed when the caller already built the plan's DAG for this market."""
     with paused_gc():
         engine = Engine(plan, market, executors if executors is not None else discover())
-        dag = build_dag(plan, engine.scope)
+        if dag is None:
+            dag = build_dag(plan, engine.scope)
         start = portfolio_value(engine.monitor, market)
         if concurrent:
             outcome = run_sync(engine.run_concurrent(dag))

@@ -221,9 +221,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute a plan against simulated venues and report."""
     from interpreter.run import run_plan
-    plan, market, _, _ = _sound_plan(args.path, args.market)
+    plan, market, dag, _ = _sound_plan(args.path, args.market)
     try:
-        result = run_plan(plan, market)
+        result = run_plan(plan, market, dag=dag)
     except DagError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
     if args.format == "json":
