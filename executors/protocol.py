@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
@@ -48,8 +47,7 @@ class ExecutionResult:
     """What an executor did: the amount it used, and warnings (code, message) to report."""
 
     amount: Decimal = Decimal(0)
-    # A shared empty tuple by default: one result is made per operation, most warn of nothing.
-    warnings: Sequence[tuple[str, str]] = ()
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -233,7 +233,7 @@ class Engine:
         stmt = node.statement
         prepared = self._prepare(stmt)
         if prepared.immediate is not None:
-            return self.execute_now(node)
+            return self.execute_now(node, prepared)
         if prepared.on_chain:
             self._pay_gas(prepared, stmt.span)
         scope = self._scope(node)
