@@ -229,7 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(dumps(result.report))
     else:
-        render_run(result.report, _out(), args.path)
+        render_run(result.report, _out(), args.path, args.steps)
     return 0 if result.report["status"] == "ok" else 1
 
 
@@ -244,6 +244,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown code {args.code!r}; `stratplan explain` lists them")
     sys.stdout.write(page)
     return 0
+
+
+def _step_limit(text: str) -> int | None:
+    """`--steps`: a whole number of rows, or `all` (None)."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of rows or `all`, not {text!r}") \
+            from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the number of rows cannot be negative")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a plan against simulated venues")
     run.add_argument("path", metavar="FILE")
     run.add_argument("--format", choices=["text", "json"], default="text")
+    run.add_argument("--steps", type=_step_limit, default=40, metavar="N|all",
+                     help="rows of the text step table, half from each end (default 40)")
     run.add_argument("--market", metavar="FILE")
     run.set_defaults(func=cmd_run)
 

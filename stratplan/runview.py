@@ -21,18 +21,36 @@ def _venue_table(title: str, data: dict[str, dict[str, str]], value: str = "amou
     return table
 
 
-def render_run(report: dict[str, Any], console: Console, path: str) -> None:
-    """Print a run report for a person."""
+def shown_steps(steps: list[Any], limit: int | None) -> tuple[list[Any], list[Any], int]:
+    """(first, last, hidden): at most `limit` steps, half from each end (None: all)."""
+    if limit is None or len(steps) <= limit:
+        return steps, [], 0
+    head = (limit + 1) // 2
+    tail = limit - head
+    return steps[:head], steps[len(steps) - tail:] if tail else [], len(steps) - limit
+
+
+def render_run(report: dict[str, Any], console: Console, path: str,
+               max_steps: int | None = None) -> None:
+    """Print a run report for a person; `max_steps` rows of the step table (None: all)."""
     status = report["status"]
     style = "green" if status == "ok" else "red"
     console.print(Text(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
     steps = Table(title="Steps", title_justify="left")
     for column in ("node", "line", "status", "gas ETH"):
         steps.add_column(column, justify="right" if column in ("line", "gas ETH") else "left")
-    for step in report["steps"]:
+    first, last, hidden = shown_steps(report["steps"], max_steps)
+    gap = Text(f"... {hidden:,} more", style="dim")
+    for index, step in enumerate(first + last):
+        if hidden and index == len(first):
+            steps.add_row(gap, "", "", "")
         steps.add_row(step["node"], str(step["line"]),
                       Text(step["status"], style="green" if step["status"] == "ok" else "red"),
                       step["gas_eth"])
+    if hidden:
+        if not last:
+            steps.add_row(gap, "", "", "")
+        steps.caption = "--steps all shows every step; --format json lists them"
     console.print(steps)
     failure = report.get("failure")
     if failure:

@@ -265,3 +265,33 @@ def test_internal_error_is_one_line_and_exit_3(capsys, monkeypatch):
     code, _, err = _main(capsys, "lint", str(EXAMPLES / "btc_basis.plan"))
     assert code == 3
     assert err.strip() == "stratplan: internal error: ZeroDivisionError: boom"
+
+
+def test_run_text_shows_at_most_steps_rows_half_from_each_end(capsys, tmp_plan):
+    path = tmp_plan("plan t\nholdings { wallet: 100 ETH }\nphase p {\n"
+                    "  repeat 60 as i { wrap 1 ETH }\n}\n")
+    code, out, _ = _main(capsys, "run", str(path))
+    assert code == 0
+    assert "p/0.0#19" in out and "p/0.0#40" in out
+    assert "p/0.0#20 " not in out and "p/0.0#39 " not in out
+    assert "... 20 more" in out and "--steps all shows every step" in out
+    code, out, _ = _main(capsys, "run", str(path), "--steps", "all")
+    assert code == 0 and "p/0.0#30 " in out and "more" not in out
+    code, out, _ = _main(capsys, "run", str(path), "--steps", "3")
+    assert "p/0.0#1 " in out and "p/0.0#59" in out and "... 57 more" in out
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5"])
+def test_run_steps_option_refuses_bad_values_in_one_line(capsys, value):
+    code, _, err = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"), "--steps", value)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--steps" in err
+
+
+def test_shown_steps_split():
+    from stratplan.runview import shown_steps
+    steps = list(range(10))
+    assert shown_steps(steps, None) == (steps, [], 0)
+    assert shown_steps(steps, 10) == (steps, [], 0)
+    assert shown_steps(steps, 3) == ([0, 1], [9], 7)
+    assert shown_steps(steps, 1) == ([0], [], 9)
+    assert shown_steps(steps, 0) == ([], [], 10)
