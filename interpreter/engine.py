@@ -330,28 +330,21 @@ class Engine:
     # --- whole runs ----------------------------------------------------------------------
     async def run_sequential(self, nodes: Iterable[PlanNode]) -> Outcome:
         """Run nodes one after another in the given order; stop at the first failure."""
-        outcome = Outcome(warnings=self.warnings)
-        steps = outcome.steps
-        for node in nodes:
-            try:
-                prepared = self._prepare(node.statement)
-                if prepared.immediate is not None:
-                    steps.append(self.execute_now(node, prepared))
-                else:
-                    steps.append(await self.execute(node))
-            except NodeFailed as failed:
-                self._record_failure(outcome, node, failed)
-                break
-        return outcome
+        return await self._run_waves([node] for node in nodes)
 
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
+        nodes = dag.nodes
+        return await self._run_waves([nodes[index] for index in wave] for wave in dag.waves())
+
+    async def _run_waves(self, waves: Iterable[list[PlanNode]]) -> Outcome:
+        """Run each wave of nodes (all ready together) in turn; stop after a failed wave."""
         outcome = Outcome(warnings=self.warnings)
-        nodes, steps, prepare = dag.nodes, outcome.steps, self._prepare
-        for wave in dag.waves():
+        steps, prepare = outcome.steps, self._prepare
+        for wave in waves:
             if len(wave) == 1:
                 # Most nodes share the wallet and are ready alone: no batch, no task.
-                node = nodes[wave[0]]
+                node = wave[0]
                 lone = prepare(node.statement)
                 try:
                     if lone.immediate is not None:
@@ -362,8 +355,7 @@ class Engine:
                     self._record_failure(outcome, node, failed)
                     break
                 continue
-            batch = [nodes[index] for index in wave]
-            for node, result in zip(batch, await self._attempt_batch(batch), strict=True):
+            for node, result in zip(wave, await self._attempt_batch(wave), strict=True):
                 if isinstance(result, Step):
                     steps.append(result)
                 else:
