@@ -59,17 +59,7 @@ class PositionMonitor:
             raise ExecutionError("SP300", f"{venue} {_WHAT.get(book, 'holds')} "
                                  f"{_fmt(old or ZERO)} {asset}, the operation needs "
                                  f"{_fmt(-delta)} {asset}")
-        # `_set`, inlined: this is the hottest line of a run.
-        if self._log is not None:
-            self._log.append((table, key, old))
-        else:
-            current = _UNDO.get()
-            if current is not None and current[0] is self:
-                current[1].append((table, key, old))
-        if new:
-            table[key] = new
-        else:
-            table.pop(key, None)
+        self._set(table, key, old, new)
 
     def _set(self, table: dict[tuple[str, str], Decimal], key: tuple[str, str],
              old: Decimal | None, new: Decimal) -> None:
