@@ -190,6 +190,12 @@ def phase_order(plan: Plan) -> list[Phase]:
     return [by_name[name] for name in names]
 
 
+def _stem(phase_name: str, prefix: str, index: int, stmt: Any) -> str:
+    """A node id without its iterations: `PHASE/PATH` (`PHASE/BLOCK` for atomic blocks)."""
+    return f"{phase_name}/{stmt.name}" if isinstance(stmt, AtomicBlock) else \
+        f"{phase_name}/{prefix}{index}"
+
+
 def _unroll(phase_name: str, body: tuple[Any, ...], prefix: str, suffix: str,
             scope: Scope, out: list[tuple[str, Any, Mapping[str, Decimal]]]) -> None:
     """Append (node id, statement, loop bindings) for every node of the body to `out`.
@@ -202,16 +208,15 @@ def _unroll(phase_name: str, body: tuple[Any, ...], prefix: str, suffix: str,
     append = out.append
     for index, stmt in enumerate(body):
         if not isinstance(stmt, Repeat):
-            stem = stmt.name if isinstance(stmt, AtomicBlock) else f"{prefix}{index}"
-            append((f"{phase_name}/{stem}{suffix}", stmt, loop))
+            append((_stem(phase_name, prefix, index, stmt) + suffix, stmt, loop))
             continue
         count = repeat_count(stmt, scope)
         if count is None:
             raise DagError(f"invalid repeat count at line {stmt.span.line}")
         path = f"{prefix}{index}."
         flat = not any(isinstance(inner, Repeat) for inner in stmt.body)
-        stems = [f"{phase_name}/{inner.name}" if isinstance(inner, AtomicBlock)
-                 else f"{phase_name}/{path}{i}" for i, inner in enumerate(stmt.body)]
+        stems = [_stem(phase_name, path, i, inner) for i, inner in enumerate(stmt.body)] \
+            if flat else []
         for k in range(count):
             # Without a loop variable every pass shares the enclosing bindings.
             inner_scope = scope.with_loop({**loop, stmt.var: Decimal(k)}) if stmt.var else scope

@@ -41,10 +41,9 @@ def _fields(instr: Any, scope: Scope) -> dict[str, Any]:
 
 def export_entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
     """One entry per unrolled instruction and assert, with id, dependencies and line."""
-    order = {node.id: node.order for node in dag.nodes}
     for node in dag.nodes:
         node_scope = scope.with_loop(node.loop)
-        deps = sorted(dag.preds[node.id], key=order.__getitem__)
+        deps = list(dag.preds[node.id])  # already in node order
         stmt = node.statement
         if isinstance(stmt, AtomicBlock):
             previous = deps
