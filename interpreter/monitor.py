@@ -59,7 +59,18 @@ class PositionMonitor:
             raise ExecutionError("SP300", f"{venue} {_WHAT.get(book, 'holds')} "
                                  f"{_fmt(old or ZERO)} {asset}, the operation needs "
                                  f"{_fmt(-delta)} {asset}")
-        self._set(table, key, old, new)
+        # `_set`, inlined on purpose: this is the hottest line of a run, and calling `_set`
+        # here measured about 3% of `stratplan run`, which the 100k/s target cannot spare.
+        if self._log is not None:
+            self._log.append((table, key, old))
+        else:
+            current = _UNDO.get()
+            if current is not None and current[0] is self:
+                current[1].append((table, key, old))
+        if new:
+            table[key] = new
+        else:
+            table.pop(key, None)
 
     def _set(self, table: dict[tuple[str, str], Decimal], key: tuple[str, str],
              old: Decimal | None, new: Decimal) -> None:
