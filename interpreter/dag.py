@@ -234,13 +234,17 @@ class Dag:
     """The plan's nodes in dry-run order and, for each, the nodes it waits for.
 
     `waits[i]` holds the positions (in `nodes`, ascending) of the nodes that node `i` waits
-    for; node positions are a topological order. `preds` gives the same by node id and
-    `graph` as a networkx DiGraph, both built on first use: the run and the dry run only
-    need the integer lists, which cost a fraction of the time and memory.
+    for; node positions are a topological order. `waves` groups the positions by when they
+    can start: a wave holds the nodes whose longest chain of predecessors has the same
+    length, in node order, so running the waves one after another is Kahn's algorithm taken
+    a whole ready set at a time. `preds` gives the dependencies by node id and `graph` as a
+    networkx DiGraph, both built on first use: the run and the dry run only need the integer
+    lists, which cost a fraction of the time and memory.
     """
 
     nodes: list[PlanNode]
     waits: list[tuple[int, ...]]
+    waves: list[list[int]]
     _preds: dict[str, list[str]] | None = field(default=None, repr=False)
     _graph: nx.DiGraph | None = field(default=None, repr=False)
 
@@ -270,26 +274,6 @@ class Dag:
     def __repr__(self) -> str:
         # asyncio formats its coroutines' arguments; a full repr of a large DAG is costly.
         return f"Dag({len(self.nodes)} nodes)"
-
-    def waves(self) -> list[list[int]]:
-        """Node positions grouped by when they can start: a wave holds the nodes whose
-        longest chain of predecessors has the same length, in node order. Running the
-        waves one after another is Kahn's algorithm taken a whole ready set at a time."""
-        depth = [0] * len(self.waits)
-        waves: list[list[int]] = []
-        for index, waits in enumerate(self.waits):
-            if not waits:
-                level = 0
-            elif len(waits) == 1:
-                level = depth[waits[0]] + 1
-            else:
-                level = max(depth[pred] for pred in waits) + 1
-            depth[index] = level
-            if level == len(waves):
-                waves.append([index])
-            else:
-                waves[level].append(index)
-        return waves
 
     def successors(self) -> dict[str, list[str]]:
         """Node id -> the ids of the nodes waiting for it."""
@@ -332,13 +316,18 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
     phases = _checked_phases(plan, scope)
     nodes: list[PlanNode] = []
     waits: list[tuple[int, ...]] = []
+    # The wave of each node (its longest chain of predecessors), found as the nodes come.
+    depth: list[int] = []
+    waves: list[list[int]] = []
     tails_of: dict[str, tuple[int, ...]] = {}
     deps = phase_dependencies(plan)
     # Per statement (repeats share their body's): its venues and whether it is a barrier.
     shape_of: dict[int, tuple[frozenset[str], bool]] = {}
     append_node, append_waits, new_node = nodes.append, waits.append, tuple.__new__
+    append_depth = depth.append
     for phase in phases:
         entry = tuple(sorted({i for dep in deps[phase.name] for i in tails_of.get(dep, ())}))
+        entry_level = max((depth[i] for i in entry), default=-1) + 1
         last_by_venue: dict[str, int] = {}
         barrier: int | None = None
         unrolled: list[tuple[str, Any, Mapping[str, Decimal]]] = []
@@ -371,9 +360,20 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
                     preds.add(barrier)
             if not preds:
                 append_waits(entry)
+                level = entry_level
+            elif len(preds) == 1:
+                (pred,) = preds
+                append_waits((pred,))
+                level = depth[pred] + 1
             else:
-                append_waits(tuple(preds) if len(preds) == 1 else tuple(sorted(preds)))
+                append_waits(tuple(sorted(preds)))
+                level = max(depth[pred] for pred in preds) + 1
+            append_depth(level)
+            if level == len(waves):
+                waves.append([index])
+            else:
+                waves[level].append(index)
         tails = tuple(sorted(set(last_by_venue.values()))) or (
             (barrier,) if barrier is not None else ())
         tails_of[phase.name] = tails if tails else entry
-    return Dag(nodes, waits)
+    return Dag(nodes, waits, waves)

@@ -14,12 +14,10 @@ from typing import Any, Literal, NamedTuple
 
 from dsl.formatter import format_expr
 from dsl.models import (
-    AllAmount,
     AnyInstruction,
     Assert,
     AtomicBlock,
     CEXTradeInstruction,
-    MaxAmount,
     Plan,
     Repeat,
     SmartContractInstruction,
@@ -162,6 +160,13 @@ class Engine:
         self.warnings: list[tuple[str, str, Span, str]] = []
         self.state_scope = Scope(self.scope.lets, {}, market, self.monitor)
         self._prepared: dict[int, tuple[Any, _Prepared]] = {}
+        # Worked out once per run rather than once per statement: each executor's `apply`
+        # (None when it must be awaited) and the price of each transaction size.
+        self._appliers: dict[str, Apply | None] = {}
+        for kind, executor in executors.items():
+            apply = getattr(executor, "apply", None)
+            self._appliers[kind] = apply if callable(apply) else None
+        self._gas_prices: dict[int, tuple[Decimal, Decimal]] = {}
 
     # --- one node ------------------------------------------------------------------------
     def _prepare(self, stmt: AnyInstruction | AtomicBlock | Assert) -> _Prepared:
@@ -180,11 +185,15 @@ class Engine:
         else:
             ops, on_chain = [stmt], gas.is_on_chain(stmt)
         units = gas.transaction_units(ops, self.market) if on_chain else 0
-        eth, usd = gas.price(units, self.market, self.options.gas_price_gwei)
+        priced = self._gas_prices.get(units)
+        if priced is None:
+            priced = self._gas_prices[units] = gas.price(units, self.market,
+                                                         self.options.gas_price_gwei)
+        eth, usd = priced
         # An operation whose amounts are literals gets the same order on every pass.
         orders = [self._fixed_order(op, atomic) for op in ops]
-        found = [getattr(self.executors.get(op.kind), "apply", None) for op in ops]
-        appliers = [a for a in found if callable(a)]
+        found = [self._appliers.get(op.kind) for op in ops]
+        appliers = [apply for apply in found if apply is not None]
         immediate = (list(zip(ops, orders, appliers, strict=True))
                      if len(appliers) == len(ops) else None)
         prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
@@ -256,8 +265,7 @@ class Engine:
         # Gas is paid up front, outside the transaction: it stays paid if the node fails.
         try:
             self.monitor.pay_gas(prepared.units, prepared.eth, prepared.usd)
-        except ExecutionError:
-            error = gas.shortfall(self.monitor, prepared.eth)  # pay_gas changed nothing
+        except ExecutionError as error:  # pay_gas changed nothing
             raise NodeFailed(error.code, error.message, span) from None
 
     def _warn(self, result: ExecutionResult, op: AnyInstruction, node: PlanNode) -> None:
@@ -301,9 +309,11 @@ class Engine:
 
     def _order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
         amount: Decimal | Literal["all", "max"]
-        if isinstance(op.amount, AllAmount):
+        # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
+        kind = op.amount.kind
+        if kind == "all":
             amount = "all"
-        elif isinstance(op.amount, MaxAmount):
+        elif kind == "max":
             amount = "max"
         else:
             amount = evaluate(op.amount, scope)
@@ -330,21 +340,23 @@ class Engine:
     # --- whole runs ----------------------------------------------------------------------
     async def run_sequential(self, nodes: Iterable[PlanNode]) -> Outcome:
         """Run nodes one after another in the given order; stop at the first failure."""
-        return await self._run_waves([node] for node in nodes)
+        return await self._run_waves(nodes)
 
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
         nodes = dag.nodes
-        return await self._run_waves([nodes[index] for index in wave] for wave in dag.waves())
+        return await self._run_waves(nodes[wave[0]] if len(wave) == 1 else
+                                     [nodes[index] for index in wave] for wave in dag.waves)
 
-    async def _run_waves(self, waves: Iterable[list[PlanNode]]) -> Outcome:
-        """Run each wave of nodes (all ready together) in turn; stop after a failed wave."""
+    async def _run_waves(self, waves: Iterable[PlanNode | list[PlanNode]]) -> Outcome:
+        """Run each wave (a node ready alone, or a list of nodes ready together) in turn;
+        stop after a wave with a failure."""
         outcome = Outcome(warnings=self.warnings)
         steps, prepare = outcome.steps, self._prepare
         for wave in waves:
-            if len(wave) == 1:
+            if not isinstance(wave, list):
                 # Most nodes share the wallet and are ready alone: no batch, no task.
-                node = wave[0]
+                node = wave
                 lone = prepare(node.statement)
                 try:
                     if lone.immediate is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from decimal import Decimal
 
+from executors import gas
 from executors.errors import ExecutionError
 from executors.ledger import SIGNED_BOOKS, Book, Cost
 
@@ -20,6 +21,7 @@ _UNDO: ContextVar[tuple[object, list[_Change]] | None] = ContextVar("stratplan_u
                                                                     default=None)
 BOOKS: tuple[Book, ...] = ("balance", "collateral", "debt", "position", "entry", "margin",
                            "flash")
+_GAS_KEY = ("wallet", "ETH")
 _WHAT = {"balance": "holds", "collateral": "holds as collateral", "debt": "owes",
          "margin": "has posted as margin", "flash": "is owed in flash loans"}
 
@@ -94,8 +96,18 @@ class PositionMonitor:
         return {venue for venue, _ in self.books[book]}
 
     def pay_gas(self, units: int, eth: Decimal, usd: Decimal) -> None:
-        """Take gas from the wallet; gas stays paid even when the transaction fails."""
-        self.add("balance", "wallet", "ETH", -eth)
+        """Take gas from the wallet; gas stays paid even when the transaction fails.
+
+        Outside any undo log on purpose: a rollback must not give the gas back."""
+        table = self.books["balance"]
+        old = table.get(_GAS_KEY, ZERO)
+        if eth > old:
+            raise gas.shortfall(self, eth)
+        if eth:
+            if old == eth:
+                del table[_GAS_KEY]
+            else:
+                table[_GAS_KEY] = old - eth
         self.gas_units += units
         self.gas_eth += eth
         self.gas_usd += usd

@@ -97,7 +97,7 @@ def test_waves_group_nodes_by_longest_chain_of_predecessors():
     dag = _dag("plan p\nphase a {\n  spot buy 1 ETH/USDT on binance\n"
                "  spot buy 1 ETH/USDT on okx\n  spot sell 1 ETH/USDT on binance\n"
                "  assert 1 < 2\n  spot buy 1 ETH/USDT on bybit\n}\n")
-    ids = [[dag.nodes[i].id for i in wave] for wave in dag.waves()]
+    ids = [[dag.nodes[i].id for i in wave] for wave in dag.waves]
     assert ids == [["a/0", "a/1"], ["a/2"], ["a/3"], ["a/4"]]
 
 
@@ -105,7 +105,7 @@ def test_waves_respect_every_dependency_for_examples():
     from tests.conftest import EXAMPLES
     for path in sorted(EXAMPLES.glob("*.plan")):
         dag = _dag(path.read_text())
-        wave_of = {i: n for n, wave in enumerate(dag.waves()) for i in wave}
+        wave_of = {i: n for n, wave in enumerate(dag.waves) for i in wave}
         assert sorted(wave_of) == list(range(len(dag.nodes)))
         for index, waits in enumerate(dag.waits):
             assert all(wave_of[pred] < wave_of[index] for pred in waits), path.name
