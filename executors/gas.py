@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import cast
 
 from dsl.models import AnyInstruction, SmartContractInstruction, WalletTransferInstruction
 from executors.errors import ExecutionError
 from executors.ledger import Ledger
 from executors.market import Market
 
+WALLET = "wallet"
+
 
 def op_units(instr: AnyInstruction, market: Market) -> int:
     """Gas units of one operation inside a transaction (0 for off-chain instructions)."""
-    if isinstance(instr, SmartContractInstruction):
-        return market.gas.ops.get(instr.operation, 0)
-    if isinstance(instr, WalletTransferInstruction) and instr.source_venue == "wallet":
+    # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
+    kind = instr.kind
+    if kind == "contract":
+        return market.gas.ops.get(cast(SmartContractInstruction, instr).operation, 0)
+    if kind == "wallet_transfer" and cast(WalletTransferInstruction, instr).source_venue == WALLET:
         return market.gas.ops.get("transfer", 0)
     return 0
 
 
 def is_on_chain(instr: AnyInstruction) -> bool:
     """True for instructions that are wallet transactions (they pay gas)."""
-    if isinstance(instr, SmartContractInstruction):
-        return True
-    return isinstance(instr, WalletTransferInstruction) and instr.source_venue == "wallet"
+    kind = instr.kind
+    return kind == "contract" or (
+        kind == "wallet_transfer"
+        and cast(WalletTransferInstruction, instr).source_venue == WALLET)
 
 
 def transaction_units(instrs: Iterable[AnyInstruction], market: Market) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import networkx as nx
 
@@ -109,10 +109,14 @@ def unrolled_size(body: tuple[Any, ...], scope: Scope, cap: int = MAX_NODES) -> 
     return total
 
 
+# Expression kinds that cannot hold a call (most amounts are literals or `all`).
+_LEAVES = frozenset({"number", "all", "max", "name", "asset"})
+
+
 def _expr_venues(exprs: list[Any]) -> set[str]:
     venues: set[str] = set()
     for expr in exprs:
-        if expr is None:
+        if expr is None or expr.kind in _LEAVES:
             continue
         for call in calls(expr):
             if call.func == "exposure":
@@ -125,30 +129,37 @@ def _expr_venues(exprs: list[Any]) -> set[str]:
 
 def instruction_venues(instr: AnyInstruction) -> set[str]:
     """Venues an instruction writes or reads (the wallet pays gas for on-chain ones)."""
-    if isinstance(instr, WalletTransferInstruction):
-        venues = {instr.source_venue, instr.target_venue}
-        exprs: list[Any] = [instr.amount]
-    elif isinstance(instr, CEXTradeInstruction):
-        venues = {instr.venue}
-        exprs = [instr.amount, instr.limit]
+    # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
+    kind = instr.kind
+    if kind == "wallet_transfer":
+        transfer = cast(WalletTransferInstruction, instr)
+        venues = {transfer.source_venue, transfer.target_venue}
+        exprs: list[Any] = [transfer.amount]
+    elif kind == "cex_trade":
+        trade = cast(CEXTradeInstruction, instr)
+        venues = {trade.venue}
+        exprs = [trade.amount, trade.limit]
     else:
-        venues = {WALLET} | ({instr.venue} if instr.venue else set())
-        exprs = [instr.amount, instr.slippage]
-    return venues | _expr_venues(exprs)
+        contract = cast(SmartContractInstruction, instr)
+        venues = {WALLET, contract.venue} if contract.venue else {WALLET}
+        exprs = [contract.amount, contract.slippage]
+    extra = _expr_venues(exprs)
+    return venues | extra if extra else venues
 
 
 def statement_venues(stmt: AnyInstruction | AtomicBlock | Assert) -> frozenset[str]:
     """Venues a DAG node touches."""
-    if isinstance(stmt, Assert):
+    kind = stmt.kind
+    if kind == "assert":
         return frozenset({EVERY_VENUE})
-    if isinstance(stmt, AtomicBlock):
-        venues = {WALLET} | ({stmt.via} if stmt.via else set())
-        for op in stmt.body:
-            if isinstance(op, (WalletTransferInstruction, CEXTradeInstruction,
-                               SmartContractInstruction)):
+    if kind == "atomic":
+        block = cast(AtomicBlock, stmt)
+        venues = {WALLET} | ({block.via} if block.via else set())
+        for op in block.body:
+            if op.kind in ("wallet_transfer", "cex_trade", "contract"):
                 venues |= instruction_venues(op)
         return frozenset(venues)
-    return frozenset(instruction_venues(stmt))
+    return frozenset(instruction_venues(cast(AnyInstruction, stmt)))
 
 
 def phase_dependencies(plan: Plan) -> dict[str, list[str]]:

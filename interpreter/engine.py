@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from dsl.formatter import format_expr
 from dsl.models import (
@@ -19,7 +19,6 @@ from dsl.models import (
     AtomicBlock,
     CEXTradeInstruction,
     Plan,
-    Repeat,
     SmartContractInstruction,
 )
 from dsl.spans import Span
@@ -33,6 +32,8 @@ from interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
 from interpreter.monitor import PositionMonitor
 
 Status = Literal["ok", "failed"]
+# The statement kinds an executor carries out (the others are blocks and asserts).
+OPERATION_KINDS = frozenset({"wallet_transfer", "cex_trade", "contract"})
 
 
 class Step(NamedTuple):
@@ -98,8 +99,9 @@ def _literal(op: AnyInstruction) -> bool:
     """True when every amount of the operation is a literal (or all/max)."""
     if op.amount.kind not in ("number", "all", "max"):
         return False
-    extra = (op.limit if isinstance(op, CEXTradeInstruction) else
-             op.slippage if isinstance(op, SmartContractInstruction) else None)
+    kind = op.kind
+    extra = (cast(CEXTradeInstruction, op).limit if kind == "cex_trade" else
+             cast(SmartContractInstruction, op).slippage if kind == "contract" else None)
     return extra is None or extra.kind == "number"
 
 
@@ -175,15 +177,19 @@ class Engine:
         cached = self._prepared.get(id(stmt))
         if cached is not None and cached[0] is stmt:
             return cached[1]
-        atomic = isinstance(stmt, AtomicBlock)
+        # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
+        kind = stmt.kind
+        atomic = kind == "atomic"
         ops: list[AnyInstruction]
-        if isinstance(stmt, AtomicBlock):
-            ops = [op for op in stmt.body if not isinstance(op, (AtomicBlock, Repeat, Assert))]
+        if atomic:
+            ops = [cast(AnyInstruction, op) for op in cast(AtomicBlock, stmt).body
+                   if op.kind in OPERATION_KINDS]
             on_chain = True
-        elif isinstance(stmt, Assert):
+        elif kind == "assert":
             ops, on_chain = [], False
         else:
-            ops, on_chain = [stmt], gas.is_on_chain(stmt)
+            ops = [cast(AnyInstruction, stmt)]
+            on_chain = gas.is_on_chain(ops[0])
         units = gas.transaction_units(ops, self.market) if on_chain else 0
         priced = self._gas_prices.get(units)
         if priced is None:
@@ -197,7 +203,7 @@ class Engine:
         immediate = (list(zip(ops, orders, appliers, strict=True))
                      if len(appliers) == len(ops) else None)
         prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
-                             immediate, stmt if isinstance(stmt, Assert) else None)
+                             immediate, cast(Assert, stmt) if kind == "assert" else None)
         # Keeping the statement alive beside its entry stops its id from being reused.
         self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
