@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
@@ -47,7 +48,8 @@ class ExecutionResult:
     """What an executor did: the amount it used, and warnings (code, message) to report."""
 
     amount: Decimal = Decimal(0)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    # A tuple by default: most results carry none, and one is made per operation.
+    warnings: Sequence[tuple[str, str]] = ()
 
 
 @runtime_checkable

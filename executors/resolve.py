@@ -8,6 +8,8 @@ from executors.errors import ExecutionError
 from executors.ledger import Book, Ledger
 from executors.protocol import Order
 
+ZERO = Decimal(0)
+
 
 def fmt(value: Decimal) -> str:
     """A Decimal for messages: no exponent, no trailing zeros."""
@@ -30,6 +32,6 @@ def drawn(order: Order, available: Decimal) -> Decimal:
 def drawn_from(order: Order, ledger: Ledger, book: Book, venue: str, asset: str) -> Decimal:
     """`drawn` against an amount in the ledger, read only when the order says `all`."""
     amount = order.amount
-    if isinstance(amount, str) or amount <= 0:
+    if isinstance(amount, str) or amount <= ZERO:  # ZERO: no int conversion per call
         return drawn(order, ledger.get(book, venue, asset))
     return amount

@@ -31,7 +31,7 @@ class WalletExecutor(Immediate):
         fee = ZERO
         if terms is not None and terms.kind == "cex":
             fee = terms.withdraw_fee.get(token, ZERO)
-        if amount <= fee and fee > 0:
+        if amount <= fee and fee > ZERO:
             raise ExecutionError("SP300", f"{fmt(amount)} {token} does not cover {source}'s "
                                  f"withdrawal fee of {fmt(fee)} {token}")
         ledger.add("balance", source, token, -amount)

@@ -56,8 +56,9 @@ class PositionMonitor:
         table = self.books[book]
         key = (venue, asset)
         old = table.get(key)
-        new = (old or ZERO) + delta
-        if new < 0 and book not in SIGNED_BOOKS:
+        new = (ZERO if old is None else old) + delta
+        # ZERO, not 0: comparing a Decimal with an int converts the int every time.
+        if new < ZERO and book not in SIGNED_BOOKS:
             raise ExecutionError("SP300", f"{venue} {_WHAT.get(book, 'holds')} "
                                  f"{_fmt(old or ZERO)} {asset}, the operation needs "
                                  f"{_fmt(-delta)} {asset}")
