@@ -32,6 +32,7 @@ MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000
 WALLET = "wallet"
 EVERY_VENUE = "*"
+NO_VENUES: frozenset[str] = frozenset()
 
 
 class DagError(Exception):
@@ -50,7 +51,7 @@ class PlanNode(NamedTuple):
     order: int
     statement: AnyInstruction | AtomicBlock | Assert
     loop: Mapping[str, Decimal] = {}
-    venues: frozenset[str] = frozenset()
+    venues: frozenset[str] = NO_VENUES
 
     @property
     def line(self) -> int:
@@ -311,12 +312,14 @@ def dry_run_nodes(plan: Plan, scope: Scope) -> Iterator[PlanNode]:
     phases = _checked_phases(plan, scope)
 
     def nodes() -> Iterator[PlanNode]:
-        index = 0
+        index, new_node = 0, tuple.__new__
         for phase in phases:
             unrolled: list[tuple[str, Any, Mapping[str, Decimal]]] = []
             _unroll(phase.name, phase.body, "", "", scope, unrolled)
+            name = phase.name
             for node_id, stmt, loop in unrolled:
-                yield PlanNode(node_id, phase.name, index, stmt, loop)
+                # tuple.__new__ skips the named tuple's Python-level __new__ (one per node).
+                yield new_node(PlanNode, (node_id, name, index, stmt, loop, NO_VENUES))
                 index += 1
 
     return nodes()
