@@ -20,6 +20,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from dsl.comments import RawComment, attach_comments, noqa_table
 from dsl.diagnostics import Diagnostic, error
+from dsl.lexer import FastContextualLexer
 from dsl.messages import STARTERS, syntax_message
 from dsl.models import (
     CONDITION_KINDS,
@@ -470,6 +471,7 @@ def _lark() -> Lark:
     return Lark(
         grammar_text(), parser="lalr", lexer="contextual", keep_all_tokens=True,
         maybe_placeholders=True, transformer=_BUILDER, cache=False,
+        _plugins={"ContextualLexer": FastContextualLexer},
         lexer_callbacks={"COMMENT": lambda tok: _COMMENTS.append(
             RawComment(tok.line, tok.column, str(tok.value).rstrip()))},
     )

@@ -174,6 +174,24 @@ def test_rollback_restores_every_book_and_cost(alone):
     assert monitor.get("balance", "binance", "ETH") == 1
 
 
+@pytest.mark.parametrize("alone", [False, True])
+def test_gas_paid_inside_a_transaction_stays_paid_after_rollback(alone):
+    monitor = PositionMonitor()
+    monitor.seed("wallet", "ETH", Decimal(1))
+    monitor.begin(alone=alone)
+    monitor.pay_gas(21_000, Decimal("0.25"), Decimal(500))
+    monitor.add("balance", "wallet", "ETH", Decimal("-0.5"))
+    monitor.rollback()
+    assert monitor.get("balance", "wallet", "ETH") == Decimal("0.75")
+    assert (monitor.gas_units, monitor.gas_eth, monitor.gas_usd) == (21_000, Decimal("0.25"),
+                                                                      Decimal(500))
+    monitor.pay_gas(0, Decimal("0.75"), Decimal(0))  # exactly what is left: the entry goes
+    assert monitor.books["balance"] == {}
+    with pytest.raises(ExecutionError, match="needs 0.1 ETH of gas"):
+        monitor.pay_gas(1, Decimal("0.1"), Decimal(0))
+    assert monitor.gas_units == 21_000  # a refused payment counts nothing
+
+
 @pytest.mark.parametrize(("first", "second"), [(False, True), (True, False), (True, True)])
 def test_transactions_do_not_nest_whichever_log_they_use(first, second):
     monitor = PositionMonitor()

@@ -1,0 +1,174 @@
+"""A faster scanning loop for Lark's contextual lexer: the same terminals, the same tokens.
+
+Lark's contextual lexer matches every token with the regex of the parser state's
+terminals, and every run of whitespace with a second match, creating a Token for each
+through two Python-level constructors and feeding a line counter twice. On a large plan
+that was half of the parse. This subclass keeps Lark's terminal tables (built by Lark from
+the grammar, per parser state) and changes only the loop: one match per token that skips
+the whitespace before it, a keyword table instead of a regex for keyword-named tokens, and
+the token built directly.
+
+Anything the fast path does not handle exactly as Lark does (comments, whose callback
+collects them; the end of the text; any character no terminal matches) is handed to
+Lark's own code for that one token, so every syntax error comes from Lark unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator
+from typing import Any, NamedTuple
+
+from lark import Token
+from lark.lexer import (
+    BasicLexer,
+    ContextualLexer,
+    LexerState,
+    PatternStr,
+    UnlessCallback,
+)
+
+_new_str = str.__new__
+# Characters an ignored whitespace terminal consumes; a terminal that could start with one
+# of them would make skipping whitespace first change the result, so it disables the
+# fast path for its parser state.
+_SPACES = " \t\f\r\n"
+# What may follow that whitespace in the probe (grammar changes are also caught by the
+# property tests, which compare this lexer with Lark's on edited plans).
+_PROBES = ("", " ", "\n", "a", "A", "0", "_", "#", '"', "(", "-", ".")
+
+
+class _Scan(NamedTuple):
+    """What the fast path needs for one parser state."""
+
+    pattern: re.Pattern[str]
+    keywords: dict[str, dict[str, str]]  # terminal -> {keyword text: keyword terminal}
+    callbacks: dict[str, Callable[[Token], Token]]  # other callbacks, as Lark runs them
+    newline_types: frozenset[str]
+    ignored: frozenset[str]  # ignored terminals left to Lark's loop (comments)
+
+
+def _keyword_table(callback: Any) -> dict[str, str] | None:
+    """{text: terminal} for Lark's keyword check on a terminal, when it is plain strings."""
+    if not isinstance(callback, UnlessCallback):
+        return None
+    table: dict[str, str] = {}
+    for terminal in callback.scanner.terminals:
+        pattern = terminal.pattern
+        if not isinstance(pattern, PatternStr) or pattern.flags:
+            return None
+        # The scanner tries its terminals in order: the first to match the text wins.
+        table.setdefault(pattern.value, terminal.name)
+    return table
+
+
+def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan | None:
+    """The fast path for one state's lexer, or None when it cannot match Lark exactly."""
+    scanner = lexer.scanner  # builds Lark's terminal order and its callbacks
+    ignored = lexer.ignore_types
+    alternatives: list[str] = []
+    keywords: dict[str, dict[str, str]] = {}
+    callbacks: dict[str, Callable[[Token], Token]] = {}
+    for terminal in scanner.terminals:
+        if terminal.name in skipped:
+            continue
+        regexp = terminal.pattern.to_regexp()
+        if skip and any(re.match(regexp, space + after) for space in _SPACES
+                        for after in _PROBES):
+            return None  # Lark could match it where the fast path skips whitespace
+        # Ignored terminals stay in Lark's order: one that matches (a comment) sends the
+        # token to the slow path instead of letting a later terminal match in its place.
+        alternatives.append(f"(?P<{terminal.name}>{regexp})")
+    for name, callback in lexer.callback.items():
+        if name in ignored:
+            continue
+        table = _keyword_table(callback)
+        if table is not None:
+            keywords[name] = table
+        else:
+            callbacks[name] = callback
+    if not alternatives:
+        return None
+    try:
+        pattern = re.compile(f"(?>{skip})(?:{'|'.join(alternatives)})", lexer.g_regex_flags)
+    except (re.error, AssertionError):  # the re module's group limit, for huge grammars
+        return None
+    return _Scan(pattern, keywords, callbacks, lexer.newline_types, frozenset(ignored))
+
+
+class FastContextualLexer(ContextualLexer):
+    """Lark's ContextualLexer with a faster loop (plugged in through Lark's `_plugins`)."""
+
+    def __init__(self, conf: Any, states: dict[int, Collection[str]],
+                 always_accept: Collection[str] = ()) -> None:
+        super().__init__(conf, states, always_accept)
+        # Whitespace terminals that are ignored and have no callback can be skipped inside
+        # the token's match; ignored terminals with a callback (comments) cannot.
+        spaces = [t for t in conf.terminals
+                  if t.name in conf.ignore and t.name not in conf.callbacks
+                  and all(re.fullmatch(t.pattern.to_regexp(), c) for c in _SPACES)]
+        self._skipped = frozenset(t.name for t in spaces)
+        self._skip = (f"(?:{'|'.join(t.pattern.to_regexp() for t in spaces)})*"
+                      if spaces else "")
+        self._scans: dict[int, _Scan | None] = {}
+
+    def _scan(self, state: int) -> _Scan | None:
+        if state not in self._scans:
+            lexer = self.lexers[state]
+            self._scans[state] = (_state_scan(lexer, self._skip, self._skipped)
+                                  if isinstance(lexer, BasicLexer) else None)
+        return self._scans[state]
+
+    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
+        """Tokens as Lark's contextual lexer makes them."""
+        # Lark 1.2+ hands the text over as a TextSlice; older releases as a str.
+        source: Any = lexer_state.text
+        text: str = getattr(source, "text", source)
+        end: int = getattr(source, "end", len(text))
+        counter = lexer_state.line_ctr
+        scans = self._scans
+        slow = super().lex
+        while True:
+            state = parser_state.position
+            scan = scans[state] if state in scans else self._scan(state)
+            if scan is None or (match := scan.pattern.match(text, counter.char_pos, end)) is None \
+                    or (kind := match.lastgroup) in scan.ignored:
+                # Lark's own loop for this one token: comments, the end, and every error.
+                token = next(slow(lexer_state, parser_state), None)
+                if token is None:
+                    return
+                yield token
+                continue
+            assert kind is not None  # every alternative is a named group
+            start, stop = match.span(kind)
+            line = counter.line
+            skipped = text.count("\n", counter.char_pos, start)
+            if skipped:
+                line += skipped
+                counter.line_start_pos = text.rindex("\n", counter.char_pos, start) + 1
+            column = start - counter.line_start_pos + 1
+            value = text[start:stop]
+            token = _new_str(Token, value)
+            token.type = kind
+            token.value = value
+            token.start_pos = start
+            token.line = line
+            token.column = column
+            token.end_pos = stop
+            if kind in scan.newline_types and "\n" in value:
+                line += value.count("\n")
+                counter.line_start_pos = start + value.rindex("\n") + 1
+            counter.line = line
+            counter.char_pos = stop
+            counter.column = stop - counter.line_start_pos + 1
+            token.end_line = line
+            token.end_column = counter.column
+            table = scan.keywords.get(kind)
+            if table is not None:
+                token.type = table.get(value, kind)
+            else:
+                callback = scan.callbacks.get(kind)
+                if callback is not None:
+                    token = callback(token)
+            lexer_state.last_token = token
+            yield token
