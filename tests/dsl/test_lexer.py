@@ -57,8 +57,10 @@ def _same(text: str) -> tuple[Any, ...]:
     return stock
 
 
-def test_parse_uses_the_fast_lexer():
-    assert isinstance(_lark().parser.lexer, FastContextualLexer)
+def test_parse_uses_the_fast_lexer_and_plain_rule_names():
+    lark = _lark()
+    assert isinstance(lark.parser.lexer, FastContextualLexer)
+    assert all(type(rule.origin.name) is str for rule in lark.rules)
 
 
 def test_the_examples_lex_alike_and_every_state_they_reach_takes_the_fast_path():
