@@ -286,6 +286,8 @@ def load_market(path: str | Path) -> Market:
         raise MarketError(f"{file}: is a folder, not a market file") from None
     except OSError as exc:
         raise MarketError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL in the path: the OS cannot be asked about it at all
+        raise MarketError(f"{str(file)!r}: not a usable file name") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -49,6 +49,8 @@ def test_missing_market_file(tmp_path):
         load_market(tmp_path / "nope.yaml")
     with pytest.raises(MarketError, match="folder"):
         load_market(tmp_path)
+    with pytest.raises(MarketError, match=r"^'a\\x00b': not a usable file name$"):
+        load_market("a\x00b")  # found by the CLI fuzz test: the OS refuses NUL in a path
 
 
 def test_alias_bomb_is_refused_quickly():
