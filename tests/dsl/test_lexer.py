@@ -86,8 +86,8 @@ def test_property_plans_lex_alike(text):
     assert _same(text)[0] == "ok"
 
 
-_EDITS = st.sampled_from(list(" \t\n\r#\"{}()/,:=<>-+*%x_.0123456789aAzZ") +
-                         ["é", "\u00a0", "->", "all", "flash", "phase", "\\", "bps"])
+_EDITS = st.sampled_from([*" \t\n\r#\"{}()/,:=<>-+*%x_.0123456789aAzZ",
+                          "é", "\u00a0", "->", "all", "flash", "phase", "\\", "bps"])
 
 
 @given(plan_texts(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), _EDITS),

@@ -187,7 +187,7 @@ def test_gas_paid_inside_a_transaction_stays_paid_after_rollback(alone):
                                                                       Decimal(500))
     monitor.pay_gas(0, Decimal("0.75"), Decimal(0))  # exactly what is left: the entry goes
     assert monitor.books["balance"] == {}
-    with pytest.raises(ExecutionError, match="needs 0.1 ETH of gas"):
+    with pytest.raises(ExecutionError, match=r"needs 0\.1 ETH of gas"):
         monitor.pay_gas(1, Decimal("0.1"), Decimal(0))
     assert monitor.gas_units == 21_000  # a refused payment counts nothing
 
