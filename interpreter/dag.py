@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, cast
 import networkx as nx
 
 from dsl.models import (
+    INSTRUCTION_KINDS,
     AnyInstruction,
     Assert,
     AtomicBlock,
@@ -157,8 +158,8 @@ def statement_venues(stmt: AnyInstruction | AtomicBlock | Assert) -> frozenset[s
         block = cast(AtomicBlock, stmt)
         venues = {WALLET} | ({block.via} if block.via else set())
         for op in block.body:
-            if op.kind in ("wallet_transfer", "cex_trade", "contract"):
-                venues |= instruction_venues(op)
+            if op.kind in INSTRUCTION_KINDS:
+                venues |= instruction_venues(cast(AnyInstruction, op))
         return frozenset(venues)
     return frozenset(instruction_venues(cast(AnyInstruction, stmt)))
 

@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 from dsl.formatter import format_expr
 from dsl.models import (
+    INSTRUCTION_KINDS,
     AnyInstruction,
     Assert,
     AtomicBlock,
@@ -32,8 +33,6 @@ from interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
 from interpreter.monitor import PositionMonitor
 
 Status = Literal["ok", "failed"]
-# The statement kinds an executor carries out (the others are blocks and asserts).
-OPERATION_KINDS = frozenset({"wallet_transfer", "cex_trade", "contract"})
 
 
 class Step(NamedTuple):
@@ -183,7 +182,7 @@ class Engine:
         ops: list[AnyInstruction]
         if atomic:
             ops = [cast(AnyInstruction, op) for op in cast(AtomicBlock, stmt).body
-                   if op.kind in OPERATION_KINDS]
+                   if op.kind in INSTRUCTION_KINDS]
             on_chain = True
         elif kind == "assert":
             ops, on_chain = [], False

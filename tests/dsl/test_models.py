@@ -1,0 +1,12 @@
+"""Model-level constants agree with the model classes they stand for."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from dsl.models import INSTRUCTION_KINDS, AnyInstruction
+
+
+def test_instruction_kinds_are_the_kinds_of_the_instruction_classes():
+    kinds = {cls.model_fields["kind"].default for cls in get_args(AnyInstruction)}
+    assert kinds == INSTRUCTION_KINDS and len(kinds) == 3
