@@ -115,8 +115,13 @@ class FastContextualLexer(ContextualLexer):
     def _scan(self, state: int) -> _Scan | None:
         if state not in self._scans:
             lexer = self.lexers[state]
-            self._scans[state] = (_state_scan(lexer, self._skip, self._skipped)
-                                  if isinstance(lexer, BasicLexer) else None)
+            try:
+                scan = (_state_scan(lexer, self._skip, self._skipped)
+                        if isinstance(lexer, BasicLexer) else None)
+            except (AttributeError, TypeError):
+                # A Lark release whose lexer tables look different: its own loop still works.
+                scan = None
+            self._scans[state] = scan
         return self._scans[state]
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:

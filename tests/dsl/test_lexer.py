@@ -102,3 +102,15 @@ def test_property_edited_plans_lex_or_fail_alike(text, edits):
 @given(st.text(max_size=200))
 def test_property_any_text_lexes_or_fails_alike(text):
     _same(text)
+
+
+def test_lark_tables_it_does_not_understand_leave_lark_s_own_loop_working(monkeypatch):
+    def unknown_layout(*args: Any) -> None:
+        raise AttributeError("a different Lark release")
+
+    monkeypatch.setattr("dsl.lexer._state_scan", unknown_layout)
+    lark, comments = _twin(fast=True)
+    text = EXAMPLES[0].read_text(encoding="utf-8")
+    assert _outcome(lark, comments, text) == _outcome(STOCK, STOCK_COMMENTS, text)
+    scans = lark.parser.lexer._scans
+    assert scans and all(scan is None for scan in scans.values())
