@@ -51,6 +51,14 @@ class _Console(Console):
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def _error(text: str) -> None:
+    """One line on stderr; characters a terminal would act on or hide (a NUL, an escape
+    sequence typed into a path) are written as escapes, the rest as they are."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                    for c in text)
+    print(f"stratplan: {shown}", file=sys.stderr)
+
+
 def _out() -> Console:
     return _Console(soft_wrap=True, highlight=False)
 
@@ -317,13 +325,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except UsageError as exc:
-        print(f"stratplan: error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     except _Unsound as unsound:
         render_text([unsound.result], Console(stderr=True, soft_wrap=True, highlight=False))
         return 1
     except RegistryError as exc:
-        print(f"stratplan: error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
         print("stratplan: interrupted", file=sys.stderr)
@@ -333,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # the last line of defence: one line, exit 3, no traceback
-        print(f"stratplan: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _error(f"internal error: {type(exc).__name__}: {exc}")
         return 3
 
 

@@ -91,6 +91,8 @@ def test_lint_searches_directories_for_plans(capsys):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["lint", "no/such/file.plan"], "no such file or folder"),
+    # Control characters are shown escaped, not written raw to the terminal.
+    (["lint", "a\x00b\x1b[2J.plan"], "no such file or folder: a\\x00b\\x1b[2J.plan\n"),
     (["lint"], "the following arguments are required"),
     (["lint", "--format", "xml", "x.plan"], "invalid choice"),
     (["bogus"], "invalid choice"),
