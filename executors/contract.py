@@ -9,12 +9,11 @@ from typing import cast
 from dsl.models import SmartContractInstruction
 from executors.accounts import borrow_room, health_factor, lending_terms
 from executors.errors import ExecutionError
-from executors.ledger import Ledger
+from executors.ledger import WALLET, Ledger
 from executors.market import DexVenue, Market, StakingVenue
 from executors.protocol import ExecutionResult, Immediate, Order
 from executors.resolve import drawn, drawn_from, fmt
 
-WALLET = "wallet"
 Handler = Callable[[Order, SmartContractInstruction, Ledger, Market], ExecutionResult]
 
 

@@ -8,10 +8,8 @@ from typing import cast
 
 from dsl.models import AnyInstruction, SmartContractInstruction, WalletTransferInstruction
 from executors.errors import ExecutionError
-from executors.ledger import Ledger
+from executors.ledger import WALLET, Ledger
 from executors.market import Market
-
-WALLET = "wallet"
 
 
 def op_units(instr: AnyInstruction, market: Market) -> int:
@@ -46,6 +44,6 @@ def price(units: int, market: Market, price_gwei: Decimal | None) -> tuple[Decim
 
 def shortfall(ledger: Ledger, eth: Decimal) -> ExecutionError:
     """The error for a wallet that cannot pay `eth` of gas up front."""
-    have = ledger.get("balance", "wallet", "ETH")
+    have = ledger.get("balance", WALLET, "ETH")
     return ExecutionError("SP300", f"the wallet holds {have.normalize():f} ETH, the "
                           f"transaction needs {eth.normalize():f} ETH of gas")

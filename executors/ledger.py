@@ -13,6 +13,8 @@ Book = Literal["balance", "collateral", "debt", "position", "entry", "margin", "
 # Books that may go negative: a perp position is signed; an entry price is a price.
 SIGNED_BOOKS = frozenset({"position", "entry"})
 Cost = Literal["fee", "slippage"]
+# The on-chain wallet's venue name: it pays gas and signs every contract operation.
+WALLET = "wallet"
 
 
 @runtime_checkable

@@ -27,11 +27,11 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
+from executors.ledger import WALLET
 from interpreter.evaluate import Scope, calls, constant
 
 MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000
-WALLET = "wallet"
 EVERY_VENUE = "*"
 NO_VENUES: frozenset[str] = frozenset()
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from executors import gas
 from executors.errors import ExecutionError
-from executors.ledger import SIGNED_BOOKS, Book, Cost
+from executors.ledger import SIGNED_BOOKS, WALLET, Book, Cost
 
 ZERO = Decimal(0)
 _Change = tuple[dict[tuple[str, str], Decimal], tuple[str, str], "Decimal | None"]
@@ -21,7 +21,7 @@ _UNDO: ContextVar[tuple[object, list[_Change]] | None] = ContextVar("stratplan_u
                                                                     default=None)
 BOOKS: tuple[Book, ...] = ("balance", "collateral", "debt", "position", "entry", "margin",
                            "flash")
-_GAS_KEY = ("wallet", "ETH")
+_GAS_KEY = (WALLET, "ETH")
 _WHAT = {"balance": "holds", "collateral": "holds as collateral", "debt": "owes",
          "margin": "has posted as margin", "flash": "is owed in flash loans"}
 
