@@ -307,9 +307,9 @@ for _model in (Call, Neg, BinOp, Compare, BoolOp, Not, WalletTransferInstruction
 
 INSTRUCTION_TYPES = (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction)
 AnyInstruction = WalletTransferInstruction | CEXTradeInstruction | SmartContractInstruction
-# The `kind` of each AnyInstruction class: cheaper to test than isinstance on pydantic
+# The `kind` of each instruction class: cheaper to test than isinstance on pydantic
 # classes, which goes through ABCMeta.
-INSTRUCTION_KINDS = frozenset({"wallet_transfer", "cex_trade", "contract"})
+INSTRUCTION_KINDS = frozenset(cls.model_fields["kind"].default for cls in INSTRUCTION_TYPES)
 AnyStatement = AnyInstruction | AtomicBlock | Repeat | Assert
 AnyExpr = Number | NameRef | AssetArg | Call | Neg | BinOp | Compare | BoolOp | Not
 AnyAmount = AnyExpr | AllAmount | MaxAmount
