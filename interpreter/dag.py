@@ -111,14 +111,10 @@ def unrolled_size(body: tuple[Any, ...], scope: Scope, cap: int = MAX_NODES) -> 
     return total
 
 
-# Expression kinds that cannot hold a call (most amounts are literals or `all`).
-_LEAVES = frozenset({"number", "all", "max", "name", "asset"})
-
-
 def _expr_venues(exprs: list[Any]) -> set[str]:
     venues: set[str] = set()
     for expr in exprs:
-        if expr is None or expr.kind in _LEAVES:
+        if expr is None:
             continue
         for call in calls(expr):
             if call.func == "exposure":

@@ -202,8 +202,15 @@ def names_used(expr: Any) -> set[str]:
     return found
 
 
+# Expression kinds that hold no call: most amounts are one of these, and callers ask per
+# statement (venues, rules), so they are answered without a walk.
+_NO_CALLS = frozenset({"number", "name", "asset", "all", "max"})
+
+
 def calls(expr: Any) -> list[Any]:
     """Every function call inside an expression."""
+    if expr.kind in _NO_CALLS:
+        return []
     found = []
     stack = [expr]
     while stack:

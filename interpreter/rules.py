@@ -118,10 +118,6 @@ class RuleContext:
             self._expressions = list(self._walk_expressions())
         return self._expressions
 
-    def calls(self, expr: Any) -> list[Any]:
-        """The function calls inside an expression (numbers and names have none)."""
-        return [] if expr.kind in ("number", "name") else calls(expr)
-
     def _walk_expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
         for let in self.plan.lets:
             yield let.value, None, ()
@@ -209,7 +205,7 @@ def _walk_venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
         elif isinstance(stmt, AtomicBlock) and stmt.via:
             yield stmt.via, stmt.span, "via"
     for expr, _, _ in ctx.expressions():
-        for call in ctx.calls(expr):
+        for call in calls(expr):
             signature = FUNCTIONS.get(call.func, ())
             for arg, kind in zip(call.args, signature, strict=False):
                 if kind == "venue" and arg.kind == "name":
@@ -280,7 +276,7 @@ def _asset_refs(ctx: RuleContext) -> Iterator[tuple[str, Span]]:
             if stmt.token_out:
                 yield stmt.token_out, stmt.span
     for expr, _, _ in ctx.expressions():
-        for call in ctx.calls(expr):
+        for call in calls(expr):
             for arg in call.args:
                 if arg.kind == "asset":
                     yield arg.symbol, arg.span
