@@ -112,17 +112,17 @@ class FastContextualLexer(ContextualLexer):
                       if spaces else "")
         self._scans: dict[int, _Scan | None] = {}
 
-    def _scan(self, state: int) -> _Scan | None:
-        if state not in self._scans:
-            lexer = self.lexers[state]
-            try:
-                scan = (_state_scan(lexer, self._skip, self._skipped)
-                        if isinstance(lexer, BasicLexer) else None)
-            except (AttributeError, TypeError):
-                # A Lark release whose lexer tables look different: its own loop still works.
-                scan = None
-            self._scans[state] = scan
-        return self._scans[state]
+    def _build_scan(self, state: int) -> _Scan | None:
+        """The fast path of a parser state the first time the loop meets it."""
+        lexer = self.lexers[state]
+        try:
+            scan = (_state_scan(lexer, self._skip, self._skipped)
+                    if isinstance(lexer, BasicLexer) else None)
+        except (AttributeError, TypeError):
+            # A Lark release whose lexer tables look different: its own loop still works.
+            scan = None
+        self._scans[state] = scan
+        return scan
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         """Tokens as Lark's contextual lexer makes them."""
@@ -135,7 +135,7 @@ class FastContextualLexer(ContextualLexer):
         slow = super().lex
         while True:
             state = parser_state.position
-            scan = scans[state] if state in scans else self._scan(state)
+            scan = scans[state] if state in scans else self._build_scan(state)
             if scan is None or (match := scan.pattern.match(text, counter.char_pos, end)) is None \
                     or (kind := match.lastgroup) in scan.ignored:
                 # Lark's own loop for this one token: comments, the end, and every error.
