@@ -19,11 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hypothesis import given, settings  # noqa: E402
-
-from dsl.formatter import format_plan  # noqa: E402
-from dsl.models import AtomicBlock, Repeat  # noqa: E402
-from dsl.strategies import valid_plans  # noqa: E402
-from interpreter.check import lint_source  # noqa: E402
+from stratplan.dsl.formatter import format_plan  # noqa: E402
+from stratplan.dsl.models import AtomicBlock, Repeat  # noqa: E402
+from stratplan.interpreter.check import lint_source  # noqa: E402
+from stratplan.interpreter.strategies import valid_plans  # noqa: E402
 
 
 def instruction_count(body) -> int:

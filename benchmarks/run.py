@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
+from stratplan.dsl import parse  # noqa: E402
+from stratplan.executors.market import default_market  # noqa: E402
+from stratplan.interpreter.check import lint_source  # noqa: E402
+from stratplan.interpreter.dag import build_dag  # noqa: E402
+from stratplan.interpreter.evaluate import Scope  # noqa: E402
+from stratplan.interpreter.export import export_entries  # noqa: E402
+from stratplan.interpreter.run import run_plan  # noqa: E402
 
 from benchmarks.generate import instruction_count, plan_text, python_source  # noqa: E402
-from dsl import parse  # noqa: E402
-from executors.market import default_market  # noqa: E402
-from interpreter.check import lint_source  # noqa: E402
-from interpreter.dag import build_dag  # noqa: E402
-from interpreter.evaluate import Scope  # noqa: E402
-from interpreter.export import export_entries  # noqa: E402
-from interpreter.run import run_plan  # noqa: E402
 
 
 def timed(repeat, func, *args):
@@ -108,7 +108,7 @@ PEAK_PROBE = """
 import resource, sys
 sys.path.insert(0, {root!r})
 from benchmarks.generate import plan_text
-from interpreter.check import lint_source
+from stratplan.interpreter.check import lint_source
 
 
 def peak_kib():

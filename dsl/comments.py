@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from dsl.models import Block, Holdings, Phase, Plan
+from stratplan.dsl.models import Block, Holdings, Phase, Plan
 
 NOQA = re.compile(r"#.*?\bnoqa\b(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?",
                   re.IGNORECASE)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-
-from dsl.spans import Span
+from stratplan.dsl.spans import Span
 
 
 class Severity(StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl.models import (
+from stratplan.dsl.models import (
     Assert,
     AtomicBlock,
     BinOp,

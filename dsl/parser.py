@@ -17,12 +17,11 @@ from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
-from dsl.comments import RawComment, attach_comments, noqa_table
-from dsl.diagnostics import Diagnostic, error
-from dsl.lexer import FastContextualLexer
-from dsl.messages import STARTERS, syntax_message
-from dsl.models import (
+from stratplan.dsl.comments import RawComment, attach_comments, noqa_table
+from stratplan.dsl.diagnostics import Diagnostic, error
+from stratplan.dsl.lexer import FastContextualLexer
+from stratplan.dsl.messages import STARTERS, syntax_message
+from stratplan.dsl.models import (
     CONDITION_KINDS,
     AllAmount,
     AnyAmount,
@@ -52,8 +51,8 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from dsl.performance import paused_gc
-from dsl.spans import Span, trusted
+from stratplan.dsl.performance import paused_gc
+from stratplan.dsl.spans import Span, trusted
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -463,7 +462,7 @@ _COMMENTS: list[RawComment] = []
 
 def grammar_text() -> str:
     """The grammar shipped inside the installed package."""
-    return resources.files("grammar").joinpath("plan.lark").read_text(encoding="utf-8")
+    return resources.files("stratplan.grammar").joinpath("plan.lark").read_text(encoding="utf-8")
 
 
 @cache

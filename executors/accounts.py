@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from executors.errors import ExecutionError
-from executors.ledger import Book, Ledger
-from executors.market import LendingVenue, Market
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import Book, Ledger
+from stratplan.executors.market import LendingVenue, Market
 
 INFINITE = Decimal("Infinity")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import cast
 
-from dsl.models import CEXTradeInstruction
-from executors.errors import ExecutionError
-from executors.ledger import Ledger
-from executors.market import CexVenue, Market
-from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn, drawn_from, fmt
+from stratplan.dsl.models import CEXTradeInstruction
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import CexVenue, Market
+from stratplan.executors.protocol import ExecutionResult, Immediate, Order
+from stratplan.executors.resolve import drawn, drawn_from, fmt
 
 
 def _venue(market: Market, name: str) -> CexVenue:

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import cast
 
-from dsl.models import SmartContractInstruction
-from executors.accounts import borrow_room, health_factor, lending_terms
-from executors.errors import ExecutionError
-from executors.ledger import WALLET, Ledger
-from executors.market import DexVenue, Market, StakingVenue
-from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn, drawn_from, fmt
+from stratplan.dsl.models import SmartContractInstruction
+from stratplan.executors.accounts import borrow_room, health_factor, lending_terms
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import WALLET, Ledger
+from stratplan.executors.market import DexVenue, Market, StakingVenue
+from stratplan.executors.protocol import ExecutionResult, Immediate, Order
+from stratplan.executors.resolve import drawn, drawn_from, fmt
 
 Handler = Callable[[Order, SmartContractInstruction, Ledger, Market], ExecutionResult]
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import cast
 
-from dsl.models import AnyInstruction, SmartContractInstruction, WalletTransferInstruction
-from executors.errors import ExecutionError
-from executors.ledger import WALLET, Ledger
-from executors.market import Market
+from stratplan.dsl.models import AnyInstruction, SmartContractInstruction, WalletTransferInstruction
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import WALLET, Ledger
+from stratplan.executors.market import Market
 
 
 def op_units(instr: AnyInstruction, market: Market) -> int:

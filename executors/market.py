@@ -15,9 +15,8 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from executors.errors import MarketError
-from executors.rates import Dec
+from stratplan.executors.errors import MarketError
+from stratplan.executors.rates import Dec
 
 MAX_MARKET_BYTES = 1024 * 1024
 MAX_MARKET_NODES = 200_000
@@ -298,5 +297,5 @@ def load_market(path: str | Path) -> Market:
 @cache
 def default_market() -> Market:
     """The built-in market of DESIGN.md."""
-    text = resources.files("executors").joinpath("data/default_market.yaml").read_text("utf-8")
+    text = resources.files("stratplan.executors").joinpath("data/default_market.yaml").read_text("utf-8")
     return market_from_text(text, "built-in market")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
-from dsl.models import AnyInstruction
-from executors.ledger import Ledger
-from executors.market import Market
+from stratplan.dsl.models import AnyInstruction
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import Market
 
 Family = Literal["wallet_transfer", "cex_trade", "contract"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from executors.cex import CexExecutor
-from executors.contract import ContractExecutor
-from executors.protocol import Executor
-from executors.wallet import WalletExecutor
+from stratplan.executors.cex import CexExecutor
+from stratplan.executors.contract import ContractExecutor
+from stratplan.executors.protocol import Executor
+from stratplan.executors.wallet import WalletExecutor
 
 GROUP = "stratplan.executors"
 BUILTIN: tuple[type, ...] = (WalletExecutor, CexExecutor, ContractExecutor)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from executors.errors import ExecutionError
-from executors.ledger import Book, Ledger
-from executors.protocol import Order
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import Book, Ledger
+from stratplan.executors.protocol import Order
 
 ZERO = Decimal(0)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import cast
 
-from dsl.models import WalletTransferInstruction
-from executors.errors import ExecutionError
-from executors.ledger import Ledger
-from executors.market import Market
-from executors.protocol import ExecutionResult, Immediate, Order
-from executors.resolve import drawn_from, fmt
+from stratplan.dsl.models import WalletTransferInstruction
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import Market
+from stratplan.executors.protocol import ExecutionResult, Immediate, Order
+from stratplan.executors.resolve import drawn_from, fmt
 
 ZERO = Decimal(0)
 

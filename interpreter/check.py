@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dsl.diagnostics import Diagnostic
-from dsl.models import Plan
-from dsl.parser import ParseResult, parse
-from dsl.performance import paused_gc
-from executors.errors import MarketError
-from executors.market import Market, default_market, load_market
-from executors.registry import discover
-from interpreter.dag import DagError, dry_run_nodes, iteration_of
-from interpreter.engine import Engine, run_sync
-from interpreter.rules import RuleContext, diag, run_rules
+from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.models import Plan
+from stratplan.dsl.parser import ParseResult, parse
+from stratplan.dsl.performance import paused_gc
+from stratplan.executors.errors import MarketError
+from stratplan.executors.market import Market, default_market, load_market
+from stratplan.executors.registry import discover
+from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
+from stratplan.interpreter.engine import Engine, run_sync
+from stratplan.interpreter.rules import RuleContext, diag, run_rules
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from dsl.diagnostics import Severity
+from stratplan.dsl.diagnostics import Severity
 
 E, W = Severity.ERROR, Severity.WARNING
 CODES: dict[str, tuple[Severity, str]] = {
@@ -45,5 +45,5 @@ def explain(code: str) -> str | None:
     code = code.upper()
     if code not in CODES:
         return None
-    page = resources.files("interpreter").joinpath(f"explain/{code}.md")
+    page = resources.files("stratplan.interpreter").joinpath(f"explain/{code}.md")
     return page.read_text(encoding="utf-8")

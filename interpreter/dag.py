@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
 import networkx as nx
-
-from dsl.models import (
+from stratplan.dsl.models import (
     INSTRUCTION_KINDS,
     AnyInstruction,
     Assert,
@@ -27,8 +26,8 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from executors.ledger import WALLET
-from interpreter.evaluate import Scope, calls, constant
+from stratplan.executors.ledger import WALLET
+from stratplan.interpreter.evaluate import Scope, calls, constant
 
 MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, cast
 
-from dsl.formatter import format_expr
-from dsl.models import (
+from stratplan.dsl.formatter import format_expr
+from stratplan.dsl.models import (
     INSTRUCTION_KINDS,
     AnyInstruction,
     Assert,
@@ -22,15 +22,15 @@ from dsl.models import (
     Plan,
     SmartContractInstruction,
 )
-from dsl.spans import Span
-from executors import gas
-from executors.errors import ExecutionError, MarketError
-from executors.ledger import Ledger
-from executors.market import Market
-from executors.protocol import ExecutionResult, Executor, Options, Order
-from interpreter.dag import Dag, PlanNode
-from interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
-from interpreter.monitor import PositionMonitor
+from stratplan.dsl.spans import Span
+from stratplan.executors import gas
+from stratplan.executors.errors import ExecutionError, MarketError
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import Market
+from stratplan.executors.protocol import ExecutionResult, Executor, Options, Order
+from stratplan.interpreter.dag import Dag, PlanNode
+from stratplan.interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
+from stratplan.interpreter.monitor import PositionMonitor
 
 Status = Literal["ok", "failed"]
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from dsl.models import AnyExpr, Let
-from dsl.spans import Span
-from executors.accounts import INFINITE, exposure, health_factor
-from executors.errors import ExecutionError, MarketError
-from executors.ledger import Ledger
-from executors.market import Market
+from stratplan.dsl.models import AnyExpr, Let
+from stratplan.dsl.spans import Span
+from stratplan.executors.accounts import INFINITE, exposure, health_factor
+from stratplan.executors.errors import ExecutionError, MarketError
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import Market
 
 # name -> (argument kinds); "venue" arguments are names, "asset" arguments asset symbols.
 FUNCTIONS: dict[str, tuple[str, ...]] = {

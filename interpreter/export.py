@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from dsl.formatter import format_expr, format_instruction
-from dsl.models import AllAmount, Assert, AtomicBlock, MaxAmount
-from interpreter.dag import Dag, PlanNode
-from interpreter.evaluate import EvalError, Scope, constant
-from interpreter.report import dec
+from stratplan.dsl.formatter import format_expr, format_instruction
+from stratplan.dsl.models import AllAmount, Assert, AtomicBlock, MaxAmount
+from stratplan.interpreter.dag import Dag, PlanNode
+from stratplan.interpreter.evaluate import EvalError, Scope, constant
+from stratplan.interpreter.report import dec
 
 _SKIP = {"span", "leading", "trailing", "kind", "amount", "limit", "slippage", "leverage"}
 

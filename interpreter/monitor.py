@@ -9,9 +9,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from decimal import Decimal
 
-from executors import gas
-from executors.errors import ExecutionError
-from executors.ledger import SIGNED_BOOKS, WALLET, Book, Cost
+from stratplan.executors import gas
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import SIGNED_BOOKS, WALLET, Book, Cost
 
 ZERO = Decimal(0)
 _Change = tuple[dict[tuple[str, str], Decimal], tuple[str, str], "Decimal | None"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dsl.models import Plan
-from executors.accounts import exposure, health_factor, portfolio_value
-from executors.ledger import Book
-from executors.market import LendingVenue, Market
-from interpreter.dag import Dag
-from interpreter.engine import Outcome
-from interpreter.monitor import PositionMonitor
+from stratplan.dsl.models import Plan
+from stratplan.executors.accounts import exposure, health_factor, portfolio_value
+from stratplan.executors.ledger import Book
+from stratplan.executors.market import LendingVenue, Market
+from stratplan.interpreter.dag import Dag
+from stratplan.interpreter.engine import Outcome
+from stratplan.interpreter.monitor import PositionMonitor
 
 
 def dec(value: Decimal) -> str:

@@ -16,9 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 import networkx as nx
-
-from dsl.diagnostics import Diagnostic
-from dsl.models import (
+from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.models import (
     AllAmount,
     Assert,
     AtomicBlock,
@@ -30,8 +29,8 @@ from dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from dsl.spans import Span
-from executors.market import (
+from stratplan.dsl.spans import Span
+from stratplan.executors.market import (
     CexVenue,
     ExecutorVenue,
     FlashLenderVenue,
@@ -40,9 +39,15 @@ from executors.market import (
     StakingVenue,
     WalletVenue,
 )
-from interpreter.codes import CODES
-from interpreter.dag import MAX_NODES, MAX_REPEAT, phase_graph, repeat_count, unrolled_size
-from interpreter.evaluate import FUNCTIONS, EvalError, Scope, calls, constant, names_used
+from stratplan.interpreter.codes import CODES
+from stratplan.interpreter.dag import (
+    MAX_NODES,
+    MAX_REPEAT,
+    phase_graph,
+    repeat_count,
+    unrolled_size,
+)
+from stratplan.interpreter.evaluate import FUNCTIONS, EvalError, Scope, calls, constant, names_used
 
 OPTIONS = {"min_health", "max_slippage", "gas_price_gwei"}
 ALL_ALLOWED = {"wallet_transfer", "spot_sell", "stake", "unstake", "supply", "withdraw",

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dsl.models import Plan
-from dsl.performance import paused_gc
-from executors.accounts import portfolio_value
-from executors.market import Market
-from executors.protocol import Executor
-from executors.registry import discover
-from interpreter.dag import Dag, build_dag
-from interpreter.engine import Engine, Outcome, run_sync
-from interpreter.report import build_report
+from stratplan.dsl.models import Plan
+from stratplan.dsl.performance import paused_gc
+from stratplan.executors.accounts import portfolio_value
+from stratplan.executors.market import Market
+from stratplan.executors.protocol import Executor
+from stratplan.executors.registry import discover
+from stratplan.interpreter.dag import Dag, build_dag
+from stratplan.interpreter.engine import Engine, Outcome, run_sync
+from stratplan.interpreter.report import build_report
 
 
 @dataclass

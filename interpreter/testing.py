@@ -1,13 +1,13 @@
 """Invariants for fuzzing executors and plans, usable against your own executor.
 
     from hypothesis import settings
-    from interpreter.testing import check_executor
+    from stratplan.interpreter.testing import check_executor
     from my_package import LiveCexExecutor
 
     def test_my_executor_keeps_the_invariants():
         check_executor(LiveCexExecutor(), max_examples=200)
 
-`check_executor` draws sound plans (`dsl.strategies.valid_plans`), swaps your executor in
+`check_executor` draws sound plans (`stratplan.interpreter.strategies.valid_plans`), swaps your executor in
 for the built-in of its families, and asserts on every plan: no negative balance, failures
 reported with a node and a source line, atomic blocks all-or-nothing (gas aside), and the
 same final state for every order of the DAG.
@@ -23,14 +23,13 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dsl.models import AtomicBlock, Number, Plan, SmartContractInstruction
-from dsl.spans import Span
-from executors.market import Market, default_market
-from executors.protocol import Executor
-from executors.registry import discover
-from interpreter.dag import Dag, build_dag
-from interpreter.engine import Engine, NodeFailed, Outcome
+from stratplan.dsl.models import AtomicBlock, Number, Plan, SmartContractInstruction
+from stratplan.dsl.spans import Span
+from stratplan.executors.market import Market, default_market
+from stratplan.executors.protocol import Executor
+from stratplan.executors.registry import discover
+from stratplan.interpreter.dag import Dag, build_dag
+from stratplan.interpreter.engine import Engine, NodeFailed, Outcome
 
 _SPAN = Span(line=1, column=1, end_line=1, end_column=1)
 UNSIGNED_BOOKS = ("balance", "collateral", "debt", "margin", "flash")
@@ -168,7 +167,7 @@ def assert_atomic_all_or_nothing(plan: Plan, phase_index: int, stmt_index: int, 
 def check_executor(executor: Executor, plans: st.SearchStrategy[Plan] | None = None,
                    market: Market | None = None, max_examples: int = 100) -> None:
     """Fuzz an executor: every invariant on every drawn plan; raises on the first breach."""
-    from dsl.strategies import valid_plans
+    from stratplan.interpreter.strategies import valid_plans
 
     executors = dict(discover())
     for family in executor.families:

@@ -18,17 +18,17 @@ from typing import Any, NoReturn
 import yaml
 from rich.console import Console
 
-from dsl.formatter import format_plan
-from dsl.parser import parse
-from executors.errors import MarketError
-from executors.market import Market, load_market
-from executors.registry import RegistryError
-from interpreter.check import LintResult, lint_source, resolve_market
-from interpreter.codes import CODES, explain
-from interpreter.dag import Dag, DagError, build_dag
-from interpreter.evaluate import Scope
-from interpreter.export import export_entries, graph_dot, graph_json, graph_mermaid
-from interpreter.rules import RuleContext, run_rules
+from stratplan.dsl.formatter import format_plan
+from stratplan.dsl.parser import parse
+from stratplan.executors.errors import MarketError
+from stratplan.executors.market import Market, load_market
+from stratplan.executors.registry import RegistryError
+from stratplan.interpreter.check import LintResult, lint_source, resolve_market
+from stratplan.interpreter.codes import CODES, explain
+from stratplan.interpreter.dag import Dag, DagError, build_dag
+from stratplan.interpreter.evaluate import Scope
+from stratplan.interpreter.export import export_entries, graph_dot, graph_json, graph_mermaid
+from stratplan.interpreter.rules import RuleContext, run_rules
 from stratplan.render import dumps, github, lint_json, render_text, sarif
 from stratplan.runview import render_run
 
@@ -228,7 +228,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute a plan against simulated venues and report."""
-    from interpreter.run import run_plan
+    from stratplan.interpreter.run import run_plan
     plan, market, dag, _ = _sound_plan(args.path, args.market)
     try:
         result = run_plan(plan, market, dag=dag)

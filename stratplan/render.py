@@ -9,9 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from dsl.diagnostics import Diagnostic
-from interpreter.check import LintResult
-from interpreter.codes import CODES, HELP_URI
+from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.interpreter.check import LintResult
+from stratplan.interpreter.codes import CODES, HELP_URI
 
 VERSION = "0.1.0"
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}

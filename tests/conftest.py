@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,6 +30,33 @@ def conformance_cases() -> list[Path]:
         raise RuntimeError(f"conformance cases not found at {CONFORMANCE}; "
                            "set STRATPLAN_CONFORMANCE to the folder")
     return sorted(CONFORMANCE.glob("*.plan"))
+
+
+# Shared v2 cases whose features belong to issues still open: each is expected to fail
+# (strict xfail: the day one passes, the suite says so and the entry must go).
+# name -> (issue, what is missing)
+PENDING_V2: dict[str, tuple[int, str]] = {
+    "clean_backtest.plan": (13, "use series, triggers"),
+    "sp304_trigger_assert.plan": (13, "triggers and the backtest"),
+    "sp305_outside_emode.plan": (12, "per-asset LTV and e-mode"),
+    "sp500_series_missing.plan": (13, "use series"),
+    "sp501_liquidated.plan": (13, "liquidations over time"),
+    "sp503_no_funding.plan": (13, "series rates"),
+    "v2_clean_triggers_static.plan": (13, "trigger blocks"),
+}
+# Of those, the ones whose text the v1 grammar cannot parse at all.
+PENDING_V2_SYNTAX = {"clean_backtest.plan", "sp304_trigger_assert.plan",
+                     "sp500_series_missing.plan", "sp501_liquidated.plan",
+                     "sp503_no_funding.plan", "v2_clean_triggers_static.plan"}
+
+
+def pending(path: Path, table: Any = PENDING_V2) -> Any:
+    """pytest.param(path), marked strict-xfail when the shared case waits for an open issue."""
+    if path.parent == CONFORMANCE and path.name in table:
+        why = PENDING_V2.get(path.name, (0, ""))
+        return pytest.param(path, marks=pytest.mark.xfail(
+            strict=True, reason=f"issue {why[0]}: {why[1]}"))
+    return pytest.param(path)
 
 
 def example_plans() -> list[Path]:

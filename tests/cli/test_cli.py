@@ -115,7 +115,7 @@ def test_bad_market_option_is_exit_2(capsys, tmp_path):
 
 def test_market_option_replaces_the_default(capsys, tmp_path):
     from importlib import resources
-    text = resources.files("executors").joinpath("data/default_market.yaml").read_text()
+    text = resources.files("stratplan.executors").joinpath("data/default_market.yaml").read_text()
     market = tmp_path / "m.yaml"
     market.write_text(text.replace("BTC: 67800", "BTC: 90000"))
     # At 90,000 USD the limit of 68,500 in the example does not fill.

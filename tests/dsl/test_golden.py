@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from dsl import format_plan, parse
-from dsl.models import without_spans
+from stratplan.dsl import format_plan, parse
+from stratplan.dsl.models import without_spans
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
-
-from dsl.lexer import FastContextualLexer
-from dsl.parser import _lark, grammar_text
-from dsl.strategies import plan_texts
+from stratplan.dsl.lexer import FastContextualLexer
+from stratplan.dsl.parser import _lark, grammar_text
+from stratplan.dsl.strategies import plan_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
@@ -108,7 +107,7 @@ def test_lark_tables_it_does_not_understand_leave_lark_s_own_loop_working(monkey
     def unknown_layout(*args: Any) -> None:
         raise AttributeError("a different Lark release")
 
-    monkeypatch.setattr("dsl.lexer._state_scan", unknown_layout)
+    monkeypatch.setattr("stratplan.dsl.lexer._state_scan", unknown_layout)
     lark, comments = _twin(fast=True)
     text = EXAMPLES[0].read_text(encoding="utf-8")
     assert _outcome(lark, comments, text) == _outcome(STOCK, STOCK_COMMENTS, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from dsl.models import INSTRUCTION_KINDS, AnyInstruction
+from stratplan.dsl.models import INSTRUCTION_KINDS, AnyInstruction
 
 
 def test_instruction_kinds_are_the_kinds_of_the_instruction_classes():

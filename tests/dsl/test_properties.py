@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from dsl import format_plan, parse
-from dsl.models import Plan, without_spans
-from dsl.strategies import plan_texts, plans
+from stratplan.dsl import format_plan, parse
+from stratplan.dsl.models import Plan, without_spans
+from stratplan.dsl.strategies import plan_texts, plans
 
 
 @given(plans())

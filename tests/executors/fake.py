@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from executors.protocol import ExecutionResult, Order
+from stratplan.executors.protocol import ExecutionResult, Order
 
 
 class RecordingCexExecutor:

@@ -7,15 +7,14 @@ from decimal import Decimal
 from importlib.metadata import EntryPoint
 
 import pytest
-
-from dsl import parse
-from executors.errors import ExecutionError
-from executors.ledger import Ledger
-from executors.market import default_market
-from executors.protocol import Executor, Options, Order
-from executors.registry import RegistryError, discover
-from interpreter.monitor import PositionMonitor
-from interpreter.run import run_plan
+from stratplan.dsl import parse
+from stratplan.executors.errors import ExecutionError
+from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import default_market
+from stratplan.executors.protocol import Executor, Options, Order
+from stratplan.executors.registry import RegistryError, discover
+from stratplan.interpreter.monitor import PositionMonitor
+from stratplan.interpreter.run import run_plan
 
 MARKET = default_market()
 
@@ -205,7 +204,7 @@ def test_a_plugin_executor_replaces_the_builtin_and_is_called(monkeypatch):
     from tests.executors.fake import RecordingCexExecutor
     point = EntryPoint(name="recording", value="tests.executors.fake:RecordingCexExecutor",
                        group="stratplan.executors")
-    monkeypatch.setattr("executors.registry.entry_points", lambda group: [point])
+    monkeypatch.setattr("stratplan.executors.registry.entry_points", lambda group: [point])
     RecordingCexExecutor.calls.clear()
     plan = parse("plan p\nphase a { spot buy 2 BTC/USDT on binance }").plan
     report = run_plan(plan, MARKET).report
@@ -215,6 +214,6 @@ def test_a_plugin_executor_replaces_the_builtin_and_is_called(monkeypatch):
 
 def test_a_broken_plugin_is_a_one_line_error(monkeypatch):
     point = EntryPoint(name="broken", value="no_such_module:Thing", group="stratplan.executors")
-    monkeypatch.setattr("executors.registry.entry_points", lambda group: [point])
+    monkeypatch.setattr("stratplan.executors.registry.entry_points", lambda group: [point])
     with pytest.raises(RegistryError, match="broken"):
         discover()

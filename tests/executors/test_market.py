@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-from executors.errors import MarketError
-from executors.market import default_market, load_market, market_from_text
+from stratplan.executors.errors import MarketError
+from stratplan.executors.market import default_market, load_market, market_from_text
 
 
 def test_default_market_has_the_design_values():

@@ -5,12 +5,11 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 from hypothesis import given
-
-from dsl import parse
-from dsl.strategies import plans
-from executors.market import default_market
-from interpreter.dag import DagError, build_dag, dry_run_nodes, phase_order
-from interpreter.evaluate import Scope
+from stratplan.dsl import parse
+from stratplan.dsl.strategies import plans
+from stratplan.executors.market import default_market
+from stratplan.interpreter.dag import DagError, build_dag, dry_run_nodes, phase_order
+from stratplan.interpreter.evaluate import Scope
 
 
 def _dag(text: str):

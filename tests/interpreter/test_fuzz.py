@@ -12,9 +12,9 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 from lark.lexer import PatternStr
 from rich.console import Console
+from stratplan.dsl.parser import grammar_text
+from stratplan.interpreter.check import LintResult, lint_source
 
-from dsl.parser import grammar_text
-from interpreter.check import LintResult, lint_source
 from stratplan.render import github, lint_json, render_text, sarif
 from tests.conftest import conformance_cases, example_plans
 

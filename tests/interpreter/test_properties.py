@@ -8,11 +8,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
-from dsl.strategies import markets, valid_plans
-from executors.accounts import portfolio_value
-from executors.protocol import ExecutionResult
-from interpreter.testing import (
+from stratplan.executors.accounts import portfolio_value
+from stratplan.executors.protocol import ExecutionResult
+from stratplan.interpreter.strategies import markets, valid_plans
+from stratplan.interpreter.testing import (
     InvariantError,
     assert_atomic_all_or_nothing,
     assert_failure_located,
@@ -63,7 +62,7 @@ def test_property_valid_plans_run_to_completion_without_negative_balances(plan):
 
 
 def test_check_executor_passes_the_builtin_executors():
-    from executors.cex import CexExecutor
+    from stratplan.executors.cex import CexExecutor
     check_executor(CexExecutor(), max_examples=15)
 
 

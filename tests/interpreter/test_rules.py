@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from interpreter.check import lint_source
-from interpreter.codes import CODES, explain
+from stratplan.interpreter.check import lint_source
+from stratplan.interpreter.codes import CODES, explain
 
 H = "plan t\nholdings { wallet: 100_000 USDT, 20 ETH }\n"
 
@@ -198,7 +197,7 @@ def test_market_outside_the_plan_folder_is_sp111(tmp_path):
 
 def test_use_market_beside_the_plan_is_used(tmp_path):
     from importlib import resources
-    market = resources.files("executors").joinpath("data/default_market.yaml").read_text()
+    market = resources.files("stratplan.executors").joinpath("data/default_market.yaml").read_text()
     (tmp_path / "m.yaml").write_text(market.replace("ETH: 3400", "ETH: 1000"))
     text = 'plan t\nuse market "m.yaml"\nholdings { wallet: 1 ETH }\n' \
         'phase p {\n  assert price(ETH) == 1000\n}\n'

@@ -6,13 +6,13 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from stratplan.dsl import parse
+from stratplan.executors.market import default_market
+from stratplan.executors.registry import discover
+from stratplan.interpreter.dag import build_dag
+from stratplan.interpreter.engine import Engine
+from stratplan.interpreter.run import run_plan
 
-from dsl import parse
-from executors.market import default_market
-from executors.registry import discover
-from interpreter.dag import build_dag
-from interpreter.engine import Engine
-from interpreter.run import run_plan
 from tests.conftest import CONFORMANCE
 
 

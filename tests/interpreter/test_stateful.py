@@ -8,12 +8,11 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
-from dsl import parse
-from executors.market import default_market
-from executors.registry import discover
-from interpreter.dag import PlanNode
-from interpreter.engine import Engine, NodeFailed
+from stratplan.dsl import parse
+from stratplan.executors.market import default_market
+from stratplan.executors.registry import discover
+from stratplan.interpreter.dag import PlanNode
+from stratplan.interpreter.engine import Engine, NodeFailed
 
 MARKET = default_market()
 GAS_PRICE = MARKET.gas.price_gwei / Decimal(10**9)

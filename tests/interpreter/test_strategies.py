@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from hypothesis import given, settings
-
-from dsl.formatter import format_plan
-from dsl.strategies import instructions, markets, valid_plans
-from interpreter.check import lint_source
+from stratplan.dsl.formatter import format_plan
+from stratplan.interpreter.check import lint_source
+from stratplan.interpreter.strategies import instructions, markets, valid_plans
 
 
 def _instruction_count(body) -> int:
@@ -43,5 +42,5 @@ def test_markets_are_valid_and_plans_lint_on_the_default(plan, market):
 
 @given(instructions())
 def test_instructions_format_to_one_line(instr):
-    from dsl.formatter import format_instruction
+    from stratplan.dsl.formatter import format_instruction
     assert "\n" not in format_instruction(instr)
