@@ -1,0 +1,47 @@
+"""The one decimal arithmetic of stratplan: precision, range, and what counts as exact.
+
+LANGUAGE.md section 2: arithmetic keeps at least 40 significant digits; a literal that
+cannot be held exactly, or a literal or value whose magnitude leaves 1e-30..1e30 (zero
+aside), is SP110. Every entry point that computes with plan or market numbers (parse,
+lint, run, the market loader) does so inside `arithmetic()`, so a user's own decimal
+context is never changed and ours is the same in every thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
+
+PRECISION = 40
+SMALLEST = Decimal("1e-30")
+LARGEST = Decimal("1e30")
+
+# Overflow, invalid operations and division by zero raise (the caller turns them into a
+# diagnostic); rounding to 40 digits is expected and stays silent.
+CONTEXT = Context(prec=PRECISION, Emax=999_999, Emin=-999_999,
+                  traps=[Overflow, InvalidOperation, DivisionByZero], flags=[])
+
+
+@contextmanager
+def arithmetic() -> Iterator[Context]:
+    """stratplan's decimal context for the block (thread-local, restored on exit)."""
+    with localcontext(CONTEXT) as context:
+        yield context
+
+
+def in_range(value: Decimal) -> bool:
+    """True for zero and for finite values with 1e-30 <= |value| <= 1e30."""
+    if not value.is_finite():
+        return False
+    if value.is_zero():
+        return True
+    magnitude = abs(value)
+    return SMALLEST <= magnitude <= LARGEST
+
+
+def exact_digits(value: Decimal) -> bool:
+    """True when the value's significant digits fit the precision (nothing rounded away)."""
+    # Zeros at either end carry no digit of information: 1e29 and 100.0 have one.
+    significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+    return len(significant) <= PRECISION
