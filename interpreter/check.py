@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stratplan.dsl.comments import NOQA
+from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import ParseResult, parse
+from stratplan.dsl.spans import Span
 from stratplan.dsl.performance import paused_gc
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, default_market, load_market
@@ -60,12 +64,42 @@ def resolve_market(plan: Plan, plan_dir: Path | None,
         return None, diag("SP111", f"market file cannot be used: {exc}", span)
 
 
-def _silenced(diagnostic: Diagnostic, noqa: dict[int, frozenset[str] | None]) -> bool:
-    line = diagnostic.span.line
-    if line not in noqa:
-        return False
-    codes = noqa[line]
-    return codes is None or diagnostic.code in codes
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+
+
+def apply_noqa(found: list[Diagnostic], noqa: dict[int, frozenset[str] | None],
+               source: str) -> list[Diagnostic]:
+    """`# noqa` silences warnings and infos on its line; errors stay (a plan that lints clean
+    must run), and a `# noqa` naming an error's code gets SP402 at the comment."""
+    if not noqa:
+        return found
+    kept: list[Diagnostic] = []
+    named: set[tuple[int, str]] = set()
+    for diagnostic in found:
+        line = diagnostic.span.line
+        if line not in noqa:
+            kept.append(diagnostic)
+            continue
+        codes = noqa[line]
+        if diagnostic.is_error:
+            kept.append(diagnostic)
+            if codes is not None and diagnostic.code in codes:
+                named.add((line, diagnostic.code))
+        elif codes is not None and diagnostic.code not in codes:
+            kept.append(diagnostic)
+    if named:
+        lines = _LINE_ENDS.split(source)
+        for line, code in sorted(named):
+            text = lines[line - 1] if line <= len(lines) else ""
+            match = NOQA.search(text)
+            start, end = (match.start() + 1, match.end() + 1) if match else (1, len(text) + 1)
+            warning = diag("SP402", f"`# noqa` cannot silence error {code}: errors always "
+                           "count, so that a plan that lints clean runs",
+                           Span(line=line, column=start, end_line=line, end_column=end),
+                           f"fix the {code} error and remove {code} from the `# noqa`")
+            if not (noqa[line] and "SP402" in (noqa[line] or ())):
+                kept.append(warning)
+    return kept
 
 
 def dry_run(plan: Plan, market: Market) -> list[Diagnostic]:
@@ -103,12 +137,13 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
         result.diagnostics = [d.with_path(path) for d in parsed.diagnostics]
         return result
     plan = parsed.plan
-    resolved, problem = resolve_market(plan, plan_dir, market)
-    found = [problem] if problem else []
-    found += run_rules(RuleContext(plan, resolved, parsed.source))
-    found = [d for d in found if not _silenced(d, parsed.noqa)]
-    if resolved is not None and not any(d.is_error for d in found):
-        found += [d for d in dry_run(plan, resolved) if not _silenced(d, parsed.noqa)]
+    with arithmetic():
+        resolved, problem = resolve_market(plan, plan_dir, market)
+        found = [problem] if problem else []
+        found += run_rules(RuleContext(plan, resolved, parsed.source))
+        if resolved is not None and not any(d.is_error for d in found):
+            found += dry_run(plan, resolved)
+    found = apply_noqa(found, parsed.noqa, parsed.source)
     found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     result.diagnostics = [d.with_path(path) for d in found]
     return result

@@ -12,7 +12,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SP101": (E, "unknown venue"),
     "SP102": (E, "the venue cannot do this operation"),
     "SP103": (E, "unknown asset, or the venue does not list that asset or market"),
-    "SP104": (E, "amount is zero or negative"),
+    "SP104": (E, "amount (or duration) is zero, negative or not finite"),
     "SP105": (E, "duplicate name"),
     "SP106": (E, "`after` names an unknown phase"),
     "SP107": (E, "phase dependencies form a cycle"),
@@ -27,6 +27,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SP204": (W, "empty atomic block"),
     "SP205": (E, "atomic block, repeat or assert inside an atomic block"),
     "SP206": (E, "operation that cannot complete inside one transaction"),
+    "SP207": (W, "flash loan in an atomic block without a `via` executor contract"),
     "SP300": (E, "dry run: insufficient balance at a venue"),
     "SP301": (E, "dry run: health factor below 1 after an operation"),
     "SP302": (W, "dry run: health factor below min_health after an operation"),
@@ -36,6 +37,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SP306": (E, "dry run: a limit order would not fill at the market price"),
     "SP400": (W, "consecutive contract operations could be one atomic block"),
     "SP401": (W, "`let` never used"),
+    "SP402": (W, "`# noqa` names the code of an error on its line (errors cannot be silenced)"),
 }
 HELP_URI = "https://stratplan.dev/rules/{code}"
 

@@ -7,6 +7,7 @@ applied under an undo log, and any failure restores the state as it was (gas sta
 from __future__ import annotations
 
 import asyncio
+import decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +30,7 @@ from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import Market
 from stratplan.executors.protocol import ExecutionResult, Executor, Options, Order
 from stratplan.interpreter.dag import Dag, PlanNode
-from stratplan.interpreter.evaluate import EvalError, Scope, constant, evaluate, holds
+from stratplan.interpreter.evaluate import EvalError, Scope, amount, constant, holds, why_false
 from stratplan.interpreter.monitor import PositionMonitor
 
 Status = Literal["ok", "failed"]
@@ -105,17 +106,29 @@ def _literal(op: AnyInstruction) -> bool:
 
 
 class NodeFailed(Exception):
-    """A node failed; carries the code, message and span to report."""
+    """A node failed; carries the code, message and span to report, and the gas the node
+    paid before it failed (a failed transaction's gas stays paid)."""
 
     def __init__(self, code: str, message: str, span: Span) -> None:
         super().__init__(message)
         self.code, self.message, self.span = code, message, span
+        self.gas_eth, self.gas_units = Decimal(0), 0
 
 
-def _failure(exc: EvalError | ExecutionError | MarketError, span: Span) -> NodeFailed:
+# What an operation may raise: the executors' errors, an expression's, and a decimal signal
+# from arithmetic on extreme values (LANGUAGE.md: a diagnostic, never an internal error).
+OperationError = (EvalError, ExecutionError, MarketError, decimal.DecimalException)
+
+
+def _failure(exc: Exception, span: Span) -> NodeFailed:
     """The NodeFailed an operation's error becomes, reported at the operation."""
     if isinstance(exc, MarketError):
         return NodeFailed("SP103", str(exc), span)
+    if isinstance(exc, decimal.DecimalException):
+        code = "SP110" if isinstance(exc, decimal.Overflow) else "SP104"
+        return NodeFailed(code, "an amount computed by this operation is out of range or not "
+                          "a finite number", span)
+    assert isinstance(exc, (EvalError, ExecutionError))
     return NodeFailed(exc.code, exc.message, span)
 
 
@@ -229,14 +242,15 @@ class Engine:
                         scope = scope or self._scope(node)
                         order = self._order(op, scope, prepared.atomic)
                     result = apply(order, monitor, market)
-                except (EvalError, ExecutionError, MarketError) as exc:
+                except OperationError as exc:
                     raise _failure(exc, op.span) from None
                 if result.warnings:
                     self._warn(result, op, node)
             if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
-        except NodeFailed:
+        except NodeFailed as failed:
             monitor.rollback()
+            failed.gas_eth, failed.gas_units = prepared.eth, prepared.units
             raise
         monitor.commit()
         # tuple.__new__ skips the named tuple's Python-level __new__ (one step per node).
@@ -257,8 +271,9 @@ class Engine:
                 await self._operation(op, scope, node, prepared.atomic, order)
             if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
-        except NodeFailed:
+        except NodeFailed as failed:
             self.monitor.rollback()
+            failed.gas_eth, failed.gas_units = prepared.eth, prepared.units
             raise
         self.monitor.commit()
         return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
@@ -282,12 +297,17 @@ class Engine:
             ok = holds(stmt.condition, scope)
         except EvalError as exc:
             raise NodeFailed(exc.code, exc.message, exc.span) from None
+        except decimal.DecimalException as exc:
+            raise _failure(exc, stmt.span) from None
         except (MarketError, ExecutionError) as exc:
             raise NodeFailed("SP304", f"assertion could not be evaluated: {exc}", stmt.span) from None
         if not ok:
-            message = stmt.message or f"assertion failed: {format_expr(stmt.condition)}"
-            if stmt.message:
-                message = f"assertion failed: {message}"
+            try:
+                why = why_false(stmt.condition, scope)
+            except (EvalError, decimal.DecimalException):
+                why = format_expr(stmt.condition)
+            message = f"assertion failed: {stmt.message}: {why}" if stmt.message else \
+                f"assertion failed: {why}"
             raise NodeFailed("SP304", message, stmt.span)
 
     async def _operation(self, op: AnyInstruction, scope: Scope, node: PlanNode,
@@ -299,7 +319,7 @@ class Engine:
             if order is None:
                 order = self._order(op, scope, atomic)
             result = await executor.execute(order, self.monitor, self.market)
-        except (EvalError, ExecutionError, MarketError) as exc:
+        except OperationError as exc:
             raise _failure(exc, op.span) from None
         self._warn(result, op, node)
 
@@ -313,25 +333,26 @@ class Engine:
             return None  # reported when the node runs, with its node id
 
     def _order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
-        amount: Decimal | Literal["all", "max"]
+        quantity: Decimal | Literal["all", "max"]
         # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
         kind = op.amount.kind
         if kind == "all":
-            amount = "all"
+            quantity = "all"
         elif kind == "max":
-            amount = "max"
+            quantity = "max"
         else:
-            amount = evaluate(op.amount, scope)
-            if amount <= 0:
-                raise EvalError("SP104", f"the amount evaluates to {amount.normalize():f}; "
+            value = amount(op.amount, scope)
+            if value <= 0:
+                raise EvalError("SP104", f"the amount evaluates to {value.normalize():f}; "
                                 "it must be positive", op.amount.span)
+            quantity = value
         limit = leverage = slippage = None
         if isinstance(op, CEXTradeInstruction):
-            limit = evaluate(op.limit, scope) if op.limit is not None else None
+            limit = amount(op.limit, scope, "limit price") if op.limit is not None else None
             leverage = op.leverage.value if op.leverage is not None else None
         if isinstance(op, SmartContractInstruction) and op.slippage is not None:
-            slippage = evaluate(op.slippage, scope)
-        return Order(op, amount, limit, leverage, slippage, atomic, self.options)
+            slippage = amount(op.slippage, scope, "slippage")
+        return Order(op, quantity, limit, leverage, slippage, atomic, self.options)
 
     def _flash_settled(self, block: AtomicBlock) -> None:
         for venue in sorted(self.monitor.venues("flash")):
@@ -392,8 +413,8 @@ class Engine:
 
     @staticmethod
     def _record_failure(outcome: Outcome, node: PlanNode, failed: NodeFailed) -> None:
-        """A failed step; the run's failure is the first one."""
-        outcome.steps.append(Step(node.id, node.line, "failed"))
+        """A failed step, with the gas it paid; the run's failure is the first one."""
+        outcome.steps.append(Step(node.id, node.line, "failed", failed.gas_eth, failed.gas_units))
         if outcome.failure is None:
             outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from stratplan.dsl.decimals import in_range
+from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import AnyExpr, Let
 from stratplan.dsl.spans import Span
 from stratplan.executors.accounts import INFINITE, exposure, health_factor
@@ -56,14 +58,40 @@ class Scope:
 
 
 def evaluate(expr: AnyExpr | Any, scope: Scope) -> Decimal:
-    """The value of an arithmetic expression; EvalError or NotConstant when it has none."""
+    """The value of an arithmetic expression; EvalError or NotConstant when it has none.
+
+    The value may be infinite (`health(V)` with no debt); `amount` refuses that."""
     try:
         return _eval(expr, scope)
-    except (decimal.DivisionByZero, decimal.InvalidOperation):
-        raise EvalError("SP104", "division by zero or an invalid operation in the expression",
-                        expr.span) from None
-    except decimal.Overflow:
-        raise EvalError("SP110", "the expression's value is too large", expr.span) from None
+    except decimal.DecimalException as exc:
+        raise _signal(exc, expr.span) from None
+
+
+def amount(expr: AnyExpr | Any, scope: Scope, what: str = "amount") -> Decimal:
+    """The value of an expression used as a quantity: finite, or EvalError SP104."""
+    value = evaluate(expr, scope)
+    if not value.is_finite():
+        raise EvalError("SP104", f"the {what} `{format_expr(expr)}` is not finite ({value}); "
+                        "`health(V)` with no debt is infinite", expr.span)
+    return value
+
+
+def _signal(exc: decimal.DecimalException, span: Span) -> EvalError:
+    """The diagnostic a decimal signal becomes (LANGUAGE.md: SP110 out of range, SP104 not
+    finite)."""
+    if isinstance(exc, decimal.Overflow):
+        return EvalError("SP110", "a value in the expression is out of range (its magnitude "
+                         "must stay between 1e-30 and 1e30)", span)
+    return EvalError("SP104", "division by zero, or an operation whose result is not a "
+                     "finite number (such as infinity minus infinity)", span)
+
+
+def _checked(value: Decimal, expr: Any) -> Decimal:
+    """An arithmetic result, refused (SP110) when finite but out of range."""
+    if value.is_finite() and not in_range(value):
+        raise EvalError("SP110", f"`{format_expr(expr)}` is {value:.6E}, out of range (a value's "
+                        "magnitude must stay between 1e-30 and 1e30, or be zero)", expr.span)
+    return value
 
 
 def _eval(expr: Any, scope: Scope) -> Decimal:
@@ -79,14 +107,14 @@ def _eval(expr: Any, scope: Scope) -> Decimal:
         left, right = _eval(expr.left, scope), _eval(expr.right, scope)
         op = expr.op
         if op == "+":
-            return left + right
+            return _checked(left + right, expr)
         if op == "-":
-            return left - right
+            return _checked(left - right, expr)
         if op == "*":
-            return left * right
+            return _checked(left * right, expr)
         if right == 0:
             raise EvalError("SP104", "division by zero", expr.span)
-        return left / right
+        return _checked(left / right, expr)
     if kind == "call":
         return _call(expr, scope)
     raise EvalError("SP100", "expected a value, found a condition", expr.span)
@@ -155,9 +183,8 @@ def holds(expr: Any, scope: Scope) -> bool:
     """The truth of a condition."""
     try:
         return _holds(expr, scope)
-    except (decimal.DivisionByZero, decimal.InvalidOperation):
-        raise EvalError("SP104", "division by zero or an invalid operation in the condition",
-                        expr.span) from None
+    except decimal.DecimalException as exc:
+        raise _signal(exc, expr.span) from None
 
 
 def _holds(expr: Any, scope: Scope) -> bool:
@@ -198,7 +225,9 @@ def names_used(expr: Any) -> set[str]:
         elif kind in ("binop", "compare", "boolop"):
             stack += [node.left, node.right]
         elif kind == "call":
-            stack += [a for a in node.args if a.kind != "name" or node.func not in FUNCTIONS]
+            # A call's bare names are venues, never constants (and under an unknown
+            # function, only the function is reported).
+            stack += [a for a in node.args if a.kind != "name"]
     return found
 
 
@@ -224,3 +253,33 @@ def calls(expr: Any) -> list[Any]:
         elif kind in ("binop", "compare", "boolop"):
             stack += [node.left, node.right]
     return found
+
+
+def readable(value: Decimal) -> str:
+    """A value for a message: at most 8 significant digits, never scientific notation."""
+    if not value.is_finite():
+        return "infinity" if value > 0 else "-infinity"
+    if value.is_zero():
+        return "0"
+    shown = value.quantize(Decimal(1).scaleb(value.adjusted() - 7)) if value.adjusted() < 30 else value
+    text = format(shown.normalize(), "f")
+    return text
+
+
+def why_false(expr: Any, scope: Scope) -> str:
+    """Why a condition that does not hold fails, with the values it compared:
+    `exposure(BTC) = -10.01676, not <= 0.001`."""
+    kind = expr.kind
+    if kind == "compare":
+        left, right = _eval(expr.left, scope), _eval(expr.right, scope)
+        shown = readable(right) if expr.right.kind == "number" else \
+            f"{format_expr(expr.right)} = {readable(right)}"
+        return f"{format_expr(expr.left)} = {readable(left)}, not {expr.op} {shown}"
+    if kind == "boolop":
+        parts = [part for part in (expr.left, expr.right) if not _holds(part, scope)]
+        if expr.op == "and":
+            return why_false(parts[0], scope)
+        return " and ".join(why_false(part, scope) for part in parts)
+    if kind == "not":
+        return f"{format_expr(expr.operand)} holds"
+    return format_expr(expr)

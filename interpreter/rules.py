@@ -1,4 +1,4 @@
-"""The static rules (SP101-SP110, SP200-SP206, SP400, SP401), registered in one table.
+"""The static rules (SP101-SP110, SP200-SP207, SP400, SP401), registered in one table.
 
 Each rule is a small function of a RuleContext that yields diagnostics. The context walks
 the plan once (`visits`) and every rule reads that list, so adding a rule means adding one
@@ -17,6 +17,7 @@ from typing import Any
 
 import networkx as nx
 from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import (
     AllAmount,
     Assert,
@@ -418,17 +419,47 @@ def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
                                f"it must be {'from 0 to below 1' if what == 'slippage' else 'positive'}",
                                expr.span)
                     break
-    limits: dict[str, Callable[[Decimal], bool]] = {
-        "min_health": lambda v: v > 0, "max_slippage": lambda v: 0 <= v < 1,
-        "gas_price_gwei": lambda v: v >= 0}
+    limits: dict[str, tuple[Callable[[Decimal], bool], str]] = {
+        "min_health": (lambda v: v > 0, "positive"),
+        "max_slippage": (lambda v: 0 <= v < 1, "from 0 to below 1"),
+        "gas_price_gwei": (lambda v: v >= 0, "zero or more")}
     for setting in ctx.plan.sets:
-        in_range = limits.get(setting.name)
-        if in_range is None:
+        if setting.name not in limits:
             continue
-        for value, _ in _values(ctx, setting.value, ()):
-            if not in_range(value):
-                yield diag("SP104", f"`{setting.name}` cannot be {value.normalize():f}",
-                           setting.value.span)
+        valid, wanted = limits[setting.name]
+        try:
+            value = constant(setting.value, ctx.scope)
+        except EvalError:
+            continue  # reported by the constants rule (SP110), at the expression
+        if value is not None and not (value.is_finite() and valid(value)):
+            yield diag("SP104", f"`{setting.name}` cannot be {value.normalize():f}: it must be "
+                       f"{wanted}", setting.value.span)
+
+
+@rule("SP110")
+def constants(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Every `let` and `set` has a value that can be computed: no division by zero, nothing
+    out of range; an option's value is a constant (no run-time state)."""
+    lets = {let.name: let for let in ctx.plan.lets}
+    reported: set[tuple[str, Span]] = set()
+    for item, what in [*((let, "constant") for let in ctx.plan.lets),
+                       *((setting, "option") for setting in ctx.plan.sets
+                         if setting.name in OPTIONS)]:
+        if names_used(item.value) - set(lets):
+            continue  # undefined names: SP108
+        try:
+            value = constant(item.value, ctx.scope)
+        except EvalError as exc:
+            # Unknown functions are SP108's own; a let used by others is reported once.
+            if exc.code != "SP108" and (exc.code, exc.span) not in reported:
+                reported.add((exc.code, exc.span))
+                yield diag(exc.code, f"{what} `{item.name}`: {exc.message}", exc.span)
+            continue
+        if value is None and what == "option":
+            yield diag("SP108", f"option `{item.name}` must be a constant; "
+                       f"`{format_expr(item.value)}` depends on the run's state",
+                       item.value.span, "write a number, or an expression of `let` constants "
+                       "and `price(...)`")
 
 
 @rule("SP105")
@@ -696,6 +727,25 @@ def not_one_transaction(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield diag("SP206", f"unstaking at {stmt.venue} waits in a withdrawal queue and "
                            "cannot complete inside one transaction", stmt.span,
                            "unstake outside the atomic block, or swap instead")
+
+
+@rule("SP207")
+def flash_without_executor(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A flash loan calls back into contract code: the block needs a `via` executor."""
+    for visit in ctx.visits:
+        block = visit.stmt
+        if not isinstance(block, AtomicBlock) or visit.atomic is not None:
+            continue
+        if not any(_is_flash(op) and op.operation == "flash_borrow" for op in block.body):
+            continue
+        terms = ctx.market.venues.get(block.via) if ctx.market and block.via else None
+        if block.via is None or isinstance(terms, WalletVenue):
+            where = Span(line=block.span.line, column=block.span.column,
+                         end_line=block.span.line, end_column=block.span.column + len("atomic"))
+            yield diag("SP207", f"atomic block `{block.name}` takes a flash loan without a `via` "
+                       "executor contract: the lender calls back into contract code, which a "
+                       "plain wallet does not have", where,
+                       f"name the executor: `atomic {block.name} via instadapp {{`")
 
 
 @rule("SP400")

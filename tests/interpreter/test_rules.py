@@ -49,11 +49,11 @@ CASES: dict[str, tuple[str, str]] = {
               "  spot buy 1 ETH/USDT on binance\n}\n"),
     "SP202": (H + "phase p {\n  flash borrow 10 WETH from balancer <<\n"
               "  wrap 1 ETH\n  flash repay all WETH to balancer <<\n}\n",
-              H + "phase p {\n  atomic a {\n    flash borrow 10 WETH from balancer\n"
+              H + "phase p {\n  atomic a via instadapp {\n    flash borrow 10 WETH from balancer\n"
               "    flash repay all WETH to balancer\n  }\n}\n"),
-    "SP203": (H + "phase p {\n  atomic a {\n    flash borrow 10 WETH from aave <<\n"
+    "SP203": (H + "phase p {\n  atomic a via instadapp {\n    flash borrow 10 WETH from aave <<\n"
               "    flash repay 10 WETH to aave\n  }\n}\n",
-              H + "phase p {\n  atomic a {\n    flash borrow 10 WETH from aave\n"
+              H + "phase p {\n  atomic a via instadapp {\n    flash borrow 10 WETH from aave\n"
               "    wrap 0.005 ETH\n    flash repay 10.005 WETH to aave\n  }\n}\n"),
     "SP204": (H + "phase p {\n  atomic nothing { <<\n  }\n  wrap 1 ETH\n}\n",
               H + "phase p {\n  wrap 1 ETH\n}\n"),
@@ -63,6 +63,10 @@ CASES: dict[str, tuple[str, str]] = {
               "    unstake 1 weETH on etherfi -> ETH <<\n  }\n}\n",
               H + "phase p {\n  stake 5 ETH on etherfi -> weETH  # noqa: SP400\n"
               "  unstake 1 weETH on etherfi -> ETH\n}\n"),
+    "SP207": (H + "phase p {\n  atomic a { <<\n    flash borrow 10 WETH from balancer\n"
+              "    flash repay all WETH to balancer\n  }\n}\n",
+              H + "phase p {\n  atomic a via instadapp {\n    flash borrow 10 WETH from balancer\n"
+              "    flash repay all WETH to balancer\n  }\n}\n"),
     "SP300": (H + "phase p {\n  transfer 200_000 USDT from wallet to binance <<\n}\n",
               H + "phase p {\n  transfer 100_000 USDT from wallet to binance\n}\n"),
     "SP301": (H + "phase p {\n  atomic lever {\n    stake 10 ETH on etherfi -> weETH\n"
@@ -96,6 +100,8 @@ CASES: dict[str, tuple[str, str]] = {
               "    supply all weETH to aave\n  }\n}\n"),
     "SP401": (H + "let spare = 5 <<\nphase p {\n  wrap 1 ETH\n}\n",
               H + "let spare = 5\nphase p {\n  wrap spare ETH\n}\n"),
+    "SP402": (H + "phase p {\n  transfer 200_000 USDT from wallet to binance  # noqa: SP300 <<\n}\n",
+              H + "phase p {\n  transfer 100_000 USDT from wallet to binance\n}\n"),
 }
 
 
