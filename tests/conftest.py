@@ -21,6 +21,8 @@ settings.register_profile("ci", max_examples=60, deadline=None,
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=100_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("soak", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -72,5 +74,3 @@ def tmp_plan(tmp_path: Path):
         path.write_text(text, encoding="utf-8")
         return path
     return write
-settings.register_profile("soak", max_examples=20_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])

@@ -13,14 +13,18 @@ from lark import Lark
 from lark.lexer import PatternStr
 from rich.console import Console
 from stratplan.dsl.parser import grammar_text
+from stratplan.executors.market import default_market
 from stratplan.interpreter.check import LintResult, lint_source
+from stratplan.interpreter.codes import CODES
+from stratplan.interpreter.dag import DagError
+from stratplan.interpreter.run import run_plan
+from stratplan.interpreter.strategies import plan_texts, valid_plans
 
 from stratplan.render import github, lint_json, render_text, sarif
 from tests.conftest import conformance_cases, example_plans
 
 CORPUS = [p.read_bytes() for p in example_plans() + conformance_cases()]
-CODES_ALLOWED = {f"SP{n}" for n in range(100, 112)} | {f"SP{n}" for n in range(200, 207)} | \
-    {f"SP{n}" for n in range(300, 307)} | {"SP400", "SP401"}
+CODES_ALLOWED = set(CODES)
 
 
 def _check(result: LintResult) -> None:
@@ -91,3 +95,50 @@ def mutated_examples(draw) -> bytes:
 @given(mutated_examples())
 def test_fuzz_lint_never_raises_on_mutated_examples(data):
     _check(lint_source(data, "mutated.plan"))
+
+
+def _lint_clean_runs(data: str | bytes) -> None:
+    """LANGUAGE.md: a plan that lints clean runs; and when a run fails, lint reported an
+    error at that line (errors cannot be silenced, not even with `# noqa`)."""
+    result = lint_source(data, "plan.plan")
+    _check(result)
+    plan = result.plan
+    if plan is None or plan.market is not None:
+        return
+    try:
+        run = run_plan(plan, default_market())
+    except DagError:
+        assert result.errors > 0
+        return
+    if result.errors == 0:
+        assert run.report["status"] == "ok", run.report["failed_node"]
+    elif run.report["status"] == "failed" and not any(
+            d.code < "SP300" for d in result.diagnostics if d.is_error):
+        failed_line = next(s["line"] for s in run.report["steps"] if s["status"] == "failed")
+        assert failed_line in {d.span.line for d in result.diagnostics if d.is_error}
+
+
+_NOQA = st.sampled_from(["  # noqa", "  # noqa: SP300", "  # noqa: SP300, SP304",
+                         "  # noqa: SP301, SP305", "  # noqa: SP203"])
+
+
+@st.composite
+def noqa_sprinkled(draw: st.DrawFn, source: st.SearchStrategy[bytes]) -> str:
+    """A plan with `# noqa` comments added at the end of random lines."""
+    lines = draw(source).decode("utf-8", "replace").splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        if lines:
+            at = draw(st.integers(0, len(lines) - 1))
+            if "#" not in lines[at]:
+                lines[at] += draw(_NOQA)
+    return "\n".join(lines) + "\n"
+
+
+@given(noqa_sprinkled(mutated_examples()))
+def test_property_lint_clean_implies_run_ok_on_mutated_plans(text):
+    _lint_clean_runs(text)
+
+
+@given(noqa_sprinkled(plan_texts(valid_plans()).map(str.encode)))
+def test_property_lint_clean_implies_run_ok_on_generated_plans(text):
+    _lint_clean_runs(text)
