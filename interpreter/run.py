@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.performance import paused_gc
 from stratplan.executors.accounts import portfolio_value
@@ -32,7 +33,7 @@ def run_plan(plan: Plan, market: Market, executors: Mapping[str, Executor] | Non
     """Execute a statically sound plan against simulated venues (DagError if it is not).
 
     `dag` may be passed when the caller already built the plan's DAG for this market."""
-    with paused_gc():
+    with paused_gc(), arithmetic():
         engine = Engine(plan, market, executors if executors is not None else discover())
         if dag is None:
             dag = build_dag(plan, engine.scope)
