@@ -1,22 +1,49 @@
 """The market snapshot: prices, asset rates, the gas table and the venues with their terms.
 
-Loaded from YAML with `yaml.safe_load` only and validated by pydantic; the built-in
-default ships as package data. Every number is a Decimal.
+Loaded from YAML with a safe loader only (`StrictSafeLoader`: `yaml.SafeLoader` that also
+refuses duplicate keys and reads floats as exact decimals) and validated by pydantic; the
+built-in default ships as package data. Every number is a Decimal (gas units are ints).
+
+What each number may be is said once, by its type (executors/market_numbers.py): a `Fee`
+is 0 <= fee < 1, a `Positive` price is > 0, and so on; every number is finite, exact and
+within 1e-30..1e30. Checks between fields (ltv <= liquidation_threshold, default_leverage
+<= max_leverage) are validators on the model that holds both fields. A bad market never
+creates money, and never gets past `load_market` as anything but a one-line `MarketError`:
+`m.yaml: venues.binance.taker_fee: must not be negative (got -0.001)`.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.errors import MarketError
-from stratplan.executors.rates import Dec
+from stratplan.executors.market_numbers import (
+    Fee,
+    Fraction,
+    GasUnits,
+    Leverage,
+    NonNegative,
+    Positive,
+    show,
+)
+from stratplan.executors.strict_yaml import load_strict, path_part
 
 MAX_MARKET_BYTES = 1024 * 1024
 MAX_MARKET_NODES = 200_000
@@ -32,15 +59,15 @@ class AssetInfo(_Model):
     """A derivative asset: its underlying and how many underlying units one unit is worth."""
 
     underlying: str
-    rate: Dec = Decimal(1)
+    rate: Positive = Decimal(1)
 
 
 class Gas(_Model):
     """Gas price and units: base per transaction plus per operation."""
 
-    price_gwei: Dec
-    base_tx: int = Field(ge=0)
-    ops: dict[str, int] = {}
+    price_gwei: NonNegative
+    base_tx: GasUnits
+    ops: dict[str, GasUnits] = {}
 
 
 class CexMarkets(_Model):
@@ -48,6 +75,15 @@ class CexMarkets(_Model):
 
     spot: list[str] = []
     perp: list[str] = []
+
+    @field_validator("spot", "perp")
+    @classmethod
+    def _pairs(cls, pairs: list[str]) -> list[str]:
+        for pair in pairs:
+            parts = pair.split("/")
+            if len(parts) != 2 or not all(_ASSET.match(part) for part in parts):
+                raise ValueError(f"{pair!r} is not a BASE/QUOTE market")
+        return pairs
 
 
 class WalletVenue(_Model):
@@ -60,11 +96,18 @@ class CexVenue(_Model):
     """A centralised exchange."""
 
     kind: Literal["cex"]
-    taker_fee: Dec = Decimal(0)
-    max_leverage: Dec = Decimal(20)
-    default_leverage: Dec = Decimal(1)
-    withdraw_fee: dict[str, Dec] = {}
+    taker_fee: Fee = Decimal(0)
+    max_leverage: Leverage = Decimal(20)
+    default_leverage: Leverage = Decimal(1)
+    withdraw_fee: dict[str, NonNegative] = {}  # in units of the asset, not a rate
     markets: CexMarkets = CexMarkets()
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> CexVenue:
+        if self.default_leverage > self.max_leverage:
+            raise ValueError(f"default_leverage ({show(self.default_leverage)}) must not "
+                             f"exceed max_leverage ({show(self.max_leverage)})")
+        return self
 
     @cached_property
     def assets(self) -> frozenset[str]:
@@ -75,18 +118,25 @@ class CexVenue(_Model):
 
 
 class LendingAsset(_Model):
-    """Terms of one asset at a lending venue."""
+    """Terms of one asset at a lending venue: 0 <= ltv <= liquidation_threshold < 1."""
 
-    ltv: Dec
-    liquidation_threshold: Dec
-    borrowable: bool = False
+    ltv: Fraction
+    liquidation_threshold: Fraction
+    borrowable: StrictBool = False
+
+    @model_validator(mode="after")
+    def _ltv_within_threshold(self) -> LendingAsset:
+        if self.ltv > self.liquidation_threshold:
+            raise ValueError(f"ltv ({show(self.ltv)}) must not exceed liquidation_threshold "
+                             f"({show(self.liquidation_threshold)})")
+        return self
 
 
 class LendingVenue(_Model):
     """A lending market (Aave): collateral, debt, and flash loans when `flash_fee` is set."""
 
     kind: Literal["lending"]
-    flash_fee: Dec | None = None
+    flash_fee: Fee | None = None
     assets: dict[str, LendingAsset] = {}
 
 
@@ -95,21 +145,21 @@ class StakingVenue(_Model):
 
     kind: Literal["staking"]
     stake: dict[str, str] = {}
-    unstake_atomic: bool = False
+    unstake_atomic: StrictBool = False
 
 
 class DexVenue(_Model):
     """A DEX that swaps any two priced assets."""
 
     kind: Literal["dex"]
-    fee: Dec = Decimal(0)
+    fee: Fee = Decimal(0)
 
 
 class FlashLenderVenue(_Model):
     """A flash-loan provider (Balancer)."""
 
     kind: Literal["flash_lender"]
-    flash_fee: Dec = Decimal(0)
+    flash_fee: Fee = Decimal(0)
     assets: list[str] = []
 
 
@@ -131,19 +181,17 @@ AnyVenue = (WalletVenue | CexVenue | LendingVenue | StakingVenue | DexVenue | Fl
 class Market(_Model):
     """A market snapshot."""
 
-    prices: dict[str, Dec]
+    prices: dict[str, Positive]
     assets: dict[str, AssetInfo] = {}
     gas: Gas
     venues: dict[str, Venue]
 
     @field_validator("prices")
     @classmethod
-    def _positive_prices(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
-        for asset, price in prices.items():
+    def _asset_symbols(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        for asset in prices:
             if not _ASSET.match(asset):
                 raise ValueError(f"{asset!r} is not an asset symbol")
-            if price <= 0:
-                raise ValueError(f"the price of {asset} must be positive")
         return prices
 
     @field_validator("venues")
@@ -153,28 +201,6 @@ class Market(_Model):
             if not _VENUE_NAME.match(name):
                 raise ValueError(f"{name!r} is not a venue name (lowercase letters, digits, _)")
         return venues
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Market:
-        for asset, info in self.assets.items():
-            if info.rate <= 0:
-                raise ValueError(f"assets.{asset}.rate must be positive")
-        for name, venue in self.venues.items():
-            if isinstance(venue, CexVenue):
-                if venue.default_leverage <= 0 or venue.max_leverage <= 0:
-                    raise ValueError(f"venues.{name}: leverage must be positive")
-                for pair in venue.markets.spot + venue.markets.perp:
-                    parts = pair.split("/")
-                    if len(parts) != 2 or not all(_ASSET.match(p) for p in parts):
-                        raise ValueError(f"venues.{name}: {pair!r} is not a BASE/QUOTE market")
-            if isinstance(venue, LendingVenue):
-                for asset, terms in venue.assets.items():
-                    if not (0 <= terms.ltv <= terms.liquidation_threshold <= 1):
-                        raise ValueError(f"venues.{name}.assets.{asset}: need 0 <= ltv <= "
-                                         "liquidation_threshold <= 1")
-        if self.gas.price_gwei < 0:
-            raise ValueError("gas.price_gwei must not be negative")
-        return self
 
     # --- questions executors and rules ask -----------------------------------------------
     def price(self, asset: str) -> Decimal:
@@ -214,10 +240,59 @@ class Market(_Model):
         return Decimal(units) * gwei / Decimal(1_000_000_000)
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function"))
-    message = str(first["msg"]).removeprefix("Value error, ")
+_KINDS = "wallet, cex, lending, staking, dex, flash_lender or executor"
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field here",
+    "union_tag_not_found": f"needs a kind: {_KINDS}",
+}
+
+
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    """The field path of an error, as the user wrote it: `venues.binance.taker_fee`.
+
+    pydantic's location also names a discriminated union's tag (`venues.binance.cex...`)
+    and validator functions; those are not in the file and are left out.
+    """
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict) and part == node.get("kind"):
+            continue  # the tag pydantic chose the venue model by
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            parts[-1:] = [f"{parts[-1]}[{part}]" if parts else f"[{part}]"]
+            continue
+        elif node is not None and not isinstance(node, dict | list):
+            break  # past the value the user wrote: pydantic's own steps (a union member...)
+        else:
+            node = None
+        parts.append(path_part(part))
+    return ".".join(parts)
+
+
+_SCALARS = (str, int, float, Decimal, type(None))
+
+
+def _first_error(exc: ValidationError, data: Any) -> str:
+    first: ErrorDetails = exc.errors(include_url=False)[0]
+    where = _where(first["loc"], data)
+    kind = first["type"]
+    if kind == "union_tag_invalid":  # `kind: moon`
+        tag = (first.get("ctx") or {}).get("tag")
+        where = f"{where}.kind" if where else "kind"
+        message = f"{show(tag)} is not a venue kind (one of {_KINDS})"
+    elif kind in _MESSAGES:
+        message = _MESSAGES[kind]
+    elif kind == "value_error":  # ours: the message already says what it got
+        message = str(first["msg"]).removeprefix("Value error, ")
+    else:
+        message = str(first["msg"])
+        if isinstance(first["input"], _SCALARS):
+            message = f"{message} (got {show(first['input'])})"
+    message = " ".join(message.split())  # one line, whatever pydantic quotes
     return f"{where}: {message}" if where else message
 
 
@@ -226,9 +301,12 @@ def market_from_data(data: Any, source: str) -> Market:
     if not isinstance(data, dict):
         raise MarketError(f"{source}: a market file is a mapping with prices, gas and venues")
     try:
-        return Market.model_validate(data)
+        with arithmetic():
+            return Market.model_validate(data)
     except ValidationError as exc:
-        raise MarketError(f"{source}: {_first_error(exc)}") from None
+        raise MarketError(f"{source}: {_first_error(exc, data)}") from None
+    except DecimalException:  # every number is checked before use; this is a safety net
+        raise MarketError(f"{source}: a number is out of range") from None
     except RecursionError:
         raise MarketError(f"{source}: the market file is nested too deeply") from None
 
@@ -254,13 +332,13 @@ def _too_many_nodes(data: Any) -> bool:
 
 
 def market_from_text(text: str, source: str) -> Market:
-    """Parse YAML text (safe loader only) into a market."""
+    """Parse YAML text (a safe loader only, duplicate keys refused) into a market."""
     try:
-        data = yaml.safe_load(text)
+        data = load_strict(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = " ".join(str(getattr(exc, "problem", None) or "invalid YAML").split())
         raise MarketError(f"{source}{where}: {problem}") from None
     except RecursionError:
         raise MarketError(f"{source}: the market file is nested too deeply") from None
@@ -270,15 +348,23 @@ def market_from_text(text: str, source: str) -> Market:
     return market_from_data(data, source)
 
 
+def _too_large(file: Path) -> MarketError:
+    return MarketError(f"{file}: larger than the {MAX_MARKET_BYTES // (1024 * 1024)} MiB limit "
+                       "for a market file")
+
+
 def load_market(path: str | Path) -> Market:
     """Read a market file; MarketError with a one-line reason when it cannot be used."""
     file = Path(path)
     try:
         if file.exists() and not file.is_dir() and not file.is_file():
             raise MarketError(f"{file}: not a regular file")
-        if file.stat().st_size > MAX_MARKET_BYTES:
-            raise MarketError(f"{file}: larger than {MAX_MARKET_BYTES:,} bytes")
-        raw = file.read_bytes()
+        if file.stat().st_size > MAX_MARKET_BYTES:  # before reading a byte of it
+            raise _too_large(file)
+        with file.open("rb") as handle:  # and never more than the limit, should it grow
+            raw = handle.read(MAX_MARKET_BYTES + 1)
+        if len(raw) > MAX_MARKET_BYTES:
+            raise _too_large(file)
     except FileNotFoundError:
         raise MarketError(f"{file}: no such market file") from None
     except IsADirectoryError:
