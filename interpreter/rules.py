@@ -23,10 +23,12 @@ from stratplan.dsl.models import (
     Assert,
     AtomicBlock,
     CEXTradeInstruction,
+    Let,
     MaxAmount,
     Phase,
     Plan,
     Repeat,
+    Setting,
     SmartContractInstruction,
     WalletTransferInstruction,
 )
@@ -428,11 +430,11 @@ def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
             continue
         valid, wanted = limits[setting.name]
         try:
-            value = constant(setting.value, ctx.scope)
+            option = constant(setting.value, ctx.scope)
         except EvalError:
             continue  # reported by the constants rule (SP110), at the expression
-        if value is not None and not (value.is_finite() and valid(value)):
-            yield diag("SP104", f"`{setting.name}` cannot be {value.normalize():f}: it must be "
+        if option is not None and not (option.is_finite() and valid(option)):
+            yield diag("SP104", f"`{setting.name}` cannot be {option.normalize():f}: it must be "
                        f"{wanted}", setting.value.span)
 
 
@@ -442,9 +444,10 @@ def constants(ctx: RuleContext) -> Iterator[Diagnostic]:
     out of range; an option's value is a constant (no run-time state)."""
     lets = {let.name: let for let in ctx.plan.lets}
     reported: set[tuple[str, Span]] = set()
-    for item, what in [*((let, "constant") for let in ctx.plan.lets),
-                       *((setting, "option") for setting in ctx.plan.sets
-                         if setting.name in OPTIONS)]:
+    items: list[tuple[Let | Setting, str]] = [
+        *((let, "constant") for let in ctx.plan.lets),
+        *((setting, "option") for setting in ctx.plan.sets if setting.name in OPTIONS)]
+    for item, what in items:
         if names_used(item.value) - set(lets):
             continue  # undefined names: SP108
         try:
@@ -736,7 +739,8 @@ def flash_without_executor(ctx: RuleContext) -> Iterator[Diagnostic]:
         block = visit.stmt
         if not isinstance(block, AtomicBlock) or visit.atomic is not None:
             continue
-        if not any(_is_flash(op) and op.operation == "flash_borrow" for op in block.body):
+        if not any(isinstance(op, SmartContractInstruction) and op.operation == "flash_borrow"
+                   for op in block.body):
             continue
         terms = ctx.market.venues.get(block.via) if ctx.market and block.via else None
         if block.via is None or isinstance(terms, WalletVenue):
