@@ -1,0 +1,89 @@
+"""Interest and funding over time, as the venues do them (LANGUAGE.md section 8, step 2).
+
+Functions of the ledger and the market, so a live adapter can bring its own:
+- Aave's liquidity index grows a supplied balance linearly: `* (1 + r·Δt)`;
+- its borrow index compounds, approximated as Aave does by three terms of the series:
+  `* (1 + x + x²/2 + x³/6)` with `x = r·Δt`;
+- a funding settlement moves `-size · mark · rate` of the quote asset at the venue (size
+  signed, so a short receives a positive rate); a payment larger than the free balance is
+  taken from the position's posted margin.
+
+Times are in years (seconds / 31,536,000). Each function returns the change in units of
+the asset it touched, so the caller can attribute it in USD.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from stratplan.executors.ledger import Ledger
+
+SECONDS_PER_YEAR = Decimal(31_536_000)
+ZERO = Decimal(0)
+_HALF = Decimal("0.5")
+_SIXTH = Decimal(1) / Decimal(6)
+
+
+def years(milliseconds: int) -> Decimal:
+    """A time interval in milliseconds as a fraction of a 365-day year."""
+    return Decimal(milliseconds) / (SECONDS_PER_YEAR * 1000)
+
+
+def supply_factor(apr: Decimal, dt_years: Decimal) -> Decimal:
+    """Aave's linear liquidity index over Δt: 1 + r·Δt."""
+    return 1 + apr * dt_years
+
+
+def borrow_factor(apr: Decimal, dt_years: Decimal) -> Decimal:
+    """Aave's compounded borrow index over Δt: 1 + x + x²/2 + x³/6, x = r·Δt."""
+    x = apr * dt_years
+    return 1 + x + x * x * _HALF + x * x * x * _SIXTH
+
+
+def accrue_supply(ledger: Ledger, venue: str, asset: str, apr: Decimal,
+                  dt_years: Decimal) -> Decimal:
+    """Grow the collateral of `asset` at `venue`; returns the interest in units."""
+    held = ledger.get("collateral", venue, asset)
+    if not held or not apr:
+        return ZERO
+    interest = held * supply_factor(apr, dt_years) - held
+    ledger.add("collateral", venue, asset, interest)
+    return interest
+
+
+def accrue_borrow(ledger: Ledger, venue: str, asset: str, apr: Decimal,
+                  dt_years: Decimal) -> Decimal:
+    """Grow the debt of `asset` at `venue`; returns the interest in units (what is owed more)."""
+    owed = ledger.get("debt", venue, asset)
+    if not owed or not apr:
+        return ZERO
+    interest = owed * borrow_factor(apr, dt_years) - owed
+    ledger.add("debt", venue, asset, interest)
+    return interest
+
+
+def settle_funding(ledger: Ledger, venue: str, pair: str, rate: Decimal,
+                   mark: Decimal) -> Decimal:
+    """One funding settlement on the perp `pair` at `venue`; returns the quote received
+    (negative when paid). What the free balance cannot pay comes out of the margin."""
+    size = ledger.get("position", venue, pair)
+    if not size or not rate:
+        return ZERO
+    quote = pair.split("/")[1]
+    received = -size * mark * rate
+    if received >= 0:
+        ledger.add("balance", venue, quote, received)
+        return received
+    owed = -received
+    free = ledger.get("balance", venue, quote)
+    from_balance = min(free, owed)
+    if from_balance:
+        ledger.add("balance", venue, quote, -from_balance)
+    rest = owed - from_balance
+    if rest:
+        from_margin = min(ledger.get("margin", venue, pair), rest)
+        if from_margin:
+            ledger.add("margin", venue, pair, -from_margin)
+        rest -= from_margin
+    # What neither could pay is forgiven (the position is liquidated at the next check).
+    return -(owed - rest)

@@ -1,0 +1,268 @@
+"""Series of prices, funding and rates over time (LANGUAGE.md section 8).
+
+A series is a CSV file with a header: `time` (ISO 8601 in UTC, or integer Unix
+milliseconds), strictly increasing, and columns named by a key:
+
+    price.ASSET                 USD price, held until the next value
+    funding.VENUE.BASE          funding rate for one interval; a value is a settlement
+    rate.ASSET                  exchange rate of a rate-bearing asset to its underlying, held
+    supply.VENUE.ASSET          APR as a fraction, held
+    borrow.VENUE.ASSET          APR as a fraction, held
+
+A year of minutes is 525,600 rows, so the reader keeps no Python object per cell: times
+are one `array('q')` of milliseconds, and each column is one bytearray holding its cells'
+text with two `array('q')` of offsets per row (an empty held cell points at the value it
+carries forward). A cell becomes a Decimal only when a step asks for it.
+
+Every problem is a `SeriesError` with one line saying where (`file.csv:7: ...`); the
+linter reports it as SP500 at the `use series` line, the CLI as a one-line error (exit 2).
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+MAX_SERIES_BYTES = 2 * 1024 * 1024 * 1024
+_NUMBER = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_ASSET = r"[a-z]*[A-Z][A-Za-z0-9.]*"
+_NAME = r"[a-z_][a-z0-9_]*"
+_KEYS = {
+    "price": re.compile(rf"price\.({_ASSET})\Z"),
+    "rate": re.compile(rf"rate\.({_ASSET})\Z"),
+    "funding": re.compile(rf"funding\.({_NAME})\.({_ASSET})\Z"),
+    "supply": re.compile(rf"supply\.({_NAME})\.({_ASSET})\Z"),
+    "borrow": re.compile(rf"borrow\.({_NAME})\.({_ASSET})\Z"),
+}
+HELD = frozenset({"price", "rate", "supply", "borrow"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Unix milliseconds from 1970 to 9999: a bigger number is not a time in milliseconds.
+MAX_MS = 253_402_300_799_999
+
+
+class SeriesError(Exception):
+    """The series cannot be used; the message is one line and says where."""
+
+
+@dataclass
+class Column:
+    """One column: its key parts and its cells' text, stored compactly."""
+
+    name: str
+    kind: str                       # price, rate, funding, supply, borrow
+    key: tuple[str, ...]            # (ASSET,) or (VENUE, ASSET)
+    data: bytearray = field(default_factory=bytearray)
+    starts: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    ends: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    # The row whose text was last parsed, and its value: consecutive steps often share one.
+    _cached: tuple[int, int, Decimal | None] = (-1, -1, None)
+
+    def value(self, row: int) -> Decimal | None:
+        """The value in force at `row` (carried forward for held columns), None when there
+        is none yet (or, for funding, when the row has no settlement)."""
+        start, end = self.starts[row], self.ends[row]
+        if start == end:
+            return None
+        cached = self._cached
+        if cached[0] == start and cached[1] == end:
+            return cached[2]
+        value = Decimal(self.data[start:end].decode("ascii"))
+        self._cached = (start, end, value)
+        return value
+
+    def first_value(self) -> Decimal | None:
+        """The first value in the column, or None when it is empty throughout."""
+        for row in range(len(self.starts)):
+            if self.starts[row] != self.ends[row]:
+                return self.value(row)
+        return None
+
+
+@dataclass
+class Series:
+    """Times in Unix milliseconds and the columns by name."""
+
+    source: str
+    times: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def by_kind(self, kind: str) -> Iterator[Column]:
+        """The columns of one kind, in file order."""
+        return (c for c in self.columns.values() if c.kind == kind)
+
+    def column(self, kind: str, *key: str) -> Column | None:
+        """The column `kind.key...`, or None."""
+        return self.columns.get(".".join((kind, *key)))
+
+    @property
+    def step_ms(self) -> int | None:
+        """The smallest interval between two rows, or None for a single row."""
+        times = self.times
+        if len(times) < 2:
+            return None
+        return min(times[i + 1] - times[i] for i in range(len(times) - 1))
+
+    def slice(self, start_ms: int | None, end_ms: int | None) -> Series:
+        """The rows with start <= time <= end, held values carried into the first row."""
+        times = self.times
+        lo = 0 if start_ms is None else next((i for i, t in enumerate(times) if t >= start_ms),
+                                             len(times))
+        hi = len(times) if end_ms is None else next(
+            (i for i, t in enumerate(times) if t > end_ms), len(times))
+        result = Series(self.source, times[lo:hi])
+        for name, col in self.columns.items():
+            starts, ends = col.starts[lo:hi], col.ends[lo:hi]
+            result.columns[name] = Column(col.name, col.kind, col.key, col.data, starts, ends)
+        return result
+
+
+def iso(ms: int) -> str:
+    """`2024-01-01T00:00:00Z` (milliseconds shown only when there are some)."""
+    seconds, rest = divmod(ms, 1000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{rest:03d}Z" if rest else f"{text}Z"
+
+
+def parse_time(text: str) -> int:
+    """Unix milliseconds from ISO 8601 (UTC) or an integer in milliseconds; ValueError."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        value = int(text)
+        if value > MAX_MS:
+            raise ValueError(f"{text} is not a time in milliseconds")
+        return value
+    if not text or not text.isascii():
+        raise ValueError(f"{text!r} is not a time")
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.utcoffset() != UTC.utcoffset(None):
+        moment = moment.astimezone(UTC)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _column(name: str, where: str) -> Column:
+    kind = name.split(".", 1)[0]
+    pattern = _KEYS.get(kind)
+    match = pattern.match(name) if pattern else None
+    if match is None:
+        raise SeriesError(f"{where}: unknown column {name!r} (expected time, price.ASSET, "
+                          "rate.ASSET, funding.VENUE.BASE, supply.VENUE.ASSET or "
+                          "borrow.VENUE.ASSET)")
+    return Column(name, kind, match.groups())
+
+
+def _cells(line: bytes) -> list[bytes]:
+    return [cell.strip() for cell in line.split(b",")]
+
+
+def read_series(data: bytes, source: str) -> Series:
+    """Parse series text; SeriesError naming the line when it is invalid."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.splitlines()
+    number = 0
+    header: list[bytes] | None = None
+    for number, raw in enumerate(lines, 1):  # noqa: B007 - the header's line number is used
+        if raw.strip():
+            header = _cells(raw)
+            break
+    if header is None:
+        raise SeriesError(f"{source}: the series is empty (expected a header with `time`)")
+    try:
+        names = [cell.decode("ascii") for cell in header]
+    except UnicodeDecodeError:
+        raise SeriesError(f"{source}:{number}: the header is not ASCII") from None
+    if names[0] != "time":
+        raise SeriesError(f"{source}:{number}: the first column must be `time`, "
+                          f"found {names[0]!r}")
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise SeriesError(f"{source}:{number}: column {duplicate!r} appears twice")
+    series = Series(source)
+    columns = [_column(name, f"{source}:{number}") for name in names[1:]]
+    for col in columns:
+        series.columns[col.name] = col
+    width = len(names)
+    times = series.times
+    previous = -1
+    number_match = _NUMBER.match
+    header_line = number
+    for number, raw in enumerate(lines[header_line:], header_line + 1):
+        if not raw.strip():
+            continue
+        cells = _cells(raw)
+        if len(cells) != width:
+            raise SeriesError(f"{source}:{number}: {len(cells)} cells, the header has {width}")
+        try:
+            moment = parse_time(cells[0].decode("ascii"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SeriesError(f"{source}:{number}: bad time: {exc}") from None
+        if moment <= previous:
+            raise SeriesError(f"{source}:{number}: time {iso(moment)} is not after the "
+                              f"previous row's {iso(previous)} (times must strictly increase)")
+        previous = moment
+        times.append(moment)
+        for col, cell in zip(columns, cells[1:]):  # noqa: B905 - widths checked above
+            if not cell:
+                if col.kind in HELD and col.starts:
+                    col.starts.append(col.starts[-1])
+                    col.ends.append(col.ends[-1])
+                else:
+                    at = len(col.data)
+                    col.starts.append(at)
+                    col.ends.append(at)
+                continue
+            if number_match(cell) is None:
+                shown = cell.decode("utf-8", "replace")
+                raise SeriesError(f"{source}:{number}: {col.name}: {shown!r} is not a number")
+            _check_value(col, cell, f"{source}:{number}")
+            at = len(col.data)
+            col.data += cell
+            col.starts.append(at)
+            col.ends.append(at + len(cell))
+    if not times:
+        raise SeriesError(f"{source}: the series has a header but no rows")
+    return series
+
+
+def _check_value(col: Column, cell: bytes, where: str) -> None:
+    try:
+        value = Decimal(cell.decode("ascii"))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+        raise SeriesError(f"{where}: {col.name}: not a number") from None
+    if value and abs(value.adjusted()) > 30:
+        raise SeriesError(f"{where}: {col.name}: {cell.decode()} is out of range (1e-30..1e30)")
+    if col.kind in ("price", "rate") and value <= 0:
+        raise SeriesError(f"{where}: {col.name}: {cell.decode()} must be positive")
+
+
+def load_series(path: str | Path) -> Series:
+    """Read a series file; SeriesError with a one-line reason when it cannot be used."""
+    file = Path(path)
+    try:
+        if file.is_dir():
+            raise SeriesError(f"{file}: is a folder, not a series file")
+        if file.stat().st_size > MAX_SERIES_BYTES:
+            raise SeriesError(f"{file}: larger than the 2 GiB limit for a series")
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise SeriesError(f"{file}: no such series file") from None
+    except OSError as exc:
+        raise SeriesError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:
+        raise SeriesError(f"{str(file)!r}: not a usable file name") from None
+    return read_series(data, str(file))
