@@ -1,4 +1,12 @@
-"""CEX trades: spot buy/sell with taker fee and limit, perps with margin and leverage."""
+"""CEX trades: spot buy/sell with taker fee and limit, perps with margin and leverage.
+
+Spot fees are taken from the asset received (`spot_fee: received`, as Binance, Bybit and
+OKX do), or in the quote asset on top of a buy's cost (`spot_fee: quote`). A perp is an
+isolated-margin position with a size-weighted entry price: a trade in its direction adds
+at the trade's price, a trade against it closes it first, releasing margin pro rata and
+realising PnL against the entry price, and whatever is left over opens the other way at
+the trade's price. Its liquidation price is `accounts.PerpPosition.liquidation_price`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,12 @@ from decimal import Decimal
 from typing import cast
 
 from stratplan.dsl.models import CEXTradeInstruction
+from stratplan.executors.accounts import cex_terms
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import CexVenue, Market
 from stratplan.executors.protocol import ExecutionResult, Immediate, Order
 from stratplan.executors.resolve import drawn, drawn_from, fmt
-
-
-def _venue(market: Market, name: str) -> CexVenue:
-    terms = market.venues.get(name)
-    if terms is None or terms.kind != "cex":
-        raise ExecutionError("SP102", f"{name} is not a CEX")
-    return terms
 
 
 class CexExecutor(Immediate):
@@ -28,7 +30,7 @@ class CexExecutor(Immediate):
     def apply(self, order: Order, ledger: Ledger, market: Market) -> ExecutionResult:
         """Fill the trade or raise ExecutionError (SP300, SP303, SP306)."""
         instr = cast(CEXTradeInstruction, order.instruction)  # routed by `kind` (see wallet.py)
-        terms = _venue(market, instr.venue)
+        terms = cex_terms(market, instr.venue)
         price = market.price(instr.base) / market.price(instr.quote)
         if instr.market == "spot":
             return self._spot(order, instr, terms, price, ledger, market)
@@ -43,19 +45,28 @@ class CexExecutor(Immediate):
             if not fills:
                 raise ExecutionError("SP306", f"{instr.side} limit {fmt(order.limit)} would not "
                                      f"fill: {instr.pair} trades at {fmt(price)}")
-        if instr.side == "buy":
+        if instr.side == "buy" and terms.spot_fee == "received":
+            # Binance, Bybit and OKX take a buy's fee from the asset bought.
+            amount = drawn(order, Decimal(0))
+            fee = amount * terms.taker_fee
+            ledger.add("balance", venue, quote, -amount * price)
+            ledger.add("balance", venue, base, amount - fee)
+            fee_usd = fee * market.price(base)
+        elif instr.side == "buy":
             amount = drawn(order, Decimal(0))
             cost = amount * price
             fee = cost * terms.taker_fee
             ledger.add("balance", venue, quote, -(cost + fee))
             ledger.add("balance", venue, base, amount)
-        else:
+            fee_usd = fee * market.price(quote)
+        else:  # a sell receives the quote asset: both conventions take the fee from it
             amount = drawn_from(order, ledger, "balance", venue, base)
             proceeds = amount * price
             fee = proceeds * terms.taker_fee
             ledger.add("balance", venue, base, -amount)
             ledger.add("balance", venue, quote, proceeds - fee)
-        ledger.record_cost("fee", fee * market.price(quote))
+            fee_usd = fee * market.price(quote)
+        ledger.record_cost("fee", fee_usd)
         return ExecutionResult(amount=amount)
 
     @staticmethod

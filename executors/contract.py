@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import cast
 
 from stratplan.dsl.models import SmartContractInstruction
-from stratplan.executors.accounts import borrow_room, health_factor, lending_terms
+from stratplan.executors.accounts import (
+    LendingAccount,
+    health_factor,
+    lending_account,
+    lending_terms,
+)
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import WALLET, Ledger
-from stratplan.executors.market import DexVenue, Market, StakingVenue
+from stratplan.executors.market import DexVenue, LendingVenue, Market, StakingVenue
 from stratplan.executors.protocol import ExecutionResult, Immediate, Order
 from stratplan.executors.resolve import drawn, drawn_from, fmt
 
@@ -30,6 +35,20 @@ def _checked_health(instr: SmartContractInstruction, order: Order, ledger: Ledge
                                          f"{health:.4f}, below min_health "
                                          f"{fmt(order.options.min_health)}")])
     return ExecutionResult(amount)
+
+
+_MICRO = Decimal("0.000001")
+
+
+def _terms_in_use(terms: LendingVenue, account: LendingAccount, token: str) -> str:
+    """Which LTVs judged a borrow, for its message."""
+    if account.emode is not None:
+        return f"under e-mode {account.emode}"
+    if not terms.emode:
+        return "at the assets' own LTVs"
+    if not any(token in category.assets for category in terms.emode.values()):
+        return f"at the assets' own LTVs: {token} is in no e-mode category"
+    return "at the assets' own LTVs: the debt is not all in one e-mode category"
 
 
 def _stake(order: Order, instr: SmartContractInstruction, ledger: Ledger,
@@ -76,16 +95,23 @@ def _withdraw(order: Order, instr: SmartContractInstruction, ledger: Ledger,
 def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
             market: Market) -> ExecutionResult:
     venue, token = instr.venue or "", instr.token_in
-    terms = lending_terms(market, venue).assets.get(token)
+    venue_terms = lending_terms(market, venue)
+    terms = venue_terms.assets.get(token)
     if terms is None or not terms.borrowable:
         raise ExecutionError("SP103", f"{venue} does not lend {token}")
-    room = borrow_room(ledger, market, venue) / market.price(token)
+    # Judged with the borrow included: borrowing an asset outside the e-mode category
+    # drops the whole account to its assets' own LTVs.
+    account = lending_account(ledger, market, venue, borrowing=token)
+    room = account.borrow_room_usd / market.price(token)
     amount = room if order.amount == "max" else drawn(order, Decimal(0))
     if amount <= 0:
-        raise ExecutionError("SP305", f"nothing can be borrowed at {venue}: no collateral room")
+        raise ExecutionError("SP305", f"nothing can be borrowed at {venue}: no collateral room "
+                             f"({_terms_in_use(venue_terms, account, token)})")
     if amount > room:
+        shown = fmt(room.quantize(_MICRO, rounding=ROUND_DOWN)) if room >= _MICRO else fmt(room)
         raise ExecutionError("SP305", f"borrowing {fmt(amount)} {token} exceeds {venue}'s LTV "
-                             f"limit: at most {room:.6f} {token} more")
+                             f"limit: at most {shown} {token} more "
+                             f"({_terms_in_use(venue_terms, account, token)})")
     ledger.add("debt", venue, token, amount)
     ledger.add("balance", WALLET, token, amount)
     return _checked_health(instr, order, ledger, market, amount)

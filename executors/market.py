@@ -35,12 +35,14 @@ from pydantic_core import ErrorDetails
 from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market_numbers import (
+    Duration,
     Fee,
     Fraction,
     GasUnits,
     Leverage,
     NonNegative,
     Positive,
+    SignedFraction,
     show,
 )
 from stratplan.executors.strict_yaml import load_strict, path_part
@@ -97,8 +99,14 @@ class CexVenue(_Model):
 
     kind: Literal["cex"]
     taker_fee: Fee = Decimal(0)
+    # Which asset a spot trade's fee is taken from: the one received (Binance, Bybit, OKX),
+    # or the quote asset, on top of a buy's cost.
+    spot_fee: Literal["received", "quote"] = "received"
     max_leverage: Leverage = Decimal(20)
     default_leverage: Leverage = Decimal(1)
+    # A perp is liquidated when margin + unrealised PnL < maintenance_margin · notional.
+    maintenance_margin: Fraction = Decimal(0)
+    funding_interval: Duration = Decimal(8 * 3600)  # seconds between funding settlements
     withdraw_fee: dict[str, NonNegative] = {}  # in units of the asset, not a rate
     markets: CexMarkets = CexMarkets()
 
@@ -107,6 +115,13 @@ class CexVenue(_Model):
         if self.default_leverage > self.max_leverage:
             raise ValueError(f"default_leverage ({show(self.default_leverage)}) must not "
                              f"exceed max_leverage ({show(self.max_leverage)})")
+        # At the highest leverage the initial margin (1 / max_leverage) must exceed the
+        # maintenance margin, or a new position would be liquidatable as it opens.
+        with arithmetic():
+            if self.maintenance_margin * self.max_leverage >= 1:
+                raise ValueError(f"maintenance_margin ({show(self.maintenance_margin)}) must be "
+                                 "below the initial margin at max_leverage "
+                                 f"({show(1 / self.max_leverage)})")
         return self
 
     @cached_property
@@ -117,19 +132,39 @@ class CexVenue(_Model):
         return frozenset(listed | set(self.withdraw_fee))
 
 
-class LendingAsset(_Model):
-    """Terms of one asset at a lending venue: 0 <= ltv <= liquidation_threshold < 1."""
+class _CollateralTerms(_Model):
+    """How much collateral counts: 0 <= ltv <= liquidation_threshold < 1, and the bonus a
+    liquidator earns seizing it, with liquidation_threshold · (1 + bonus) <= 1 (Aave's own
+    rule: otherwise seizing collateral would leave the account less healthy than before)."""
 
     ltv: Fraction
     liquidation_threshold: Fraction
-    borrowable: StrictBool = False
+    liquidation_bonus: Fraction = Decimal(0)
 
     @model_validator(mode="after")
-    def _ltv_within_threshold(self) -> LendingAsset:
+    def _ltv_within_threshold(self) -> _CollateralTerms:
         if self.ltv > self.liquidation_threshold:
             raise ValueError(f"ltv ({show(self.ltv)}) must not exceed liquidation_threshold "
                              f"({show(self.liquidation_threshold)})")
+        with arithmetic():
+            if self.liquidation_threshold * (1 + self.liquidation_bonus) > 1:
+                raise ValueError(f"liquidation_threshold ({show(self.liquidation_threshold)}) "
+                                 f"· (1 + liquidation_bonus ({show(self.liquidation_bonus)})) "
+                                 "must not exceed 1")
         return self
+
+
+class LendingAsset(_CollateralTerms):
+    """Terms of one asset at a lending venue: its own LTV, threshold and bonus."""
+
+    borrowable: StrictBool = False
+
+
+class EModeCategory(_CollateralTerms):
+    """An e-mode category (Aave): correlated assets with their own LTV, threshold and bonus,
+    used by an account whose every borrowed asset is in it (LANGUAGE.md section 4)."""
+
+    assets: list[str]
 
 
 class LendingVenue(_Model):
@@ -138,6 +173,16 @@ class LendingVenue(_Model):
     kind: Literal["lending"]
     flash_fee: Fee | None = None
     assets: dict[str, LendingAsset] = {}
+    emode: dict[str, EModeCategory] = {}
+
+    @model_validator(mode="after")
+    def _emode_assets_listed(self) -> LendingVenue:
+        for name, category in self.emode.items():
+            for asset in category.assets:
+                if asset not in self.assets:
+                    raise ValueError(f"e-mode category {name} lists {asset}, which is not one "
+                                     "of the venue's assets")
+        return self
 
 
 class StakingVenue(_Model):
@@ -178,6 +223,23 @@ AnyVenue = (WalletVenue | CexVenue | LendingVenue | StakingVenue | DexVenue | Fl
             | ExecutorVenue)
 
 
+class LendingRates(_Model):
+    """Supply and borrow APRs (fractions a year) of the assets of one lending venue."""
+
+    supply: dict[str, NonNegative] = {}
+    borrow: dict[str, NonNegative] = {}
+
+
+class Rates(_Model):
+    """Rates for the projected carry, and for backtests where the series is silent (v2):
+    funding per funding interval by CEX and BASE, lending APRs by venue, and the staking APR
+    (the yearly growth of `rate`) by rate-bearing asset."""
+
+    funding: dict[str, dict[str, SignedFraction]] = {}
+    lending: dict[str, LendingRates] = {}
+    staking: dict[str, NonNegative] = {}
+
+
 class Market(_Model):
     """A market snapshot."""
 
@@ -185,6 +247,7 @@ class Market(_Model):
     assets: dict[str, AssetInfo] = {}
     gas: Gas
     venues: dict[str, Venue]
+    rates: Rates = Rates()
 
     @field_validator("prices")
     @classmethod
@@ -201,6 +264,37 @@ class Market(_Model):
             if not _VENUE_NAME.match(name):
                 raise ValueError(f"{name!r} is not a venue name (lowercase letters, digits, _)")
         return venues
+
+    @model_validator(mode="after")
+    def _rates_name_what_exists(self) -> Market:
+        """Every rate belongs to a perp, a lending asset or a rate-bearing asset there is."""
+        for venue, bases in self.rates.funding.items():
+            terms = self.venues.get(venue)
+            if not isinstance(terms, CexVenue):
+                raise ValueError(f"rates.funding.{venue}: {venue} is not a CEX of this market")
+            perps = {pair.split("/")[0] for pair in terms.markets.perp}
+            for base in bases:
+                if base not in perps:
+                    raise ValueError(f"rates.funding.{venue}.{base}: {venue} lists no {base} perp")
+        for venue, table in self.rates.lending.items():
+            lender = self.venues.get(venue)
+            if not isinstance(lender, LendingVenue):
+                raise ValueError(f"rates.lending.{venue}: {venue} is not a lending venue of this "
+                                 "market")
+            for asset in table.supply:
+                if asset not in lender.assets:
+                    raise ValueError(f"rates.lending.{venue}.supply.{asset}: {venue} does not "
+                                     f"take {asset}")
+            for asset in table.borrow:
+                own = lender.assets.get(asset)
+                if own is None or not own.borrowable:
+                    raise ValueError(f"rates.lending.{venue}.borrow.{asset}: {venue} does not "
+                                     f"lend {asset}")
+        for asset in self.rates.staking:
+            if asset not in self.assets:
+                raise ValueError(f"rates.staking.{asset}: {asset} is not a rate-bearing asset "
+                                 "(it needs an entry under assets:, with its underlying)")
+        return self
 
     # --- questions executors and rules ask -----------------------------------------------
     def price(self, asset: str) -> Decimal:
@@ -233,6 +327,29 @@ class Market(_Model):
                 asset in terms.assets:
             return terms.flash_fee
         return None
+
+    def funding_rate(self, venue: str, base: str) -> Decimal:
+        """The funding rate per interval of the `base` perp at `venue` (0 when the market has
+        none); MarketError when the venue lists no such perp."""
+        terms = self.venues.get(venue)
+        if not isinstance(terms, CexVenue) or \
+                not any(pair.split("/")[0] == base for pair in terms.markets.perp):
+            raise MarketError(f"{venue} lists no {base} perp")
+        return self.rates.funding.get(venue, {}).get(base, Decimal(0))
+
+    def supply_rate(self, venue: str, asset: str) -> Decimal:
+        """The supply APR of `asset` at the lending venue (0 when the market has none)."""
+        table = self.rates.lending.get(venue)
+        return table.supply.get(asset, Decimal(0)) if table is not None else Decimal(0)
+
+    def borrow_rate(self, venue: str, asset: str) -> Decimal:
+        """The borrow APR of `asset` at the lending venue (0 when the market has none)."""
+        table = self.rates.lending.get(venue)
+        return table.borrow.get(asset, Decimal(0)) if table is not None else Decimal(0)
+
+    def staking_rate(self, asset: str) -> Decimal:
+        """The APR at which a rate-bearing asset's `rate` grows (0 for any other asset)."""
+        return self.rates.staking.get(asset, Decimal(0))
 
     def gas_eth(self, units: int, price_gwei: Decimal | None = None) -> Decimal:
         """ETH for `units` of gas at the given (or the market's) price."""

@@ -13,6 +13,8 @@ a gas amount may be; the market models (executors/market.py) only name them:
     withdraw_fee: NonNegative
     max_leverage: Leverage  # >= 1
     base_tx: GasUnits       # a whole number >= 0
+    funding: SignedFraction # -1 < rate < 1
+    funding_interval: Duration  # `8h`, held as 28800 seconds
 
 A new field of a known kind names its type; a new kind adds one checker here.
 Messages are short and end with what was found: `must not be negative (got -0.001)`;
@@ -132,6 +134,28 @@ def to_units(value: Any) -> int:
     return number
 
 
+_DURATION = re.compile(r"([0-9](?:_?[0-9])*(?:\.[0-9](?:_?[0-9])*)?)[ \t]*(s|m|h|d|w)\Z")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def to_seconds(value: Any) -> Decimal:
+    """A duration written with its unit as in plans (`30s`, `15m`, `8h`, `1d`, `2w`), in
+    seconds; positive (LANGUAGE.md section 2). A bare number is refused: its unit is unsure."""
+    if isinstance(value, Decimal):  # a model's own value, validated already
+        return positive(value)
+    text = value.strip() if isinstance(value, str) else None
+    match = _DURATION.match(text) if text is not None else None
+    if match is None:
+        raise ValueError(f"must be a duration with its unit, such as 8h, 30m or 1d "
+                         f"(got {show(value)})")
+    number = to_decimal(match.group(1))
+    with arithmetic():
+        seconds = _checked(number * _SECONDS[match.group(2)], value)
+    if seconds <= 0:
+        raise ValueError(f"must be a positive duration (got {show(value)})")
+    return seconds
+
+
 # --- the checks, one per kind of number -------------------------------------------------------
 
 
@@ -157,6 +181,13 @@ def fraction(value: Decimal) -> Decimal:
     return value
 
 
+def signed_fraction(value: Decimal) -> Decimal:
+    """A rate that may be paid either way (funding): -1 < value < 1."""
+    if abs(value) >= 1:
+        raise ValueError(f"must be between -1 and 1 (-100% and 100%) (got {show(value)})")
+    return value
+
+
 def leverage(value: Decimal) -> Decimal:
     """A leverage: at least 1 (1x)."""
     if value < 1:
@@ -178,3 +209,7 @@ Leverage = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(levera
 """A leverage: >= 1."""
 GasUnits = Annotated[int, BeforeValidator(to_units)]
 """Gas units: a whole number >= 0."""
+SignedFraction = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(signed_fraction)]
+"""-1 < value < 1: a funding rate per interval, which longs or shorts may pay."""
+Duration = Annotated[Decimal, BeforeValidator(to_seconds)]
+"""A positive duration (`8h`), held in seconds."""

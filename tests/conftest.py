@@ -40,7 +40,6 @@ def conformance_cases() -> list[Path]:
 PENDING_V2: dict[str, tuple[int, str]] = {
     "clean_backtest.plan": (13, "use series, triggers"),
     "sp304_trigger_assert.plan": (13, "triggers and the backtest"),
-    "sp305_outside_emode.plan": (12, "per-asset LTV and e-mode"),
     "sp500_series_missing.plan": (13, "use series"),
     "sp501_liquidated.plan": (13, "liquidations over time"),
     "sp503_no_funding.plan": (13, "series rates"),

@@ -62,9 +62,16 @@ def test_spot_buy_and_sell_with_taker_fee_and_limits():
     monitor = PositionMonitor()
     monitor.seed("binance", "USDT", Decimal(10_000))
     _do("spot buy 1 ETH/USDT on binance", monitor)
-    assert monitor.get("balance", "binance", "USDT") == 10_000 - Decimal(3400) * Decimal("1.0004")
+    # The fee (4 bps) is taken from the ETH received, as Binance does: 1 · (1 - 0.0004) ETH
+    # for 3,400 USDT; the fee is 0.0004 ETH = 1.36 USD.
+    assert monitor.get("balance", "binance", "USDT") == 10_000 - Decimal(3400)
+    assert monitor.get("balance", "binance", "ETH") == 1 - Decimal("0.0004")
+    assert monitor.cost("fee") == Decimal("0.0004") * 3400
     _do("spot sell all ETH/USDT on binance", monitor)
     assert monitor.get("balance", "binance", "ETH") == 0
+    # A sell takes its fee from the USDT received: 0.9996 · 3,400 · (1 - 0.0004).
+    assert monitor.get("balance", "binance", "USDT") == \
+        6_600 + Decimal("0.9996") * 3400 * (1 - Decimal("0.0004"))
     with pytest.raises(ExecutionError) as error:
         _do("spot buy 1 ETH/USDT on binance limit 3000", monitor, limit=Decimal(3000))
     assert error.value.code == "SP306"
@@ -170,7 +177,7 @@ def test_rollback_restores_every_book_and_cost(alone):
     monitor.commit()
     monitor.begin(alone=alone)
     monitor.rollback()
-    assert monitor.get("balance", "binance", "ETH") == 1
+    assert monitor.get("balance", "binance", "ETH") == 1 - Decimal("0.0004")  # fee in ETH
 
 
 @pytest.mark.parametrize("alone", [False, True])

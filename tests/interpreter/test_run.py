@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from stratplan.dsl import parse
+from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.market import default_market
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import build_dag
@@ -23,6 +24,11 @@ def _run(text: str, **kwargs):
 
 
 def test_clean_atomic_flash_numbers():
+    with arithmetic():  # the run computes with 40 digits; so does the arithmetic below
+        _clean_atomic_flash_numbers()
+
+
+def _clean_atomic_flash_numbers():
     result = _run((CONFORMANCE / "clean_atomic_flash.plan").read_text())
     report = result.report
     assert report["status"] == "ok"
@@ -50,7 +56,9 @@ def test_clean_atomic_flash_numbers():
 def test_clean_btc_basis_numbers():
     report = _run((CONFORMANCE / "clean_btc_basis.plan").read_text()).report
     assert report["status"] == "ok"
-    assert report["exposure"]["BTC"] == "0"
+    # Spot fees come out of the BTC received: 1.1 · (1 - 0.0004) BTC held, 1.1 BTC short.
+    assert Decimal(report["exposure"]["BTC"]) == Decimal("1.1") * (1 - Decimal("0.0004")) - \
+        Decimal("1.1")
     positions = {v: Decimal(p["BTC"]) for v, p in report["positions"].items()}
     assert positions == {"binance": Decimal("-0.44"), "bybit": Decimal("-0.33"),
                          "okx": Decimal("-0.33")}
@@ -58,8 +66,8 @@ def test_clean_btc_basis_numbers():
         # Initial margin = notional / default leverage 3 = |size| * 67,800 / 3.
         notional = abs(size) * 67_800
         assert Decimal(report["margin"][venue]["USDT"]) == notional / 3
-    # Binance: 40,000 - 0.44 * 67,800 * 1.0004 (spot + fee) - 9,944 margin - 11.9328 perp fee.
-    spot_cost = Decimal("0.44") * 67_800 * Decimal("1.0004")
+    # Binance: 40,000 - 0.44 * 67,800 (spot) - 9,944 margin - 11.9328 perp fee.
+    spot_cost = Decimal("0.44") * 67_800
     perp_fee = Decimal("0.44") * 67_800 * Decimal("0.0004")
     assert Decimal(report["balances"]["binance"]["USDT"]) == \
         40_000 - spot_cost - Decimal(9944) - perp_fee
