@@ -96,6 +96,7 @@ class BacktestResult:
     market: Market
     engine: Engine
     phases: Outcome
+    dag: Dag
     snapshots: list[Snapshot] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -377,7 +378,7 @@ def _run(plan: Plan, market: Market, series: Series,
     fees0, slip0, gas0 = _cost_parts(bt)
     dag = build_dag(plan, engine.scope)
     phases = _run_dag(engine, dag)
-    result = BacktestResult(plan, series, bt.market, engine, phases, notices=bt.notices)
+    result = BacktestResult(plan, series, bt.market, engine, phases, dag, notices=bt.notices)
     result.value_start = start_value
     triggers = list(getattr(plan, "triggers", ()))
     result.firings = {t.name: 0 for t in triggers}

@@ -1,0 +1,96 @@
+"""`lint` with a series: the dry run is the whole backtest (LANGUAGE.md sections 6 and 8).
+
+- a problem with `use series` is SP500 at its line;
+- the phases' SP3xx as in v1; a trigger body that fails reports its SP3xx once at its
+  line, naming the first time it failed;
+- SP501 for each liquidation, at the instruction that last increased the debt or position;
+- SP502 (info) for a trigger that never fired; SP503 for a rate the series lacks; SP504
+  for an `every` period shorter than the series' step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.models import Plan
+from stratplan.executors.market import Market
+from stratplan.interpreter.backtest import run_backtest
+from stratplan.interpreter.dag import DagError, iteration_of
+from stratplan.interpreter.rules import diag
+from stratplan.interpreter.series import Series, SeriesError, iso, load_series
+from stratplan.interpreter.triggers import duration_ms
+
+
+def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Diagnostic | None]:
+    """The plan's `use series`, or an SP500 saying why it cannot be used (None, None when
+    the plan names no series)."""
+    ref = getattr(plan, "series", None)
+    if ref is None:
+        return None, None
+    folder = (plan_dir or Path.cwd()).resolve()
+    try:
+        target = (folder / ref.path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, diag("SP500", f"series path {ref.path!r} cannot be used: {exc}", ref.span)
+    if not target.is_relative_to(folder):
+        return None, diag("SP500", f"series file {ref.path!r} is outside the plan's folder",
+                          ref.span, "keep the series beside the plan, or pass --series")
+    try:
+        return load_series(target), None
+    except SeriesError as exc:
+        return None, diag("SP500", f"series cannot be used: {exc}", ref.span)
+
+
+def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Diagnostic]:
+    """The backtest as a dry run: its diagnostics."""
+    found: list[Diagnostic] = []
+    step = series.step_ms
+    for trigger in getattr(plan, "triggers", ()):
+        every = getattr(trigger, "every", None)
+        if every is not None and step is not None and duration_ms(every) < step:
+            found.append(diag("SP504", f"`every {every.text}` is shorter than the series' "
+                              f"step ({step // 1000} s): it fires at most once a step",
+                              trigger.span))
+    try:
+        result = run_backtest(plan, market, series)
+    except DagError:
+        return found
+    seen: set[tuple[str, int]] = set()
+    for code, message, span, node_id in result.phases.warnings:
+        if (code, span.line) not in seen:
+            seen.add((code, span.line))
+            iteration = iteration_of(node_id.split("@")[0])
+            found.append(diag(code, f"{message} (first in iteration {iteration})"
+                              if iteration else message, span))
+    failure = result.phases.failure
+    if failure is not None:
+        code = failure.code if failure.code.startswith("SP") else "SP300"
+        iteration = iteration_of(failure.node)
+        found.append(diag(code, f"{failure.message} (first in iteration {iteration})"
+                          if iteration else failure.message, failure.span))
+    for notice in result.notices:
+        if (notice.code, notice.span.line) not in seen:
+            seen.add((notice.code, notice.span.line))
+            found.append(diag(notice.code, notice.message, notice.span))
+    for event in result.events:
+        if event.span is None or event.code is None:
+            continue
+        key = (event.code, event.span.line)
+        if key in seen:
+            continue
+        seen.add(key)
+        if event.kind == "liquidation":
+            found.append(diag("SP501", f"liquidated at {iso(event.time)}: {event.message}",
+                              event.span))
+        else:
+            code = event.code if event.code.startswith("SP") else "SP300"
+            found.append(diag(code, f"{event.message} (first at {iso(event.time)})",
+                              event.span))
+    if failure is None:
+        for trigger in getattr(plan, "triggers", ()):
+            if not result.firings.get(trigger.name):
+                found.append(diag("SP502", f"trigger `{trigger.name}` never fired over the "
+                                  f"series ({iso(series.times[0])} to "
+                                  f"{iso(series.times[-1])})", trigger.span))
+    return found

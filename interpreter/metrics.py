@@ -1,0 +1,120 @@
+"""The backtest report (LANGUAGE.md section 8): summary metrics, PnL attribution, events.
+
+Every metric is a Decimal; ratios use step returns r_i = V_i / V_(i-1) - 1 over the
+snapshots, annualised by the number of steps in a 365-day year (the mean step length).
+Sharpe = mean / standard deviation * sqrt(steps a year); Sortino = mean / downside
+deviation (root mean square of the negative returns) * sqrt(steps a year). Both are null
+when undefined (fewer than two returns, or no deviation).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from stratplan.interpreter.backtest import PARTS, BacktestResult
+from stratplan.interpreter.report import build_report, dec
+from stratplan.interpreter.series import iso
+
+YEAR_MS = Decimal(31_536_000_000)
+ZERO = Decimal(0)
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    return numerator / denominator if denominator else None
+
+
+def summary(result: BacktestResult) -> dict[str, Any]:
+    """The summary metrics, as Decimals (None where undefined)."""
+    snaps = result.snapshots
+    start, end = result.value_start, result.value_end
+    first_t, last_t = snaps[0].time, snaps[-1].time
+    ret = _ratio(end - start, start) if start > 0 else None
+    span = Decimal(last_t - first_t)
+    apr = ret * YEAR_MS / span if ret is not None and span else None
+    peak, peak_t = start, first_t
+    worst, worst_from, worst_to = ZERO, None, None
+    for snap in snaps:
+        if snap.value > peak:
+            peak, peak_t = snap.value, snap.time
+        if peak > 0:
+            drop = (peak - snap.value) / peak
+            if drop > worst:
+                worst, worst_from, worst_to = drop, peak_t, snap.time
+    returns = [snaps[i].value / snaps[i - 1].value - 1 for i in range(1, len(snaps))
+               if snaps[i - 1].value > 0]
+    sharpe = sortino = None
+    if len(returns) >= 2 and span:
+        count = Decimal(len(returns))
+        mean = sum(returns, ZERO) / count
+        variance = sum(((r - mean) ** 2 for r in returns), ZERO) / (count - 1)
+        per_year = (YEAR_MS / (span / count)).sqrt()
+        if variance > 0:
+            sharpe = mean / variance.sqrt() * per_year
+        downside = sum((r * r for r in returns if r < 0), ZERO) / count
+        if downside > 0:
+            sortino = mean / downside.sqrt() * per_year
+    min_health: dict[str, dict[str, Any]] = {}
+    for snap in snaps:
+        for venue, health in snap.health.items():
+            if health is None:
+                continue
+            known = min_health.get(venue)
+            if known is None or health < known["value"]:
+                min_health[venue] = {"value": health, "time": snap.time}
+    return {"value_start": start, "value_end": end, "return": ret, "apr": apr,
+            "max_drawdown": worst, "max_drawdown_from": worst_from, "max_drawdown_to": worst_to,
+            "sharpe": sharpe, "sortino": sortino, "min_health": min_health,
+            "liquidations": sum(1 for e in result.events if e.kind == "liquidation"),
+            "firings": dict(result.firings)}
+
+
+def _d(value: Decimal | None) -> str | None:
+    return None if value is None else dec(value)
+
+
+def _t(value: int | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+def report(result: BacktestResult, steps: bool = False) -> dict[str, Any]:
+    """The JSON report of section 8 (decimals as strings)."""
+    s = summary(result)
+    snaps = result.snapshots
+    data: dict[str, Any] = {
+        "plan": result.plan.name,
+        "status": "failed" if result.failed else "ok",
+        "start": iso(snaps[0].time), "end": iso(snaps[-1].time), "steps": len(snaps),
+        "summary": {
+            "value_start": dec(s["value_start"]), "value_end": dec(s["value_end"]),
+            "return": _d(s["return"]), "apr": _d(s["apr"]),
+            "max_drawdown": dec(s["max_drawdown"]),
+            "max_drawdown_from": _t(s["max_drawdown_from"]),
+            "max_drawdown_to": _t(s["max_drawdown_to"]),
+            "sharpe": _d(s["sharpe"]), "sortino": _d(s["sortino"]),
+            "min_health": {v: {"value": dec(h["value"]), "time": iso(h["time"])}
+                           for v, h in sorted(s["min_health"].items())},
+            "liquidations": s["liquidations"], "firings": s["firings"]},
+        "pnl": {name: dec(result.pnl[name]) for name in (*PARTS, "total")},
+        "events": [{"time": iso(e.time), "kind": e.kind,
+                    ("venue" if e.kind == "liquidation" else "trigger"): e.name,
+                    "node": e.node, "line": e.line, "code": e.code, "message": e.message,
+                    "loss_usd": _d(e.loss_usd)} for e in result.events],
+        "final": build_report(result.plan, result.dag, result.phases, result.engine.monitor,
+                              result.market, result.value_start),
+    }
+    if steps:
+        data["step_list"] = [step_row(snap) for snap in snaps]
+    return data
+
+
+def step_row(snap: Any) -> dict[str, Any]:
+    """One step as plain data (CSV rows and `--steps`)."""
+    row: dict[str, Any] = {"time": iso(snap.time), "value": dec(snap.value)}
+    for venue, health in sorted(snap.health.items()):
+        row[f"health.{venue}"] = None if health is None else dec(health)
+    for asset, amount in sorted(snap.exposure.items()):
+        row[f"exposure.{asset}"] = dec(amount)
+    for name in PARTS:
+        row[f"pnl.{name}"] = dec(snap.parts.get(name, ZERO))
+    return row
