@@ -27,7 +27,13 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.executors.ledger import WALLET
-from stratplan.interpreter.evaluate import Scope, calls, constant
+from stratplan.interpreter.evaluate import (
+    PORTFOLIO_FUNCTIONS,
+    VENUE_STATE_FUNCTIONS,
+    Scope,
+    calls,
+    constant,
+)
 
 MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000
@@ -116,10 +122,9 @@ def _expr_venues(exprs: list[Any]) -> set[str]:
         if expr is None:
             continue
         for call in calls(expr):
-            if call.func == "exposure":
+            if call.func in PORTFOLIO_FUNCTIONS:
                 venues.add(EVERY_VENUE)
-            elif call.func in ("balance", "collateral", "debt", "position", "health") \
-                    and call.args and call.args[0].kind == "name":
+            elif call.func in VENUE_STATE_FUNCTIONS and call.args and call.args[0].kind == "name":
                 venues.add(call.args[0].name)
     return venues
 

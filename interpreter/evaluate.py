@@ -12,7 +12,15 @@ from stratplan.dsl.decimals import in_range
 from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import AnyExpr, Let
 from stratplan.dsl.spans import Span
-from stratplan.executors.accounts import INFINITE, exposure, health_factor
+from stratplan.executors.accounts import (
+    INFINITE,
+    collateral_liquidation_price,
+    exposure,
+    health_factor,
+    lending_terms,
+    perp_of,
+    portfolio_value,
+)
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import Market
@@ -22,9 +30,18 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "balance": ("venue", "asset"), "collateral": ("venue", "asset"),
     "debt": ("venue", "asset"), "position": ("venue", "asset"), "price": ("asset",),
     "health": ("venue",), "exposure": ("asset",),
+    # v2 (LANGUAGE.md section 4)
+    "value": (), "rate": ("asset",), "funding": ("venue", "asset"),
+    "supply_rate": ("venue", "asset"), "borrow_rate": ("venue", "asset"),
+    "entry_price": ("venue", "asset"), "liquidation_price": ("venue", "asset"),
 }
 # Functions whose value is fixed by the market alone (allowed in constant expressions).
-MARKET_FUNCTIONS = frozenset({"price"})
+MARKET_FUNCTIONS = frozenset({"price", "rate", "funding", "supply_rate", "borrow_rate"})
+# Functions that read the state of the venue named by their first argument, and those that
+# read every venue: the DAG orders them after what changes that state.
+VENUE_STATE_FUNCTIONS = frozenset({"balance", "collateral", "debt", "position", "health",
+                                   "entry_price", "liquidation_price"})
+PORTFOLIO_FUNCTIONS = frozenset({"exposure", "value"})
 MAX_LET_CHAIN = 64
 
 
@@ -166,17 +183,55 @@ def _argument(arg: Any, kind: str) -> str:
 def _state(func: str, args: list[str], ledger: Ledger | None, market: Market) -> Decimal:
     if func == "price":
         return market.price(args[0])
+    if func == "rate":
+        market.price(args[0])  # an unknown asset is an error, not a rate of 1
+        return market.rate(args[0])
+    if func == "funding":
+        return market.funding_rate(args[0], args[1])
+    if func in ("supply_rate", "borrow_rate"):
+        return _lending_rate(func, args[0], args[1], market)
     assert ledger is not None
     if func == "health":
         health = health_factor(ledger, market, args[0])
         return INFINITE if health is None else health
     if func == "exposure":
         return exposure(ledger, market, args[0])
+    if func == "value":
+        return portfolio_value(ledger, market)
+    if func == "entry_price":
+        perp = perp_of(ledger, market, args[0], args[1])
+        return perp.entry_price if perp is not None else Decimal(0)
+    if func == "liquidation_price":
+        return _liquidation_price(args[0], args[1], ledger, market)
     if func == "position":
         return sum((size for pair, size in ledger.items("position", args[0]).items()
                     if pair.split("/")[0] == args[1]), Decimal(0))
     book = {"balance": "balance", "collateral": "collateral", "debt": "debt"}[func]
     return ledger.get(book, args[0], args[1])  # type: ignore[arg-type]
+
+
+def _lending_rate(func: str, venue: str, asset: str, market: Market) -> Decimal:
+    """`supply_rate(V, T)` / `borrow_rate(V, T)`: the APR, 0 where the market gives none."""
+    terms = lending_terms(market, venue).assets.get(asset)
+    if func == "supply_rate":
+        if terms is None:
+            raise MarketError(f"{venue} does not take {asset}")
+        return market.supply_rate(venue, asset)
+    if terms is None or not terms.borrowable:
+        raise MarketError(f"{venue} does not lend {asset}")
+    return market.borrow_rate(venue, asset)
+
+
+def _liquidation_price(venue: str, asset: str, ledger: Ledger, market: Market) -> Decimal:
+    """The price at which the perp in `asset` at a CEX, or the collateral `asset` at a
+    lending venue (other prices fixed), would be liquidated; 0 when no price would (no
+    position, no debt, or a long whose margin covers it)."""
+    if market.venues.get(venue) is not None and market.venues[venue].kind == "lending":
+        found = collateral_liquidation_price(ledger, market, venue, asset)
+    else:
+        perp = perp_of(ledger, market, venue, asset)
+        found = perp.liquidation_price if perp is not None else None
+    return Decimal(0) if found is None else found
 
 
 def holds(expr: Any, scope: Scope) -> bool:

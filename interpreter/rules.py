@@ -241,6 +241,12 @@ _KINDS_FOR = {
     "via": ((ExecutorVenue, WalletVenue), "execute atomic blocks (needs kind executor)"),
     "fn:collateral": ((LendingVenue,), "hold collateral"), "fn:debt": ((LendingVenue,), "lend"),
     "fn:health": ((LendingVenue,), "have a health factor"),
+    "fn:funding": ((CexVenue,), "have perps with funding (not a CEX)"),
+    "fn:entry_price": ((CexVenue,), "hold perps (not a CEX)"),
+    "fn:supply_rate": ((LendingVenue,), "pay supply interest (not a lending venue)"),
+    "fn:borrow_rate": ((LendingVenue,), "charge borrow interest (not a lending venue)"),
+    "fn:liquidation_price": ((CexVenue, LendingVenue), "have a liquidation price (neither a "
+                                                       "CEX nor a lending venue)"),
 }
 
 
