@@ -9,10 +9,10 @@ when undefined (fewer than two returns, or no deviation).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
-from stratplan.interpreter.backtest import PARTS, BacktestResult
+from stratplan.interpreter.backtest import _EXACT, PARTS, BacktestResult
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series import iso
 
@@ -78,7 +78,13 @@ def _t(value: int | None) -> str | None:
 
 
 def report(result: BacktestResult, steps: bool = False) -> dict[str, Any]:
-    """The JSON report of section 8 (decimals as strings)."""
+    """The JSON report of section 8 (decimals as strings, every digit kept: the PnL parts
+    as printed add up exactly to the total)."""
+    with localcontext(_EXACT):
+        return _report(result, steps)
+
+
+def _report(result: BacktestResult, steps: bool) -> dict[str, Any]:
     s = summary(result)
     snaps = result.snapshots
     data: dict[str, Any] = {
