@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows of the text step table, half from each end (default 40)")
     run.add_argument("--market", metavar="FILE")
     run.set_defaults(func=cmd_run)
+    from stratplan.backtestview import register as register_backtest
+    register_backtest(sub)
 
     explain_cmd = sub.add_parser("explain", help="explain a diagnostic code")
     explain_cmd.add_argument("code", nargs="?", metavar="CODE")
