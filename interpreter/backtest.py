@@ -35,6 +35,7 @@ from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span
 from stratplan.executors import accrual
 from stratplan.executors.accounts import exposure, health_factor, portfolio_value
+from stratplan.executors.ledger import Book
 from stratplan.executors.liquidation import Liquidation, liquidate
 from stratplan.executors.market import AssetInfo, CexVenue, Market
 from stratplan.executors.protocol import Executor
@@ -291,7 +292,8 @@ class Backtest:
     def note_missing(self) -> None:
         """SP503 for what the plan now holds that the series has no rate for."""
         monitor = self.monitor
-        for book, kind in (("collateral", "supply"), ("debt", "borrow")):
+        pairs: tuple[tuple[Book, str], ...] = (("collateral", "supply"), ("debt", "borrow"))
+        for book, kind in pairs:
             for venue in monitor.venues(book):
                 for asset in monitor.items(book, venue):
                     if self.series.column(kind, venue, asset) is None:
@@ -359,8 +361,8 @@ def _snapshot(bt: Backtest, time: int, parts: dict[str, Decimal]) -> Snapshot:
               for venue in sorted(monitor.venues("debt") | monitor.venues("collateral"))
               if venue in market.venues and market.venues[venue].kind == "lending"}
     bases = sorted({market.underlying(a) for book in ("balance", "collateral", "debt")
-                    for venue in monitor.venues(book)  # type: ignore[attr-defined]
-                    for a in monitor.items(book, venue)}  # type: ignore[arg-type]
+                    for venue in monitor.venues(book)
+                    for a in monitor.items(book, venue)}
                    | {pair.split("/")[0] for venue in monitor.venues("position")
                       for pair in monitor.items("position", venue)})
     exposures = {base: exposure(monitor, market, base) for base in bases

@@ -57,8 +57,8 @@ class Column:
     kind: str                       # price, rate, funding, supply, borrow
     key: tuple[str, ...]            # (ASSET,) or (VENUE, ASSET)
     data: bytearray = field(default_factory=bytearray)
-    starts: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
-    ends: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    starts: array = field(default_factory=lambda: array("q"))
+    ends: array = field(default_factory=lambda: array("q"))
     # The row whose text was last parsed, and its value: consecutive steps often share one.
     _cached: tuple[int, int, Decimal | None] = (-1, -1, None)
 
@@ -88,7 +88,7 @@ class Series:
     """Times in Unix milliseconds and the columns by name."""
 
     source: str
-    times: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    times: array = field(default_factory=lambda: array("q"))
     columns: dict[str, Column] = field(default_factory=dict)
 
     def __len__(self) -> int:
