@@ -252,3 +252,112 @@ def test_load_market_names_the_file_and_the_field(tmp_path):
     with pytest.raises(MarketError) as error:
         load_market(bad)
     assert str(error.value) == f"{bad}: venues.binance.taker_fee: must not be negative (got -0.001)"
+
+
+# --- market v2 (issue 12): e-mode, CEX margin and fee terms, the rates section ----------------
+
+GOOD_V2 = """\
+prices: {ETH: 3400, WETH: 3400, weETH: 3570, USDT: 1}
+assets: {weETH: {underlying: ETH, rate: 1.05}}
+gas: {price_gwei: 20, base_tx: 21000}
+venues:
+  binance: {kind: cex, taker_fee: 4bps, spot_fee: received, max_leverage: 20,
+            maintenance_margin: 0.5%, funding_interval: 8h, markets: {perp: [ETH/USDT]}}
+  aave:
+    kind: lending
+    assets:
+      weETH: {ltv: 72.5%, liquidation_threshold: 75%, liquidation_bonus: 7.5%}
+      WETH: {ltv: 80.5%, liquidation_threshold: 83%, liquidation_bonus: 5%, borrowable: true}
+      USDT: {ltv: 75%, liquidation_threshold: 78%, borrowable: true}
+    emode:
+      eth: {ltv: 93%, liquidation_threshold: 95%, liquidation_bonus: 1%, assets: [WETH, weETH]}
+rates:
+  funding: {binance: {ETH: 0.01%}}
+  lending: {aave: {supply: {weETH: 0.05%}, borrow: {WETH: 2.5%}}}
+  staking: {weETH: 3%}
+"""
+
+
+def _bad_v2(old: str, new: str) -> str:
+    assert old in GOOD_V2, old
+    return GOOD_V2.replace(old, new, 1)
+
+
+def test_default_market_has_the_v2_design_values():
+    market = default_market()
+    aave = market.venues["aave"]
+    assert (aave.assets["weETH"].ltv, aave.assets["weETH"].liquidation_threshold,  # type: ignore[union-attr]
+            aave.assets["weETH"].liquidation_bonus) == \
+        (Decimal("0.725"), Decimal("0.75"), Decimal("0.075"))  # type: ignore[union-attr]
+    assert aave.assets["WETH"].ltv == Decimal("0.805")  # type: ignore[union-attr]
+    assert aave.assets["USDT"].liquidation_bonus == Decimal("0.045")  # type: ignore[union-attr]
+    eth = aave.emode["eth"]  # type: ignore[union-attr]
+    assert (eth.ltv, eth.liquidation_threshold, eth.liquidation_bonus, eth.assets) == \
+        (Decimal("0.93"), Decimal("0.95"), Decimal("0.01"), ["WETH", "weETH"])
+    for cex in ("binance", "bybit", "okx"):
+        terms = market.venues[cex]
+        assert terms.spot_fee == "received"  # type: ignore[union-attr]
+        assert terms.maintenance_margin == Decimal("0.005")  # type: ignore[union-attr]
+        assert terms.funding_interval == 8 * 3600  # type: ignore[union-attr]
+        assert market.funding_rate(cex, "BTC") == market.funding_rate(cex, "ETH") == \
+            Decimal("0.0001")
+    assert market.supply_rate("aave", "USDC") == Decimal("0.04")
+    assert market.borrow_rate("aave", "USDT") == Decimal("0.055")
+    assert market.staking_rate("weETH") == Decimal("0.03")
+    assert market.staking_rate("ETH") == 0 and market.borrow_rate("aave", "weETH") == 0
+
+
+def test_the_small_v2_market_loads_and_funding_may_be_negative():
+    market = market_from_text(GOOD_V2, "m.yaml")
+    assert market.venues["binance"].funding_interval == 28_800  # type: ignore[union-attr]
+    negative = market_from_text(_bad_v2("ETH: 0.01%}", "ETH: -0.03%}"), "m.yaml")
+    assert negative.funding_rate("binance", "ETH") == Decimal("-0.0003")
+    for text, seconds in (("30m", 1800), ("1d", 86_400), ("1w", 604_800), ("90s", 90)):
+        minutes = market_from_text(_bad_v2("funding_interval: 8h", f"funding_interval: {text}"),
+                                   "m.yaml")
+        assert minutes.venues["binance"].funding_interval == seconds  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("old, new, path, problem", [
+    ("spot_fee: received", "spot_fee: base", "venues.binance.spot_fee", "received"),
+    ("maintenance_margin: 0.5%", "maintenance_margin: -0.5%", "venues.binance.maintenance_margin",
+     "must not be negative"),
+    ("maintenance_margin: 0.5%", "maintenance_margin: 5%", "venues.binance",
+     "maintenance_margin (0.05) must be below the initial margin at max_leverage (0.05)"),
+    ("funding_interval: 8h", "funding_interval: 8", "venues.binance.funding_interval",
+     "must be a duration with its unit"),
+    ("funding_interval: 8h", "funding_interval: 0h", "venues.binance.funding_interval",
+     "must be a positive duration"),
+    ("funding_interval: 8h", "funding_interval: -8h", "venues.binance.funding_interval",
+     "duration"),
+    ("liquidation_bonus: 7.5%}", "liquidation_bonus: -7.5%}", "venues.aave.assets.weETH.liquidation_bonus",
+     "must not be negative"),
+    ("liquidation_threshold: 95%, liquidation_bonus: 1%", "liquidation_threshold: 95%, "
+     "liquidation_bonus: 6%", "venues.aave.emode.eth", "must not exceed 1"),
+    ("ltv: 93%", "ltv: 96%", "venues.aave.emode.eth", "ltv (0.96) must not exceed"),
+    ("assets: [WETH, weETH]", "assets: [WETH, USDC]", "venues.aave",
+     "e-mode category eth lists USDC, which is not one of the venue's assets"),
+    ("funding: {binance: {ETH: 0.01%}}", "funding: {aave: {ETH: 0.01%}}", "",
+     "rates.funding.aave: aave is not a CEX"),
+    ("funding: {binance: {ETH: 0.01%}}", "funding: {binance: {BTC: 0.01%}}", "",
+     "rates.funding.binance.BTC: binance lists no BTC perp"),
+    ("ETH: 0.01%}", "ETH: 100%}", "rates.funding.binance.ETH", "must be between -1 and 1"),
+    ("supply: {weETH: 0.05%}", "supply: {USDC: 4%}", "",
+     "rates.lending.aave.supply.USDC: aave does not take USDC"),
+    ("borrow: {WETH: 2.5%}", "borrow: {weETH: 2.5%}", "",
+     "rates.lending.aave.borrow.weETH: aave does not lend weETH"),
+    ("borrow: {WETH: 2.5%}", "borrow: {WETH: -2.5%}", "rates.lending.aave.borrow.WETH",
+     "must not be negative"),
+    ("lending: {aave:", "lending: {binance:", "", "rates.lending.binance: binance is not a lending"),
+    ("staking: {weETH: 3%}", "staking: {WETH: 3%}", "",
+     "rates.staking.WETH: WETH is not a rate-bearing asset"),
+    ("staking: {weETH: 3%}", "staking: {weETH: 3%, ETH: 1%}", "", "rates.staking.ETH"),
+    ("staking: {weETH: 3%}", "staking: {weETH: 3%}\n  swaps: {}", "rates.swaps",
+     "is not a known field"),
+])
+def test_a_bad_v2_field_is_refused_naming_it(old, new, path, problem):
+    with pytest.raises(MarketError) as error:
+        market_from_text(_bad_v2(old, new), "m.yaml")
+    message = str(error.value)
+    assert message.startswith(f"m.yaml: {path}: " if path else "m.yaml: "), message
+    assert problem in message and "\n" not in message

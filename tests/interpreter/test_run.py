@@ -14,7 +14,7 @@ from stratplan.interpreter.dag import build_dag
 from stratplan.interpreter.engine import Engine
 from stratplan.interpreter.run import run_plan
 
-from tests.conftest import CONFORMANCE
+from tests.conftest import CONFORMANCE, EXAMPLES
 
 
 def _run(text: str, **kwargs):
@@ -173,3 +173,145 @@ def test_a_wallet_that_cannot_pay_gas_fails_the_node_with_the_gas_message():
                                   "0.00172 ETH of gas")
     assert result.report["balances"] == {"wallet": {"ETH": "0.001", "USDT": "100"}}
     assert result.report["gas"]["units"] == 0
+
+
+# --- issue 12: venues as they really work (LANGUAGE.md v2 sections 4 and 7) -------------------
+
+
+def _example(name: str):
+    return _run((EXAMPLES / name).read_text())
+
+
+def test_btc_basis_example_received_asset_fees_exposure_margins_and_liquidation_prices():
+    with arithmetic():
+        report = _example("btc_basis.plan").report
+        assert report["status"] == "ok"
+        fee = Decimal("0.0004")
+        btc = {"binance": Decimal("0.44"), "bybit": Decimal("0.33"), "okx": Decimal("0.33")}
+        deposit = {"binance": Decimal(40_000), "bybit": Decimal(30_000), "okx": Decimal(30_000)}
+        for venue, amount in btc.items():
+            balances = report["balances"][venue]
+            # Spot buy: the fee is taken from the BTC received (Binance, Bybit, OKX).
+            assert Decimal(balances["BTC"]) == amount * (1 - fee)
+            # Perp sell at 3x: initial margin = notional / 3, fee = notional * 4 bps in USDT.
+            notional = amount * 67_800
+            assert Decimal(report["margin"][venue]["USDT"]) == notional / 3
+            assert Decimal(balances["USDT"]) == deposit[venue] - notional - notional / 3 \
+                - notional * fee
+            perp = report["perps"][venue]["BTC"]
+            assert Decimal(perp["size"]) == -amount
+            assert Decimal(perp["entry_price"]) == Decimal(perp["mark_price"]) == 67_800
+            assert Decimal(perp["unrealised_pnl"]) == 0
+            assert Decimal(perp["margin"]) == notional / 3
+            assert Decimal(perp["leverage"]) == 3
+            # A short is liquidated when margin + size * (P - entry) = 0.5% * |size| * P:
+            # P = (entry + margin / |size|) / (1 + 0.005) = 67,800 * (1 + 1/3) / 1.005.
+            liquidation = (67_800 + (notional / 3) / amount) / Decimal("1.005")
+            assert Decimal(perp["liquidation_price"]) == liquidation
+            assert abs(liquidation - Decimal("89950.2488")) < Decimal("0.0001")
+        # Exposure: 1.1 * (1 - 0.0004) BTC held, 1.1 BTC short.
+        assert Decimal(report["exposure"]["BTC"]) == Decimal("1.1") * (1 - fee) - Decimal("1.1")
+        # USDT exposure counts the posted margin, 1.1 * 67,800 / 3 = 24,860, besides the
+        # balances left at the three venues.
+        left = sum(Decimal(report["balances"][v]["USDT"]) for v in btc)
+        assert Decimal(report["exposure"]["USDT"]) == left + Decimal("1.1") * 67_800 / 3
+        # Fees: 4 bps of 1.1 BTC on spot (paid in BTC) and on the perps (paid in USDT).
+        assert Decimal(report["fees_usd"]) == 2 * Decimal("1.1") * 67_800 * fee
+        assert report["slippage_usd"] == "0"
+        # Carry: three shorts receive 0.01% of their notional every 8 hours, 1,095 times a
+        # year (31,536,000 s / 28,800 s).
+        funding = Decimal("1.1") * 67_800 * Decimal("0.0001") * 1095
+        assert Decimal(report["carry"]["funding_usd"]) == funding == Decimal("8166.51")
+        assert Decimal(report["carry"]["total_usd"]) == funding
+        end = Decimal(report["value_usd"]["end"])
+        assert Decimal(report["carry"]["apr"]) == funding / end
+
+
+def test_flash_example_uses_the_eth_emode_and_reports_the_weeth_liquidation_price():
+    with arithmetic():
+        report = _run((CONFORMANCE / "clean_atomic_flash.plan").read_text()).report
+        weeth = (Decimal(15) - Decimal("0.01332") + 48) / Decimal("1.05")
+        aave = report["lending"]["aave"]
+        # Everything borrowed (WETH) is in the eth category: weETH counts at 93% / 95%.
+        assert aave["emode"] == "eth"
+        health = weeth * 3570 * Decimal("0.95") / (48 * 3400)
+        assert Decimal(aave["health"]) == Decimal(report["health"]["aave"]) == health
+        assert abs(health - Decimal("1.246611375")) < Decimal("1e-9")
+        # Still borrowable under the e-mode: 93% of the collateral less the debt.
+        assert Decimal(aave["borrow_capacity_usd"]) == weeth * 3570 * Decimal("0.93") - 48 * 3400
+        # weETH price, WETH fixed, at which health = 1: 48 * 3,400 / (collateral * 0.95).
+        liquidation = Decimal(48 * 3400) / (weeth * Decimal("0.95"))
+        assert Decimal(aave["liquidation_price"]["weETH"]) == liquidation
+        assert abs(liquidation - Decimal("2863.7634")) < Decimal("0.0001")
+        # Leverage of the lending position: collateral / (collateral - debt).
+        collateral = weeth * 3570
+        assert Decimal(aave["leverage"]) == collateral / (collateral - 48 * 3400)
+
+
+def test_sp305_outside_emode_refuses_25000_usdt_at_weeths_own_ltv():
+    with arithmetic():
+        report = _run((CONFORMANCE / "sp305_outside_emode.plan").read_text()).report
+        failure = report["failure"]
+        assert (failure["code"], failure["line"]) == ("SP305", 7)
+        # 9 ETH staked at 1.05 = 8.5714... weETH = 30,600 USD. USDT is outside the eth
+        # category, so weETH counts at its own 72.5%: 22,185 USDT at most.
+        collateral_usd = Decimal(9) / Decimal("1.05") * 3570
+        own = collateral_usd * Decimal("0.725")
+        assert own == 22_185 < 25_000
+        assert collateral_usd * Decimal("0.93") > 25_000  # the e-mode LTV would have let it
+        assert "at most 22185 USDT more" in failure["message"]
+        assert "USDT is in no e-mode category" in failure["message"]
+        assert report["debt"] == {} and report["collateral"] == {}  # the block rolled back
+
+
+def test_borrowing_outside_the_category_drops_the_whole_account_to_own_ltvs():
+    text = ("plan t\nholdings { wallet: 12 ETH }\nphase p {\n  atomic a via instadapp {\n"
+            "    stake 10.5 ETH on etherfi -> weETH\n    supply all weETH to aave\n"
+            "    borrow 5 WETH from aave\n    borrow 1_000 USDT from aave\n  }\n}\n")
+    with arithmetic():
+        report = _run(text).report
+        assert report["status"] == "ok"
+        aave = report["lending"]["aave"]
+        assert aave["emode"] is None  # WETH and USDT are not both in a category
+        # 10 weETH = 35,700 USD at weETH's own 75% threshold, against 5 * 3,400 + 1,000.
+        assert Decimal(aave["health"]) == Decimal(35_700) * Decimal("0.75") / (5 * 3400 + 1000)
+        assert Decimal(aave["borrow_capacity_usd"]) == \
+            Decimal(35_700) * Decimal("0.725") - (5 * 3400 + 1000)
+
+
+def test_carry_of_the_leveraged_example_at_the_default_rates():
+    with arithmetic():
+        report = _example("leveraged_restaking_atomic.plan").report
+        assert report["status"] == "ok"
+        # 15.2 ETH less the gas of the block, plus 48 flash-borrowed; 63 ETH staked at 1.05.
+        weeth = Decimal(63) / Decimal("1.05")
+        assert Decimal(report["collateral"]["aave"]["weETH"]) == weeth == 60
+        collateral_usd, debt_usd = weeth * 3570, Decimal(48 * 3400)
+        hedge_notional = 2 * Decimal("7.5") * 3400  # two 7.5 ETH shorts
+        carry = report["carry"]
+        # Funding: the shorts receive 0.01% every 8 hours, 1,095 times a year.
+        assert Decimal(carry["funding_usd"]) == hedge_notional * Decimal("0.0001") * 1095 \
+            == Decimal("5584.5")
+        # Supply: weETH collateral earns 0.05% APR; borrow: WETH costs 2.5% APR.
+        assert Decimal(carry["supply_usd"]) == collateral_usd * Decimal("0.0005") \
+            == Decimal("107.1")
+        assert Decimal(carry["borrow_usd"]) == -debt_usd * Decimal("0.025") == Decimal(-4080)
+        # Staking: weETH's rate grows 3% a year.
+        assert Decimal(carry["staking_usd"]) == collateral_usd * Decimal("0.03") \
+            == Decimal(6426)
+        total = Decimal("5584.5") + Decimal("107.1") - 4080 + 6426
+        assert Decimal(carry["total_usd"]) == total == Decimal("8037.6")
+        end = Decimal(report["value_usd"]["end"])
+        assert Decimal(carry["apr"]) == total / end
+        assert abs(Decimal(carry["apr"]) - Decimal("0.1155")) < Decimal("0.0001")
+        # Each hedge: 3x, liquidated when ETH rises to (3,400 + 3,400 / 3) / 1.005.
+        for venue in ("binance", "bybit"):
+            perp = report["perps"][venue]["ETH"]
+            assert Decimal(perp["leverage"]) == 3
+            assert Decimal(perp["liquidation_price"]) == \
+                (3400 + Decimal(3400) / 3) / Decimal("1.005")
+        # Each 9,000 USDT deposit: 8,500 posted as margin, 10.2 paid as fee (4 bps of 25,500).
+        for venue in ("binance", "bybit"):
+            assert Decimal(report["balances"][venue]["USDT"]) == 9000 - 8500 - Decimal("10.2")
+        # The USDT posted as margin is USDT exposure: 2 * (489.8 + 8,500).
+        assert Decimal(report["exposure"]["USDT"]) == 2 * (Decimal("489.8") + 8500)
