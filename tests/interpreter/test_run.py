@@ -315,3 +315,40 @@ def test_carry_of_the_leveraged_example_at_the_default_rates():
             assert Decimal(report["balances"][venue]["USDT"]) == 9000 - 8500 - Decimal("10.2")
         # The USDT posted as margin is USDT exposure: 2 * (489.8 + 8,500).
         assert Decimal(report["exposure"]["USDT"]) == 2 * (Decimal("489.8") + 8500)
+
+
+def test_v2_state_functions_read_what_the_report_shows():
+    text = """plan fns
+holdings { wallet: 100_000 USDT, 15 ETH }
+phase a {
+  transfer 20_000 USDT from wallet to binance
+  perp sell 1 BTC/USDT on binance leverage 5x
+  atomic lever via instadapp {
+    stake 10.5 ETH on etherfi -> weETH
+    supply all weETH to aave
+    borrow 7 WETH from aave
+  }
+  assert entry_price(binance, BTC) == 67_800
+  assert liquidation_price(binance, BTC) == (67_800 + 67_800 / 5) / 1.005
+  assert liquidation_price(aave, weETH) == 7 * 3400 / (10 * 0.95)
+  assert liquidation_price(aave, WETH) == 0       # no WETH collateral: none
+  assert liquidation_price(okx, BTC) == 0         # no position: none
+  assert funding(binance, BTC) == 0.01% and rate(weETH) == 1.05
+  assert supply_rate(aave, weETH) == 5bps and borrow_rate(aave, WETH) == 2.5%
+  assert exposure(USDT) == 100_000 - 67_800 * 0.0004  # margin counts as USDT
+  assert value() > 150_000
+}
+"""
+    with arithmetic():
+        result = _run(text)
+        report = result.report
+        assert report["status"] == "ok", report["failure"]
+        from stratplan.executors.accounts import portfolio_value
+        from stratplan.interpreter.evaluate import Scope, evaluate
+        scope = Scope({}, {}, default_market(), result.engine.monitor)
+        value = evaluate(parse("plan p\nlet v = value()\nphase a { wrap 1 ETH }").plan.lets[0].value,
+                         scope)
+        assert value == portfolio_value(result.engine.monitor, default_market()) == \
+            Decimal(report["value_usd"]["end"])
+        assert Decimal(report["perps"]["binance"]["BTC"]["liquidation_price"]) == \
+            (67_800 + Decimal(67_800) / 5) / Decimal("1.005")
