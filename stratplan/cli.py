@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
+import re
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +21,9 @@ from typing import Any, NoReturn
 import yaml
 from rich.console import Console
 
+from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.formatter import format_plan
-from stratplan.dsl.parser import parse
+from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, _file_too_large, parse
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, load_market
 from stratplan.executors.registry import RegistryError
@@ -31,6 +35,7 @@ from stratplan.interpreter.export import export_entries, graph_dot, graph_json, 
 from stratplan.interpreter.rules import RuleContext, run_rules
 from stratplan.render import dumps, github, lint_json, render_text, sarif
 from stratplan.runview import render_run
+from stratplan.terminal import shown
 
 
 class UsageError(Exception):
@@ -54,39 +59,100 @@ class _Console(Console):
 def _error(text: str) -> None:
     """One line on stderr; characters a terminal would act on or hide (a NUL, an escape
     sequence typed into a path) are written as escapes, the rest as they are."""
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                    for c in text)
-    print(f"stratplan: {shown}", file=sys.stderr)
+    print(f"stratplan: {shown(text)}", file=sys.stderr)
 
 
 def _out() -> Console:
     return _Console(soft_wrap=True, highlight=False)
 
 
+def _is_folder(raw: str) -> bool:
+    """True for a folder, False for a regular file; anything else is a usage error."""
+    if not raw:
+        raise UsageError("an empty path names no file or folder")
+    try:
+        mode = os.stat(raw).st_mode
+    except (FileNotFoundError, ValueError):  # ValueError: a NUL byte in the path
+        raise UsageError(f"no such file or folder: {raw}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {raw}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        return True
+    if stat.S_ISREG(mode):
+        return False
+    raise UsageError(f"{raw} is not a file or folder")
+
+
+def _folder_plans(top: Path) -> list[Path]:
+    """Every *.plan file under a folder. Links to folders are not followed; a folder that
+    cannot be listed, or a *.plan entry that is no regular file (a dangling link, a pipe),
+    is a usage error, never skipped in silence."""
+    found: list[Path] = []
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            raise UsageError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = folder / entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                elif entry.name.endswith(".plan") and not entry.is_dir():
+                    if not entry.is_file():
+                        os.stat(path)  # a dangling link says why here
+                        raise UsageError(f"{path} is not a file or folder")
+                    found.append(path)
+            except OSError as exc:
+                raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return sorted(found)
+
+
 def _plan_files(paths: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.plan") if p.is_file())
+        if _is_folder(raw):
+            found = _folder_plans(Path(raw))
             if not found:
                 raise UsageError(f"no *.plan files in {raw}")
             files += found
-        elif path.is_file():
-            files.append(path)
-        elif path.exists():
-            raise UsageError(f"{raw} is not a file or folder")
         else:
-            raise UsageError(f"no such file or folder: {raw}")
+            files.append(Path(raw))
     return files
 
 
-def _read(path: Path) -> bytes:
-    """A plan file's bytes; an unreadable file is a usage error (exit 2)."""
+def _read(path: Path) -> bytes | Diagnostic:
+    """A plan file's bytes, or SP110 when it is larger than the limit: the size is checked
+    before reading and at most limit + 1 bytes are ever read (a file that grows, a special
+    file). An unreadable file is a usage error (exit 2)."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size <= MAX_FILE_BYTES:
+                data = handle.read(MAX_FILE_BYTES + 1)
+                if len(data) <= MAX_FILE_BYTES:
+                    return data
+                size = max(os.fstat(handle.fileno()).st_size, len(data))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _file_too_large(size).with_path(str(path))
+
+
+def _lint(path: Path, market: Market | None) -> LintResult:
+    data = _read(path)
+    if isinstance(data, Diagnostic):
+        return LintResult(str(path), [data])
+    return lint_source(data, str(path), path.parent, market)
+
+
+def _parse(path: Path) -> ParseResult:
+    data = _read(path)
+    if isinstance(data, Diagnostic):
+        return ParseResult(None, [data])
+    return parse(data, str(path))
 
 
 def _market_option(value: str | None) -> Market | None:
@@ -111,9 +177,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if show_progress:
         from rich.progress import track
         for path in track(files, description="linting", console=console_err, transient=True):
-            results.append(lint_source(_read(path), str(path), path.parent, market))
+            results.append(_lint(path, market))
     else:
-        results = [lint_source(_read(path), str(path), path.parent, market) for path in files]
+        results = [_lint(path, market) for path in files]
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
     elif args.format == "sarif":
@@ -132,31 +198,70 @@ def cmd_lint(args: argparse.Namespace) -> int:
 # --- fmt -------------------------------------------------------------------------------
 
 
+def _line_end(source: str) -> str:
+    """The file's line end: the one it uses most (`\n` on a tie or with none)."""
+    crlf = source.count("\r\n")
+    cr = source.count("\r") - crlf
+    lf = source.count("\n") - crlf
+    if crlf > lf and crlf >= cr:
+        return "\r\n"
+    if cr > lf and cr > crlf:
+        return "\r"
+    return "\n"
+
+
+_KEEP_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
+
+
+def _diff(original: str, formatted: str, path: Path) -> list[str]:
+    """A unified diff for a person: control characters escaped, a lone `\r` line end shown
+    as `\r` before a real line break, a last line without line end marked as diff does."""
+    lines = difflib.unified_diff(
+        [line for line in _KEEP_END.split(original) if line],
+        [line for line in _KEEP_END.split(formatted) if line],
+        f"{path} (original)", f"{path} (formatted)")
+    out = []
+    for line in lines:
+        body = line.rstrip("\r\n")
+        end = line[len(body):]
+        if end == "\r":
+            end = "\\r\n"
+        elif not end:
+            end = "\n\\ No newline at end of file\n"
+        out.append(shown(body, keep="\t") + end)
+    return out
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
-    """Rewrite plans in the canonical layout (or check / show the difference)."""
+    """Rewrite plans in the canonical layout (or check / show the difference). The layout
+    keeps the file's line end (`\n`, `\r\n` or `\r`; a mixed file gets the most used)."""
     files = _plan_files(args.paths)
     changed = broken = 0
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     for path in files:
-        parsed = parse(_read(path), str(path))
+        parsed = _parse(path)
         if parsed.plan is None:
             broken += 1
             render_text([LintResult(str(path), parsed.diagnostics, parsed.source)], err)
             continue
         formatted = format_plan(parsed.plan)
+        end = _line_end(parsed.source)
+        if end != "\n":
+            formatted = formatted.replace("\n", end)
         if formatted == parsed.source:
             continue
         changed += 1
         if args.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                parsed.source.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                f"{path} (original)", f"{path} (formatted)"))
+            sys.stdout.writelines(_diff(parsed.source, formatted, path))
         if args.check or args.diff:
             if not args.diff:
-                print(f"would reformat {path}")
+                print(f"would reformat {shown(str(path))}")
         else:
-            path.write_text(formatted, encoding="utf-8")
-            print(f"reformatted {path}")
+            try:
+                path.write_bytes(formatted.encode("utf-8"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+            print(f"reformatted {shown(str(path))}")
     if broken:
         return 2
     if args.check or args.diff:
@@ -171,12 +276,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 def _sound_plan(path_text: str, market_opt: str | None) -> tuple[Any, Market, Dag, LintResult]:
     """Parse and statically check one plan; UsageError-free failures return via SystemExit."""
-    path = Path(path_text)
-    if path.is_dir():
+    if _is_folder(path_text):
         raise UsageError(f"{path_text} is a folder; this command takes one plan file")
-    (path,) = _plan_files([path_text])
+    path = Path(path_text)
     override = _market_option(market_opt)
-    parsed = parse(_read(path), str(path))
+    parsed = _parse(path)
     result = LintResult(str(path), [d.with_path(str(path)) for d in parsed.diagnostics],
                         parsed.source, parsed.plan)
     if parsed.plan is None:
@@ -229,6 +333,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute a plan against simulated venues and report."""
     from stratplan.interpreter.run import run_plan
+    if args.format == "json" and "steps" in getattr(args, "given", ()):
+        raise UsageError("--steps sets the rows of the text report; --format json lists "
+                         "every step")
     plan, market, dag, _ = _sound_plan(args.path, args.market)
     try:
         result = run_plan(plan, market, dag=dag)
@@ -243,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a rule's page, or the list of codes."""
-    if not args.code:
+    if args.code is None:
         for code, (severity, title) in CODES.items():
             print(f"{code}  {severity.value:<7}  {title}")
         return 0
@@ -254,64 +361,109 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Given(argparse.Action):
+    """Store the value and note, in `given`, that the option was on the command line: an
+    option that only one format uses is refused with another, never ignored in silence."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def _step_limit(text: str) -> int | None:
-    """`--steps`: a whole number of rows, or `all` (None)."""
+    """`--steps`: a whole number of rows in ASCII digits, or `all` (None)."""
     if text == "all":
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of rows or `all`, not {text!r}") \
-            from None
-    if value < 0:
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
         raise argparse.ArgumentTypeError("the number of rows cannot be negative")
-    return value
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of rows (digits 0-9) or `all`, not {text!r}")
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts
+        raise argparse.ArgumentTypeError(f"{len(text):,} digits is not a number of rows") \
+            from None
+
+
+_EXIT_CODES = ("exit codes: 0 success, 1 problems found, 2 usage, file or market error, "
+               "3 internal error")
+_PATHS_HELP = ("plan files, or folders searched for *.plan files in every subfolder "
+               "(links to folders are not followed)")
+_PATH_HELP = "the plan file"
+_MARKET_HELP = ("market YAML file that replaces the plan's `use market` (default: the "
+                "plan's `use market`, else the built-in market)")
+_FORMAT_HELP = "output format (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = _Parser(prog="stratplan", description="Check, draw, export and run strategy plans.")
-    parser.add_argument("--version", action="version", version="stratplan 0.1.0")
+    """The argument parser of every subcommand; every option's help says its default."""
+    parser = _Parser(prog="stratplan", description="Check, draw, export and run strategy plans.",
+                     epilog=_EXIT_CODES)
+    parser.add_argument("--version", action="version", version="stratplan 0.1.0",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    lint = sub.add_parser("lint", help="check plans (static rules and dry run)")
-    lint.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
-    lint.add_argument("--market", metavar="FILE", help="market YAML (replaces `use market`)")
-    lint.add_argument("--strict", action="store_true", help="warnings fail too")
-    lint.add_argument("--exit-zero", action="store_true", help="exit 0 even with errors")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, epilog=_EXIT_CODES)
+
+    lint = command("lint", "check plans (static rules and dry run)",
+                   "Check plans: the static rules, then the dry run against the market.")
+    lint.add_argument("paths", nargs="+", metavar="FILE|DIR", help=_PATHS_HELP)
+    lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text",
+                      help=_FORMAT_HELP)
+    lint.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
+    lint.add_argument("--strict", action="store_true",
+                      help="warnings fail too, exit 1 (default: only errors fail)")
+    lint.add_argument("--exit-zero", action="store_true",
+                      help="exit 0 even with errors (default: exit 1 on errors)")
     lint.set_defaults(func=cmd_lint)
 
-    fmt = sub.add_parser("fmt", help="format plans in the canonical layout")
-    fmt.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    fmt.add_argument("--check", action="store_true", help="only report files that would change")
-    fmt.add_argument("--diff", action="store_true", help="print the changes, write nothing")
+    fmt = command("fmt", "format plans in the canonical layout (rewrites files in place)",
+                  "Format plans in the canonical layout. Without --check or --diff, every file "
+                  "that is not in that layout is rewritten in place; each file keeps its line "
+                  "ends (\\n, \\r\\n or \\r).")
+    fmt.add_argument("paths", nargs="+", metavar="FILE|DIR", help=_PATHS_HELP)
+    fmt.add_argument("--check", action="store_true",
+                     help="write nothing, list the files that would change, exit 1 if any "
+                          "(default: rewrite them in place)")
+    fmt.add_argument("--diff", action="store_true",
+                     help="write nothing, print the changes as a unified diff, exit 1 if any "
+                          "(default: rewrite the files in place)")
     fmt.set_defaults(func=cmd_fmt)
 
-    graph = sub.add_parser("graph", help="draw the instruction DAG")
-    graph.add_argument("path", metavar="FILE")
-    graph.add_argument("--format", choices=["dot", "mermaid", "json"], default="dot")
-    graph.add_argument("--market", metavar="FILE")
+    graph = command("graph", "draw the instruction DAG",
+                    "Draw a sound plan's instruction DAG.")
+    graph.add_argument("path", metavar="FILE", help=_PATH_HELP)
+    graph.add_argument("--format", choices=["dot", "mermaid", "json"], default="dot",
+                       help=_FORMAT_HELP)
+    graph.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     graph.set_defaults(func=cmd_graph)
 
-    export = sub.add_parser("export", help="print the unrolled instruction list")
-    export.add_argument("path", metavar="FILE")
-    export.add_argument("--format", choices=["yaml", "json"], default="yaml")
-    export.add_argument("--market", metavar="FILE")
+    export = command("export", "print the unrolled instruction list",
+                     "Print a sound plan's unrolled instruction list.")
+    export.add_argument("path", metavar="FILE", help=_PATH_HELP)
+    export.add_argument("--format", choices=["yaml", "json"], default="yaml", help=_FORMAT_HELP)
+    export.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     export.set_defaults(func=cmd_export)
 
-    run = sub.add_parser("run", help="run a plan against simulated venues")
-    run.add_argument("path", metavar="FILE")
-    run.add_argument("--format", choices=["text", "json"], default="text")
-    run.add_argument("--steps", type=_step_limit, default=40, metavar="N|all",
-                     help="rows of the text step table, half from each end (default 40)")
-    run.add_argument("--market", metavar="FILE")
+    run = command("run", "run a plan against simulated venues",
+                  "Run a sound plan against the simulated venues and print the report.")
+    run.add_argument("path", metavar="FILE", help=_PATH_HELP)
+    run.add_argument("--format", choices=["text", "json"], default="text", help=_FORMAT_HELP)
+    run.add_argument("--steps", type=_step_limit, default=40, metavar="N|all", action=_Given,
+                     help="rows of the text step table, half from each end, or `all`; text "
+                          "format only (default: %(default)s)")
+    run.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     run.set_defaults(func=cmd_run)
     from stratplan.backtestview import register as register_backtest
     register_backtest(sub)
 
-    explain_cmd = sub.add_parser("explain", help="explain a diagnostic code")
-    explain_cmd.add_argument("code", nargs="?", metavar="CODE")
+    explain_cmd = command("explain", "explain a diagnostic code",
+                          "Print a diagnostic code's page, or the list of codes.")
+    explain_cmd.add_argument("code", nargs="?", metavar="CODE",
+                             help="a code such as SP100, any case (default: list every code)")
     explain_cmd.set_defaults(func=cmd_explain)
     return parser
 
@@ -347,8 +499,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
 
 
+def _tolerant_streams() -> None:
+    """A character the terminal's encoding cannot hold (a plan's `ü` under LANG=C) is
+    written as an escape, as stderr already does, instead of failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def run() -> NoReturn:
     """Console-script wrapper; a closed pipe (`stratplan ... | head`) is not an error."""
+    _tolerant_streams()
     code = main()
     try:
         sys.stdout.flush()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 from rich.console import Console
@@ -12,12 +14,27 @@ from rich.text import Text
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.interpreter.check import LintResult
 from stratplan.interpreter.codes import CODES, HELP_URI
+from stratplan.terminal import shown
 
 VERSION = "0.1.0"
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(source: str) -> list[str]:
+    """A plan's lines, split at the language's line ends only (`\n`, `\r\n`, a lone `\r`;
+    not at a form feed or U+2028, which `str.splitlines` would also split at)."""
+    lines = _LINE_END.split(source)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _caret_line(source_line: str, diagnostic: Diagnostic) -> tuple[str, str]:
+    """The source line as shown (a tab as one space, control characters escaped) and the
+    carets under the diagnostic's span, placed by the shown width of what precedes them."""
     span = diagnostic.span
     start = max(span.column - 1, 0)
     if span.end_line == span.line:
@@ -25,17 +42,25 @@ def _caret_line(source_line: str, diagnostic: Diagnostic) -> tuple[str, str]:
     else:
         width = max(len(source_line) - start, 1)
     width = min(width, max(len(source_line) - start, 1))
-    return source_line.expandtabs(1), " " * start + "^" * width
+    pieces = [shown(c) for c in source_line.replace("\t", " ")]
+    offsets = list(accumulate((len(piece) for piece in pieces), initial=0))
+
+    def at(index: int) -> int:
+        return offsets[min(index, len(pieces))] + max(index - len(pieces), 0)
+
+    begin, end = at(start), at(start + width)
+    return "".join(pieces), " " * begin + "^" * max(end - begin, 1)
 
 
 def render_text(results: Sequence[LintResult], console: Console) -> None:
-    """`path:line:col: severity[CODE] message`, the source line with carets, and help."""
+    """`path:line:col: severity[CODE] message`, the source line with carets, and help.
+    Text from the plan or its file name is shown with control characters escaped."""
     for result in results:
-        lines = result.source.splitlines()
+        lines = source_lines(result.source)
         for d in result.diagnostics:
-            head = Text(f"{d.path}:{d.span.line}:{d.span.column}: ")
+            head = Text(f"{shown(d.path or result.path)}:{d.span.line}:{d.span.column}: ")
             head.append(f"{d.severity.value}[{d.code}]", style=_STYLE[d.severity.value])
-            head.append(f" {d.message}")
+            head.append(f" {shown(d.message)}")
             console.print(head)
             if 0 < d.span.line <= len(lines):
                 source, carets = _caret_line(lines[d.span.line - 1], d)
@@ -44,7 +69,7 @@ def render_text(results: Sequence[LintResult], console: Console) -> None:
                 console.print(Text(" " * (len(gutter) - 2) + "| ") +
                               Text(carets, style=_STYLE[d.severity.value]))
             if d.help:
-                console.print(Text("  help: ", style="bold cyan") + Text(d.help))
+                console.print(Text("  help: ", style="bold cyan") + Text(shown(d.help)))
     errors = sum(r.errors for r in results)
     warnings = sum(r.warnings for r in results)
     summary = (f"{len(results)} file{'s' if len(results) != 1 else ''} checked: "
@@ -116,15 +141,18 @@ def _escape_property(text: str) -> str:
 
 
 def github(results: Sequence[LintResult]) -> str:
-    """GitHub Actions workflow commands, one per diagnostic."""
+    """GitHub Actions workflow commands, one per diagnostic; control characters other than
+    line ends (which the workflow-command encoding carries) are shown escaped."""
     lines = []
     for result in results:
         for d in result.diagnostics:
             kind = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
-            props = (f"file={_escape_property(d.path or result.path)},line={d.span.line},"
+            path = shown(d.path or result.path, keep="\r\n")
+            props = (f"file={_escape_property(path)},line={d.span.line},"
                      f"col={d.span.column},endLine={d.span.end_line},"
                      f"endColumn={d.span.end_column},title={d.code}")
-            lines.append(f"::{kind} {props}::{_escape_data(f'{d.code} {d.message}')}")
+            message = shown(f"{d.code} {d.message}", keep="\r\n")
+            lines.append(f"::{kind} {props}::{_escape_data(message)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -1,4 +1,9 @@
-"""The text run report: rich tables of steps, balances, lending, perps, exposure and costs."""
+"""The text run report: rich tables of steps, balances, lending, perps, exposure and costs.
+
+Every text that comes from the plan, the market or a file name (node, venue and asset names,
+assert and failure messages, the path) is shown through `stratplan.terminal.shown` and put
+in a `Text`, so neither a control character nor rich markup (`[bold]`) in it takes effect.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stratplan.terminal import shown
+
+
+def _cell(value: object, style: str = "") -> Text:
+    """A table cell or line: the text as shown, never read as rich markup."""
+    return Text(shown(str(value)), style=style)
+
 
 def _venue_table(title: str, data: dict[str, dict[str, str]], value: str = "amount") -> Table:
     table = Table(title=title, title_justify="left")
@@ -17,7 +29,7 @@ def _venue_table(title: str, data: dict[str, dict[str, str]], value: str = "amou
     table.add_column(value, justify="right")
     for venue, assets in data.items():
         for asset, amount in assets.items():
-            table.add_row(venue, asset, amount)
+            table.add_row(_cell(venue), _cell(asset), _cell(amount))
     return table
 
 
@@ -35,7 +47,7 @@ def render_run(report: dict[str, Any], console: Console, path: str,
     """Print a run report for a person; `max_steps` rows of the step table (None: all)."""
     status = report["status"]
     style = "green" if status == "ok" else "red"
-    console.print(Text(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
+    console.print(_cell(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
     steps = Table(title="Steps", title_justify="left")
     for column in ("node", "line", "status", "gas ETH"):
         steps.add_column(column, justify="right" if column in ("line", "gas ETH") else "left")
@@ -44,9 +56,9 @@ def render_run(report: dict[str, Any], console: Console, path: str,
     for index, step in enumerate(first + last):
         if hidden and index == len(first):
             steps.add_row(gap, "", "", "")
-        steps.add_row(step["node"], str(step["line"]),
-                      Text(step["status"], style="green" if step["status"] == "ok" else "red"),
-                      step["gas_eth"])
+        steps.add_row(_cell(step["node"]), _cell(step["line"]),
+                      _cell(step["status"], style="green" if step["status"] == "ok" else "red"),
+                      _cell(step["gas_eth"]))
     if hidden:
         if not last:
             steps.add_row(gap, "", "", "")
@@ -56,14 +68,15 @@ def render_run(report: dict[str, Any], console: Console, path: str,
     if failure:
         done = ", ".join(report["completed"]) or "none"
         not_run = ", ".join(report["not_run"]) or "none"
-        console.print(Text(f"{path}:{failure['line']}:{failure['column']}: "
-                           f"error[{failure['code']}] {failure['message']}", style="red"))
+        console.print(_cell(f"{path}:{failure['line']}:{failure['column']}: "
+                            f"error[{failure['code']}] {failure['message']}", style="red"))
         console.print(Panel(
-            Text(f"failed node: {failure['node']}\ncompleted: {done}\nnot run: {not_run}"),
+            Text("\n".join(shown(line) for line in (
+                f"failed node: {failure['node']}", f"completed: {done}", f"not run: {not_run}"))),
             title="run stopped", border_style="red"))
     for warning in report.get("warnings", []):
-        console.print(Text(f"{path}:{warning['line']}: warning[{warning['code']}] "
-                           f"{warning['message']}", style="yellow"))
+        console.print(_cell(f"{path}:{warning['line']}: warning[{warning['code']}] "
+                            f"{warning['message']}", style="yellow"))
     if report["balances"]:
         console.print(_venue_table("Balances", report["balances"]))
     if report["collateral"] or report["debt"]:
@@ -75,11 +88,13 @@ def render_run(report: dict[str, Any], console: Console, path: str,
             assets = sorted(set(report["collateral"].get(venue, {})) |
                             set(report["debt"].get(venue, {})))
             for asset in assets:
-                lending.add_row(venue, asset, report["collateral"].get(venue, {}).get(asset, ""),
-                                report["debt"].get(venue, {}).get(asset, ""))
+                lending.add_row(_cell(venue), _cell(asset),
+                                _cell(report["collateral"].get(venue, {}).get(asset, "")),
+                                _cell(report["debt"].get(venue, {}).get(asset, "")))
         console.print(lending)
         for venue, health in report["health"].items():
-            console.print(f"health factor at {venue}: {health if health is not None else 'infinite'}")
+            console.print(_cell(f"health factor at {venue}: "
+                                f"{health if health is not None else 'infinite'}"))
     if report["positions"]:
         perps = Table(title="Perp positions", title_justify="left")
         for column in ("venue", "base", "size", "margin"):
@@ -87,14 +102,14 @@ def render_run(report: dict[str, Any], console: Console, path: str,
         for venue, bases in report["positions"].items():
             margin = ", ".join(f"{v} {q}" for q, v in report["margin"].get(venue, {}).items())
             for base, size in bases.items():
-                perps.add_row(venue, base, size, margin)
+                perps.add_row(_cell(venue), _cell(base), _cell(size), _cell(margin))
         console.print(perps)
     if report["exposure"]:
         exposure = Table(title="Net exposure", title_justify="left")
         exposure.add_column("asset")
         exposure.add_column("amount", justify="right")
         for asset, amount in report["exposure"].items():
-            exposure.add_row(asset, amount)
+            exposure.add_row(_cell(asset), _cell(amount))
         console.print(exposure)
     gas = report["gas"]
     costs = Table(title="Costs and value", title_justify="left")

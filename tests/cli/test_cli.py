@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -297,3 +298,139 @@ def test_shown_steps_split():
     assert shown_steps(steps, 3) == ([0, 1], [9], 7)
     assert shown_steps(steps, 1) == ([0], [], 9)
     assert shown_steps(steps, 0) == ([], [], 10)
+
+
+# --- --help shows every option's default; fmt says it rewrites in place ----------------------
+
+def _subparsers():
+    import argparse
+
+    from stratplan.cli import build_parser
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", ["lint", "fmt", "graph", "export", "run", "explain"])
+def test_help_explains_every_option_and_its_default(capsys, command):
+    import argparse
+    parser = _subparsers()[command]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, (command, action.dest)
+        if action.option_strings or action.nargs == "?":
+            assert "(default: " in action.help, (command, action.dest)
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            assert action.option_strings[0] in text
+    assert text.count("(default: ") >= sum(
+        1 for a in parser._actions if a.option_strings and a.dest != "help")
+    assert "exit codes: 0 success" in text
+
+
+def test_help_shows_concrete_defaults(capsys):
+    shown = {}
+    for command in ("lint", "graph", "export", "run"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        shown[command] = " ".join(capsys.readouterr().out.split())
+    assert "output format (default: text)" in shown["lint"]
+    assert "output format (default: dot)" in shown["graph"]
+    assert "output format (default: yaml)" in shown["export"]
+    assert "(default: 40)" in shown["run"]
+    assert "(default: the plan's `use market`, else the built-in market)" in shown["run"]
+
+
+def test_fmt_help_says_it_rewrites_files_in_place(capsys):
+    with pytest.raises(SystemExit):
+        main(["fmt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "rewritten in place" in text
+    assert "--check write nothing" in text and "--diff write nothing" in text
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "rewrites files in place" in " ".join(capsys.readouterr().out.split())
+
+
+def test_explain_with_an_empty_code_is_not_the_list(capsys):
+    code, out, err = _main(capsys, "explain", "")
+    assert code == 2 and out == "" and "unknown code ''" in err
+
+
+@pytest.mark.parametrize("value", ["\uff15", "\u0665", " 5", "1_0"])
+def test_run_steps_takes_ascii_digits_only(capsys, value):
+    code, _, err = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"), "--steps", value)
+    assert code == 2 and "digits 0-9" in err
+
+
+# --- fmt keeps each file's line ends ---------------------------------------------------------
+
+UNFORMATTED = "plan  p\nphase a {wrap 1 ETH}\n"
+FORMATTED = "plan p\n\nphase a {\n  wrap 1 ETH\n}\n"
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\r", "\n"])
+def test_fmt_keeps_the_files_line_ends(capsys, tmp_path, end):
+    path = tmp_path / "p.plan"
+    path.write_bytes(UNFORMATTED.replace("\n", end).encode())
+    code, out, _ = _main(capsys, "fmt", str(path))
+    assert code == 0 and out.startswith("reformatted")
+    assert path.read_bytes() == FORMATTED.replace("\n", end).encode()
+    code, out, _ = _main(capsys, "fmt", "--check", str(path))
+    assert code == 0 and out == "1 file already formatted\n"
+    assert _main(capsys, "fmt", "--diff", str(path))[0] == 0
+    before = path.stat().st_mtime_ns
+    assert _main(capsys, "fmt", str(path))[:2] == (0, "")
+    assert path.stat().st_mtime_ns == before  # a formatted file is not rewritten
+
+
+def test_fmt_check_passes_an_already_formatted_crlf_file(capsys, tmp_path):
+    path = tmp_path / "p.plan"
+    path.write_bytes(FORMATTED.replace("\n", "\r\n").encode())
+    assert _main(capsys, "fmt", "--check", str(path))[0] == 0
+
+
+def test_fmt_gives_a_mixed_file_its_most_used_line_end(capsys, tmp_path):
+    path = tmp_path / "p.plan"
+    path.write_bytes(b"plan p\r\n\r\nphase a {\n  wrap 1 ETH\r\n}\r\n")
+    code, out, _ = _main(capsys, "fmt", "--check", str(path))
+    assert code == 1 and out.startswith("would reformat")
+    assert _main(capsys, "fmt", str(path))[0] == 0
+    assert path.read_bytes() == FORMATTED.replace("\n", "\r\n").encode()
+
+
+def test_fmt_diff_of_a_crlf_file_shows_only_real_changes(capsys, tmp_path):
+    path = tmp_path / "p.plan"
+    path.write_bytes(UNFORMATTED.replace("\n", "\r\n").encode())
+    code, out, _ = _main(capsys, "fmt", "--diff", str(path))
+    assert code == 1
+    assert "-plan  p\r\n" in out and "+plan p\r\n" in out and "+  wrap 1 ETH\r\n" in out
+    assert "\\ No newline" not in out
+
+
+def test_run_steps_with_json_is_refused_not_ignored(capsys):
+    path = str(EXAMPLES / "btc_basis.plan")
+    code, out, err = _main(capsys, "run", path, "--format", "json", "--steps", "3")
+    assert code == 2 and out == "" and "--steps sets the rows of the text report" in err
+    assert _main(capsys, "run", path, "--format", "json")[0] == 0
+    assert _main(capsys, "run", path, "--steps", "3")[0] == 0
+
+
+@pytest.mark.parametrize("encoding, argv", [
+    ("ascii", ["lint"]), ("ascii", ["lint", "--format", "github"]), ("ascii", ["run"]),
+    ("ascii", ["export"]), ("latin-1", ["lint"]),
+])
+def test_text_the_terminal_cannot_encode_is_escaped_not_exit_3(tmp_path, encoding, argv):
+    path = tmp_path / "ü.plan"
+    path.write_text('plan t\nholdings { wallet: 10 ETH }\nphase p {\n'
+                    '  assert balance(wallet, ETH) > 50 else "zü中"\n}\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    run = subprocess.run([sys.executable, "-m", "stratplan", *argv, str(path)],
+                         capture_output=True, env=env, timeout=120)
+    assert run.returncode in (0, 1), run.stderr
+    assert b"\\u4e2d" in run.stdout  # 中 written as an escape
