@@ -185,7 +185,9 @@ def test_export_yaml_and_json(capsys):
 def test_run_json_and_text(capsys):
     code, out, _ = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"), "--format", "json")
     report = json.loads(out)
-    assert code == 0 and report["status"] == "ok" and report["exposure"]["BTC"] == "0"
+    assert code == 0 and report["status"] == "ok"
+    # 1.1 BTC bought with the fee taken from the BTC (4 bps), 1.1 BTC short (LANGUAGE.md v2).
+    assert report["exposure"]["BTC"] == "-0.00044"
     code, out, _ = _main(capsys, "run", str(EXAMPLES / "btc_basis.plan"))
     assert code == 0
     for heading in ("Steps", "Balances", "Perp positions", "Net exposure", "Costs and value"):
