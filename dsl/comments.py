@@ -7,8 +7,12 @@ from typing import Any, NamedTuple
 
 from stratplan.dsl.models import Block, Holdings, Phase, Plan
 
-NOQA = re.compile(r"#.*?\bnoqa\b(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?",
-                  re.IGNORECASE)
+# `noqa` in any case; codes are ASCII letters then digits. An ignore-case `[A-Za-z]` would
+# take the Kelvin sign and the long s, which upper() turns into K and S. `\d` (any digit)
+# is deliberate: a code mistyped with a fullwidth or Bengali digit is kept as written and
+# silences nothing, rather than failing to match and reading as a bare noqa comment.
+# Comment lines are the lexer's, so `\r\n` and a lone `\r` each end one line here too.
+NOQA = re.compile(r"#.*?\b(?i:noqa)\b(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?")
 
 
 class RawComment(NamedTuple):

@@ -111,6 +111,9 @@ class FastContextualLexer(ContextualLexer):
         self._skip = (f"(?:{'|'.join(t.pattern.to_regexp() for t in spaces)})*"
                       if spaces else "")
         self._scans: dict[int, _Scan | None] = {}
+        # The state of the text being lexed, so that a caller whose parse stopped on an
+        # error of its own (not Lark's) can tell where: `lexer_state.last_token`.
+        self.lexer_state: LexerState | None = None
 
     def _build_scan(self, state: int) -> _Scan | None:
         """The fast path of a parser state the first time the loop meets it."""
@@ -126,6 +129,7 @@ class FastContextualLexer(ContextualLexer):
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         """Tokens as Lark's contextual lexer makes them."""
+        self.lexer_state = lexer_state
         # Lark 1.2+ hands the text over as a TextSlice; older releases as a str.
         source: Any = lexer_state.text
         text: str = getattr(source, "text", source)

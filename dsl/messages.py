@@ -93,3 +93,58 @@ def syntax_message(expected: set[str], previous: list[Token], found: str) -> tup
     elif "RBRACE" in expected and found == "end of file":
         help_text = "a block opened with { is not closed"
     return message, help_text
+
+
+# --- specific messages for common slips, each with what to write instead ------------------
+
+NAME_PATTERN = "[a-z_][a-z0-9_]*"
+# What a name is, by the keyword just before it.
+NAME_ROLES = {
+    "PLAN": "plan", "PHASE": "phase", "AFTER": "phase", "TRIGGER": "trigger",
+    "ATOMIC": "atomic block", "LET": "let", "SET": "option", "AS": "loop variable",
+    "FROM": "venue", "TO": "venue", "ON": "venue", "VIA": "venue",
+}
+
+
+def name_role(previous: list[Token]) -> str | None:
+    """What kind of name belongs after these tokens (`phase`, `venue`, ...), or None when
+    the place is not one that only a name can fill."""
+    if not previous:
+        return None
+    kinds = [t.type for t in previous]
+    last = kinds[-1]
+    if last in NAME_ROLES:
+        return NAME_ROLES[last]
+    if last == "COMMA":  # `after a, b, C`
+        for kind in reversed(kinds[:-1]):
+            if kind not in ("NAME", "COMMA"):
+                return "phase" if kind == "AFTER" else None
+        return None
+    if last in ("LBRACE", "ASSET") and "HOLDINGS" in kinds and \
+            "RBRACE" not in kinds[kinds.index("HOLDINGS"):]:
+        return "venue"  # `holdings { Wallet: ... }`
+    return None
+
+
+def lowercase_name_message(role: str, word: str) -> tuple[str, str]:
+    """SP100 for a name written with capitals (`phase Hedge`), and its help line."""
+    return (f"{role} names are lowercase: `{word}` is not a name (names match "
+            f"{NAME_PATTERN})", f"write `{word.lower()}`")
+
+
+def glued_number_message(number: str, asset: str) -> tuple[str, str]:
+    """SP100 for an amount written against its asset (`20ETH`)."""
+    return (f"a space is missing between the number `{number}` and the asset `{asset}`",
+            f"write `{number} {asset}`")
+
+
+def underscore_message(literal: str) -> tuple[str, str]:
+    """SP100 for a misplaced `_` in a number (`1__0`, `10_`)."""
+    return (f"misplaced `_` in the number `{literal}`: underscores go between digits, one "
+            "at a time", "write 40_000, not 40__000 or 40_000_")
+
+
+def non_ascii_digit_message(char: str, name: str) -> tuple[str, str]:
+    """SP100 for a digit that is not one of the ASCII 0-9 (a Bengali or a fullwidth one)."""
+    return (f"unexpected character {char!r} ({name}): numbers are written with the ASCII "
+            "digits 0-9 only", "retype the number with the digits 0-9")

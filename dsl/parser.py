@@ -1,16 +1,29 @@
 """Text to typed plan: one LALR pass with the transformer inlined (no parse tree is built).
 
 `parse` never raises on bad input: every problem becomes a diagnostic (SP100 for syntax,
-SP110 for limits). Nesting depth is bounded while parsing, so no later tree walk can
-exhaust the stack.
+SP110 for limits and for number literals that cannot be held exactly or leave 1e-30..1e30).
+Nesting depth, and the height of every expression tree, are bounded while parsing, so no
+later tree walk can exhaust the stack. Line ends are `\n`, `\r\n` or a lone `\r`; every
+position (diagnostics, spans, the `# noqa` table) counts lines that way.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
+import unicodedata
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    Clamped,
+    Decimal,
+    DecimalException,
+    Inexact,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
 from functools import cache
 from importlib import resources
 from typing import Any, cast
@@ -18,9 +31,18 @@ from typing import Any, cast
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from stratplan.dsl.comments import RawComment, attach_comments, noqa_table
+from stratplan.dsl.decimals import PRECISION, arithmetic, in_range
 from stratplan.dsl.diagnostics import Diagnostic, error
 from stratplan.dsl.lexer import FastContextualLexer
-from stratplan.dsl.messages import STARTERS, syntax_message
+from stratplan.dsl.messages import (
+    STARTERS,
+    glued_number_message,
+    lowercase_name_message,
+    name_role,
+    non_ascii_digit_message,
+    syntax_message,
+    underscore_message,
+)
 from stratplan.dsl.models import (
     CONDITION_KINDS,
     AllAmount,
@@ -52,12 +74,19 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.dsl.performance import paused_gc
-from stratplan.dsl.spans import Span, trusted
+from stratplan.dsl.spans import Span, position, trusted
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
+# A chain of one operator level (`1 + 2 + ... + n`, `a and b and ...`) is not nesting, but
+# its tree is as deep as it is long, and every later walk recurses down it (the formatter,
+# the evaluator, pydantic's serialiser, which stops at 255 levels): this bounds the number
+# of operators on any path from the top of an expression to a leaf, whatever the nesting.
+MAX_EXPRESSION_HEIGHT = 200
 MAX_BLOCK_NESTING = 8
-MAX_NUMBER_EXPONENT = 30
+# Binary operators of one precedence level: a left operand of the same level continues a
+# chain (`1 + 2 - 3`) rather than nesting one level deeper.
+_LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "and": 3, "or": 4}
 
 KEYWORDS = frozenset(
     "plan use market holdings let set phase after atomic via repeat as assert else transfer "
@@ -111,16 +140,95 @@ def _around(first: Any, last: Any) -> Span:
     return Span.join(_span_of(first), _span_of(last))
 
 
+# The NUMBER terminal, its parts named (ASCII digits only: `\d` and Decimal() also take
+# Bengali or fullwidth digits).
+_LITERAL = re.compile(r"([0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?)"
+                      r"(?:[eE]([+-]?[0-9]+))?(%|bps|x)?").fullmatch
+# Powers of ten a suffix scales by: `93%` = 0.93, `30bps` = 0.003, `3x` = 3.
+_SUFFIX_SHIFT = {"%": -2, "bps": -4, "x": 0}
+_ZERO = Decimal(0)
+
+
+class LiteralError(ValueError):
+    """A number literal that is not a plan number: its code (SP100, SP110) and why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _shown(text: str, limit: int = 48) -> str:
+    """A literal as a message quotes it: a huge one is cut in the middle."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 4:]}"
+
+
+def _out_of_range(text: str) -> LiteralError:
+    return LiteralError("SP110", f"number {_shown(text)} is out of range (its magnitude must "
+                        "be between 1e-30 and 1e30)")
+
+
 def number_value(text: str) -> Decimal:
-    """The value of a number literal, suffix applied: `93%` -> 0.93, `30bps` -> 0.003."""
-    body, scale = text, Decimal(1)
-    if body.endswith("%"):
-        body, scale = body[:-1], Decimal("0.01")
-    elif body.endswith("bps"):
-        body, scale = body[:-3], Decimal("0.0001")
-    elif body.endswith("x"):
-        body = body[:-1]
-    return Decimal(body.replace("_", "")) * scale
+    """The exact value of a number literal, suffix applied: `93%` -> 0.93, `30bps` -> 0.003.
+
+    Nothing is rounded, whatever the decimal context: the value is exactly what is written.
+    Raises LiteralError (a ValueError) with SP100 when the text is not a literal the
+    grammar accepts (ASCII digits only), and with SP110 when it has more significant digits
+    than a plan number holds (decimals.PRECISION) or its value, suffix applied, leaves
+    1e-30..1e30 (zero aside); the message says which.
+    """
+    if len(text) <= 30 and text.isascii() and text.isdigit():
+        return Decimal(text)  # the common case, a plain integer: zero or in 1..1e30 - 1
+    match = _LITERAL(text)
+    if match is None:
+        raise LiteralError("SP100", f'"{_shown(text)}" is not a number (numbers are written '
+                           "with the ASCII digits 0-9, like 40_000, 0.59 or 1.5e3)")
+    mantissa, exponent, suffix = match.groups()
+    if "_" in mantissa:
+        mantissa = mantissa.replace("_", "")
+    if len(mantissa) > PRECISION:
+        # The rule of decimals.exact_digits (zeros at either end carry no digit: 100 and
+        # 0.001 have one), counted on the text, so a literal of a million digits is never
+        # built.
+        significant = len(mantissa.replace(".", "").strip("0"))
+        if significant > PRECISION:
+            raise LiteralError("SP110", f"number {_shown(text)} has {significant:,} "
+                               f"significant digits; at most {PRECISION} can be held exactly")
+    shift = _SUFFIX_SHIFT[suffix] if suffix else 0
+    if exponent is not None or shift:
+        if exponent is not None and len(exponent) > 12:  # beyond what Decimal can hold
+            if mantissa.replace(".", "").strip("0"):
+                raise _out_of_range(text)
+            return _ZERO
+        # Scaled by a power of ten in the text, so that no context rounds it.
+        mantissa = f"{mantissa}E{int(exponent or 0) + shift}"
+    value = Decimal(mantissa)
+    if not value:
+        # Any zero, whatever its exponent (0e999999999 is just 0).
+        return value if -PRECISION <= cast(int, value.as_tuple().exponent) <= 0 else _ZERO
+    adjusted = value.adjusted()  # |value| is in [10**adjusted, 10**(adjusted + 1))
+    # in_range settles the edge (1e30 is in, 1.5e30 out); it computes abs() in the decimal
+    # context, which would overflow far beyond the range, so the exponent settles the rest.
+    if -30 <= adjusted < 30 or (adjusted == 30 and in_range(value)):
+        return value
+    raise _out_of_range(text)
+
+
+def _signal_diagnostic(exc: DecimalException, span: Span) -> Diagnostic:
+    """The diagnostic a decimal signal becomes (LANGUAGE.md sections 2 and 6): SP110 when a
+    value leaves the range or cannot be held exactly, SP104 when it is not a finite number
+    (a division by zero or an invalid operation, and any other signal)."""
+    if isinstance(exc, (Overflow, Underflow, Subnormal, Clamped)):
+        return error("SP110", "a number is out of range (its magnitude must be between "
+                     "1e-30 and 1e30)", span)
+    if isinstance(exc, Inexact | Rounded):
+        return error("SP110", f"a number cannot be held exactly with {PRECISION} "
+                     "significant digits", span)
+    return error("SP104", "a number is not finite (a division by zero, or an operation "
+                 "with no finite result)", span)
+
+
+_LEAF = (1, 0)  # (nesting depth, operators below) of a leaf expression
 
 
 class _Builder(Transformer[Token, Any]):
@@ -128,11 +236,14 @@ class _Builder(Transformer[Token, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depth: dict[int, int] = {}
+        # id(expression) -> (nesting depth, height in operators); leaves are absent: _LEAF.
+        self.depth: dict[int, tuple[int, int]] = {}
+        self.grouped: set[int] = set()  # ids of expressions written in parentheses
         self.nesting: dict[int, int] = {}
 
     def reset(self) -> None:
         self.depth.clear()
+        self.grouped.clear()
         self.nesting.clear()
 
     # --- helpers ----------------------------------------------------------------------
@@ -144,11 +255,35 @@ class _Builder(Transformer[Token, Any]):
         return sys.intern(str(tok.value))
 
     def _expr(self, node: Any, *children: Any) -> Any:
-        depth = 1 + max((self.depth.get(id(c), 1) for c in children), default=0)
+        depths = self.depth
+        depth, height = 1, 0
+        for child in children:
+            child_depth, child_height = depths.get(id(child), _LEAF)
+            depth = max(depth, child_depth + 1)
+            height = max(height, child_height + 1)
+        return self._measured(node, depth, height)
+
+    def _chain(self, node: Any, left: Any, right: Any) -> Any:
+        """A binary operator: a left operand of its own precedence level, not in
+        parentheses, continues a chain (`1 + 2 + 3`) and adds no nesting depth."""
+        depths = self.depth
+        left_depth, left_height = depths.get(id(left), _LEAF)
+        right_depth, right_height = depths.get(id(right), _LEAF)
+        if left.kind != node.kind or _LEVEL[left.op] != _LEVEL[node.op] \
+                or id(left) in self.grouped:
+            left_depth += 1
+        return self._measured(node, max(left_depth, right_depth + 1),
+                              max(left_height, right_height) + 1)
+
+    def _measured(self, node: Any, depth: int, height: int) -> Any:
         if depth > MAX_EXPRESSION_DEPTH:
             raise _Abort(error("SP110", f"expression nested more than {MAX_EXPRESSION_DEPTH} "
                                "levels deep", node.span, help="split it with `let` constants"))
-        self.depth[id(node)] = depth
+        if height > MAX_EXPRESSION_HEIGHT:
+            raise _Abort(error("SP110", f"expression more than {MAX_EXPRESSION_HEIGHT} "
+                               "operations long", node.span,
+                               help="split it with `let` constants"))
+        self.depth[id(node)] = (depth, height)
         return node
 
     def _value(self, expr: Any, what: str = "an amount") -> Any:
@@ -172,11 +307,10 @@ class _Builder(Transformer[Token, Any]):
             raise _Abort(error("SP100", "expected a leverage such as 3x", span))
         try:
             value = number_value(text)
-        except (InvalidOperation, ValueError):
-            raise _Abort(error("SP100", f'"{text}" is not a number', span)) from None
-        if value and value.adjusted() > MAX_NUMBER_EXPONENT:
-            raise _Abort(error("SP110", f"number {text} is out of range (above 1e"
-                               f"{MAX_NUMBER_EXPONENT})", span))
+        except LiteralError as problem:
+            raise _Abort(error(problem.code, problem.message, span)) from None
+        except DecimalException as signal:
+            raise _Abort(_signal_diagnostic(signal, span)) from None
         return trusted(Number, value=value, text=text, span=span)
 
     def _block_nesting(self, node: Any, body: tuple[Any, ...]) -> Any:
@@ -413,10 +547,12 @@ class _Builder(Transformer[Token, Any]):
 
     def group(self, ch: list[Any]) -> AnyExpr:
         inner: AnyExpr = ch[1]
-        self.depth[id(inner)] = self.depth.get(id(inner), 1) + 1
-        if self.depth[id(inner)] > MAX_EXPRESSION_DEPTH:
+        depth, height = self.depth.get(id(inner), _LEAF)
+        if depth + 1 > MAX_EXPRESSION_DEPTH:
             raise _Abort(error("SP110", f"expression nested more than {MAX_EXPRESSION_DEPTH} "
                                "levels deep", _around(ch[0], ch[-1])))
+        self.depth[id(inner)] = (depth + 1, height)
+        self.grouped.add(id(inner))
         return inner
 
     def neg(self, ch: list[Any]) -> Neg:
@@ -428,7 +564,7 @@ class _Builder(Transformer[Token, Any]):
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
         node = trusted(BinOp, op=cast(Any, str(ch[1])), left=left, right=right,
                                      span=_around(left, right))
-        return self._expr(node, left, right)
+        return self._chain(node, left, right)
 
     add = sub = mul = div = _binop
 
@@ -445,7 +581,7 @@ class _Builder(Transformer[Token, Any]):
         left, right = self._condition(ch[0]), self._condition(ch[2])
         node = trusted(BoolOp, op=cast(Any, str(ch[1])), left=left, right=right,
                                       span=_around(left, right))
-        return self._expr(node, left, right)
+        return self._chain(node, left, right)
 
     or_op = and_op = _boolop
 
@@ -496,9 +632,8 @@ def decode(data: str | bytes) -> tuple[str | None, Diagnostic | None]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            before = data[: exc.start]
-            line = before.count(b"\n") + 1
-            column = exc.start - (before.rfind(b"\n") + 1) + 1
+            before = data[: exc.start].decode("utf-8", "replace")
+            line, column = position(before, len(before))
             return None, error("SP100", f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
                                Span(line=line, column=column, end_line=line,
                                     end_column=column + 1),
@@ -509,8 +644,7 @@ def decode(data: str | bytes) -> tuple[str | None, Diagnostic | None]:
             return None, _file_too_large(len(text.encode("utf-8", "replace")))
     nul = text.find("\x00")
     if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        line, column = position(text, nul)
         return None, error("SP100", "the file contains a NUL byte; a plan is plain text",
                            Span(line=line, column=column, end_line=line, end_column=column + 1))
     if text.startswith("\ufeff"):
@@ -524,22 +658,41 @@ def _file_too_large(size: int) -> Diagnostic:
                  help="split the plan into several files")
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _one_line_end(text: str) -> str:
+    """The text with each lone `\r` turned into `\n`, for Lark, which counts lines by
+    `\n` only. One character for one: every offset, line and column stays what it is in
+    the original text (where `\r\n` and a lone `\r` each end one line)."""
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
 def parse(data: str | bytes, path: str | None = None) -> ParseResult:
-    """Parse plan text (or bytes) into a typed plan; never raises on any input."""
+    """Parse plan text (or bytes) into a typed plan; never raises on any input.
+
+    Decimal work is done in `decimals.arithmetic()` (40 significant digits); a decimal
+    signal becomes a diagnostic at the line where it arose (SP110 out of range, SP104 not
+    finite). `ParseResult.source` is the text as given (a BOM aside)."""
     text, problem = decode(data)
     if text is None:
         assert problem is not None
         return ParseResult(None, [_pathed(problem, path)])
-    with _LOCK, paused_gc():
+    lark_text = _one_line_end(text)
+    with _LOCK, paused_gc(), arithmetic():
         _BUILDER.reset()
         _COMMENTS.clear()
+        lark = _lark()
         try:
-            plan = cast(Plan, _lark().parse(text))
+            plan = cast(Plan, lark.parse(lark_text))
             comments = list(_COMMENTS)
         except _Abort as abort:
             return ParseResult(None, [_pathed(abort.diagnostic, path)], source=text)
         except UnexpectedInput as exc:
-            diagnostic = _syntax_error(text, exc)
+            diagnostic = _syntax_error(lark_text, exc)
+            return ParseResult(None, [_pathed(diagnostic, path)], source=text)
+        except DecimalException as exc:
+            diagnostic = _signal_diagnostic(exc, _last_token_span(lark))
             return ParseResult(None, [_pathed(diagnostic, path)], source=text)
         except (LarkError, RecursionError, MemoryError) as exc:
             diagnostic = error("SP100", f"cannot parse the plan: {type(exc).__name__}",
@@ -548,31 +701,114 @@ def parse(data: str | bytes, path: str | None = None) -> ParseResult:
         finally:
             _BUILDER.reset()
             _COMMENTS.clear()
+            _forget_text(lark)
     plan = attach_comments(plan, comments)
     return ParseResult(plan, [], noqa=noqa_table(comments), source=text)
+
+
+def _last_token_span(lark: Lark) -> Span:
+    """Where the parse was when it stopped: the last token the lexer handed out."""
+    lexer = getattr(lark.parser, "lexer", None)
+    state = getattr(lexer, "lexer_state", None)
+    token = getattr(state, "last_token", None)
+    return _tok_span(token) if isinstance(token, Token) else \
+        Span(line=1, column=1, end_line=1, end_column=1)
+
+
+def _forget_text(lark: Lark) -> None:
+    """Drop the lexer's hold on the last text (up to 16 MiB) once the parse is over."""
+    lexer = getattr(lark.parser, "lexer", None)
+    if isinstance(lexer, FastContextualLexer):
+        lexer.lexer_state = None
 
 
 def _pathed(diagnostic: Diagnostic, path: str | None) -> Diagnostic:
     return diagnostic.with_path(path) if path else diagnostic
 
 
+# What the text at a syntax error may be, for the messages of common slips.
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GLUED = re.compile(r"(?P<number>[0-9](?:[0-9_.]*[0-9])?(?:[eE][+-]?[0-9]+)?)"
+                    r"(?P<asset>[a-z]*[A-Z][A-Za-z0-9.]*)")
+_LOOSE_NUMBER = re.compile(r"[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]*)?(?:%|bps|x)?")
+# The rest of a number as written, Unicode digits and letters included (2.5 or 1e-4 written
+# with a Devanagari or Bengali last digit).
+_NUMBER_RUN = re.compile(r"(?:[\w.]|(?<=[eE])[+-])*")
+
+
+def _non_ascii_digit(text: str, offset: int) -> int | None:
+    """The offset of a non-ASCII digit at `offset` or later in the number written there."""
+    if not ("0" <= text[offset - 1:offset] <= "9" or "0" <= text[offset:offset + 1] <= "9"):
+        return None  # not inside a number: a digit anywhere else is found where it stands
+    run = _NUMBER_RUN.match(text, offset)
+    assert run is not None  # the pattern matches the empty string
+    return next((offset + i for i, c in enumerate(run.group())
+                 if not c.isascii() and c.isdigit()), None)
+
+
+def _slip(text: str, offset: int, expected: set[str],
+          previous: list[Token]) -> tuple[str, str, int, int] | None:
+    """A specific message for a common slip at `offset`: (message, help, start, width)."""
+    char = text[offset] if 0 <= offset < len(text) else ""
+    digit = offset if char and not char.isascii() and char.isdigit() else \
+        _non_ascii_digit(text, offset)
+    if digit is not None:
+        char = text[digit]
+        message, help_text = non_ascii_digit_message(char, unicodedata.name(char, "a digit"))
+        return message, help_text, digit, 1
+    if "0" <= char <= "9":
+        loose = _LOOSE_NUMBER.match(text, offset)
+        literal = loose.group() if loose else char
+        exponent = next((i for i, c in enumerate(literal) if c in "eE"), len(literal))
+        for index, c in enumerate(literal):
+            # Between two digits of the mantissa, one at a time; never in the exponent.
+            if c == "_" and (index > exponent or not (literal[index - 1:index].isdigit()
+                                                      and literal[index + 1:index + 2].isdigit())):
+                run = len(literal[index:]) - len(literal[index:].lstrip("_"))
+                message, help_text = underscore_message(literal)
+                return message, help_text, offset + index, run
+        glued = _GLUED.match(text, offset)
+        if glued is not None:
+            message, help_text = glued_number_message(glued["number"], glued["asset"])
+            return message, help_text, offset, glued.end() - offset
+        return None
+    if "NAME" in expected and (word := _IDENTIFIER.match(text, offset)) is not None:
+        whole = _WORD.match(text, offset)
+        name = whole.group() if whole else word.group()
+        role = name_role(previous)
+        if role is not None and name != name.lower() and _IDENTIFIER.fullmatch(name):
+            message, help_text = lowercase_name_message(role, name)
+            return message, help_text, offset, len(name)
+    return None
+
+
 def _syntax_error(text: str, exc: UnexpectedInput) -> Diagnostic:
     line = max(getattr(exc, "line", 1) or 1, 1)
     column = max(getattr(exc, "column", 1) or 1, 1)
     at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    offset = -1
     if at_end:
         line, column = _end_position(text)
         found_text, width = "end of file", 1
     elif isinstance(exc, UnexpectedToken):
         found_text, width = f'"{exc.token.value}"', max(len(str(exc.token.value)), 1)
+        offset = exc.token.start_pos if exc.token.start_pos is not None else -1
     elif isinstance(exc, UnexpectedCharacters):
-        position = exc.pos_in_stream or 0
-        char = text[position] if 0 <= position < len(text) else "?"
+        offset = exc.pos_in_stream or 0
+        char = text[offset] if 0 <= offset < len(text) else "?"
         found_text, width = f"unexpected character {char!r}", 1
     else:
         found_text, width = "something unexpected", 1
     expected = _expected_terminals(exc)
     previous = _previous_tokens(text, line + 1 if at_end else line, column)
+    slip = _slip(text, offset, expected, previous) if offset >= 0 else None
+    if slip is not None:
+        slip_message, slip_help, start, width = slip
+        column += start - offset  # the slip's text is on the error's line
+        return error("SP100", slip_message,
+                     Span(line=line, column=column, end_line=line, end_column=column + width),
+                     help=slip_help)
     message, help_text = syntax_message(expected, previous, found_text)
     starts_next = isinstance(exc, UnexpectedToken) and exc.token.type in STARTERS
     if previous and (at_end or (starts_next and (previous[-1].end_line or 0) < line)):

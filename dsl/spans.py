@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -50,3 +51,29 @@ class Span(BaseModel):
 
 
 UNKNOWN_SPAN = Span(line=1, column=1, end_line=1, end_column=1)
+
+
+# LANGUAGE.md section 2: a line ends at `\n`, `\r\n` or a lone `\r`, and nowhere else (not
+# at the form feed, vertical tab, NEL or U+2028 that `str.splitlines` also splits at).
+_LINE_END = re.compile(r"\r\n?|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a text as an editor counts them (like `str.splitlines()`, but only
+    `\\n`, `\\r\\n` and a lone `\\r` end a line), so `split_lines(text)[span.line - 1]` is
+    the line a span points into."""
+    lines = _LINE_END.split(text)
+    if not lines[-1]:
+        lines.pop()  # a final line end starts no new line
+    return lines
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based (line, column) of `text[offset]`, lines counted as `split_lines` does."""
+    offset = max(0, min(offset, len(text)))
+    if offset and text[offset - 1] == "\r" and text[offset:offset + 1] == "\n":
+        offset -= 1  # the `\n` of a `\r\n` belongs to the line end it finishes
+    before = text[:offset]
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    return line, offset - start + 1

@@ -86,7 +86,8 @@ def test_property_plans_lex_alike(text):
 
 
 _EDITS = st.sampled_from([*" \t\n\r#\"{}()/,:=<>-+*%x_.0123456789aAzZ",
-                          "é", "\u00a0", "->", "all", "flash", "phase", "\\", "bps"])
+                          "é", "\u00a0", "->", "all", "flash", "phase", "\\", "bps",
+                          "\u09ea", "\uff11", "\r\n", "__", "1e999999999"])
 
 
 @given(plan_texts(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), _EDITS),

@@ -111,7 +111,7 @@ def test_noqa_table():
     ("plan p\nphase a { spot buy 1 BTC/USDT on binance limit 3x }",
      'the "x" suffix is only allowed after `leverage`'),
     ("plan p\nphase a { transfer 1 ETH from wallet to Binance }",
-     'expected a name after "to", found "Binance"'),
+     "venue names are lowercase: `Binance` is not a name"),
     ("plan p\nphase a { transfer 1 @ }", "unexpected character '@'"),
     ("plan p\nphase a { assert balance(wallet, ETH) }", "expected a condition"),
     ("plan p\nphase a { wrap (1 < 2) ETH }", "expected an amount, found a condition"),
