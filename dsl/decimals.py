@@ -31,12 +31,17 @@ def arithmetic() -> Iterator[Context]:
 
 
 def in_range(value: Decimal) -> bool:
-    """True for zero and for finite values with 1e-30 <= |value| <= 1e30."""
+    """True for zero and for finite values with 1e-30 <= |value| <= 1e30.
+
+    Works on any Decimal, however large its exponent: no arithmetic, so no Overflow."""
     if not value.is_finite():
         return False
     if value.is_zero():
         return True
-    magnitude = abs(value)
+    exponent = value.adjusted()
+    if not -31 <= exponent <= 30:
+        return False
+    magnitude = value.copy_abs()
     return SMALLEST <= magnitude <= LARGEST
 
 

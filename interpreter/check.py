@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import ParseResult, parse
-from stratplan.dsl.spans import Span
+from stratplan.dsl.spans import Span, split_lines
 from stratplan.dsl.performance import paused_gc
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, default_market, load_market
@@ -64,9 +63,6 @@ def resolve_market(plan: Plan, plan_dir: Path | None,
         return None, diag("SP111", f"market file cannot be used: {exc}", span)
 
 
-_LINE_ENDS = re.compile(r"\r\n|\r|\n")
-
-
 def apply_noqa(found: list[Diagnostic], noqa: dict[int, frozenset[str] | None],
                source: str) -> list[Diagnostic]:
     """`# noqa` silences warnings and infos on its line; errors stay (a plan that lints clean
@@ -88,7 +84,7 @@ def apply_noqa(found: list[Diagnostic], noqa: dict[int, frozenset[str] | None],
         elif codes is not None and diagnostic.code not in codes:
             kept.append(diagnostic)
     if named:
-        lines = _LINE_ENDS.split(source)
+        lines = split_lines(source)
         for line, code in sorted(named):
             text = lines[line - 1] if line <= len(lines) else ""
             match = NOQA.search(text)

@@ -32,7 +32,7 @@ from stratplan.dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from stratplan.dsl.spans import Span
+from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.market import (
     CexVenue,
     ExecutorVenue,
@@ -84,7 +84,7 @@ class RuleContext:
         self._expressions: list[tuple[Any, Visit | None, tuple[Repeat, ...]]] | None = None
         self.venue_refs: list[tuple[str, Span, str]] | None = None
         self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
-        self.lines = self.source.splitlines()
+        self.lines = split_lines(self.source)
         for phase in self.plan.phases:
             self._walk(phase, phase.body, None, ())
 
