@@ -153,8 +153,10 @@ def _trading_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
         budget.cex_usdt[cex] = usdt - spend - margin
         body.append(CEXTradeInstruction(market="spot", side="buy", amount=_num(btc), base="BTC",
                                         quote="USDT", venue=cex, span=SPAN))
-        body.append(CEXTradeInstruction(market="perp", side="sell", amount=_num(btc), base="BTC",
-                                        quote="USDT", venue=cex, span=SPAN))
+        # Hedge what the buy delivers: a `received` spot fee comes out of the BTC bought.
+        held = btc * (1 - terms.taker_fee) if terms.spot_fee == "received" else btc
+        body.append(CEXTradeInstruction(market="perp", side="sell", amount=_num(held),
+                                        base="BTC", quote="USDT", venue=cex, span=SPAN))
     if not body:
         return None
     if draw(st.booleans()):
