@@ -10,8 +10,8 @@ from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import ParseResult, parse
-from stratplan.dsl.spans import Span, split_lines
 from stratplan.dsl.performance import paused_gc
+from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, default_market, load_market
 from stratplan.executors.registry import discover
