@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
@@ -12,24 +11,13 @@ from rich.console import Console
 from rich.text import Text
 
 from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.check import LintResult
 from stratplan.interpreter.codes import CODES, HELP_URI
 from stratplan.terminal import shown
 
 VERSION = "0.1.0"
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
-
-
-_LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-def source_lines(source: str) -> list[str]:
-    """A plan's lines, split at the language's line ends only (`\n`, `\r\n`, a lone `\r`;
-    not at a form feed or U+2028, which `str.splitlines` would also split at)."""
-    lines = _LINE_END.split(source)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def _caret_line(source_line: str, diagnostic: Diagnostic) -> tuple[str, str]:
@@ -56,7 +44,7 @@ def render_text(results: Sequence[LintResult], console: Console) -> None:
     """`path:line:col: severity[CODE] message`, the source line with carets, and help.
     Text from the plan or its file name is shown with control characters escaped."""
     for result in results:
-        lines = source_lines(result.source)
+        lines = split_lines(result.source)  # the language's line ends, not str.splitlines
         for d in result.diagnostics:
             head = Text(f"{shown(d.path or result.path)}:{d.span.line}:{d.span.column}: ")
             head.append(f"{d.severity.value}[{d.code}]", style=_STYLE[d.severity.value])

@@ -13,7 +13,6 @@ import pytest
 from rich.console import Console
 
 from stratplan.cli import main
-from stratplan.render import source_lines
 from stratplan.runview import render_run
 from stratplan.terminal import shown
 
@@ -187,7 +186,6 @@ def test_fmt_diff_marks_a_missing_final_line_end(capsys, tmp_plan):
 
 @pytest.mark.parametrize("separator", ["\x0c", "\u2028", "\x85", "\x1c"])
 def test_source_lines_split_only_at_the_languages_line_ends(capsys, tmp_plan, separator):
-    assert source_lines(f"a # {separator} b\r\nc\rd\n") == [f"a # {separator} b", "c", "d"]
     path = tmp_plan(f"plan t # one {separator} two\nholdings {{ wallet: 1 ETH }}\nphase p {{\n"
                     "  transfer 5 ETH from wallet to kraken\n}\n")
     code, out, _ = _main(capsys, "lint", str(path))
