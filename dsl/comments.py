@@ -105,19 +105,21 @@ def attach_comments(plan: Plan, comments: list[RawComment]) -> Plan:
     items: list[tuple[str, Any]] = []
     if plan.market is not None:
         items.append(("market", plan.market))
+    if plan.series is not None:
+        items.append(("series", plan.series))
     if plan.holdings is not None:
         items.append(("holdings", plan.holdings))
     items += [("lets", x) for x in plan.lets] + [("sets", x) for x in plan.sets]
-    items += [("phases", x) for x in plan.phases]
+    items += [("phases", x) for x in plan.phases] + [("triggers", x) for x in plan.triggers]
     items.sort(key=lambda pair: (pair[1].span.line, pair[1].span.column))
-    update: dict[str, Any] = {"lets": [], "sets": [], "phases": []}
+    update: dict[str, Any] = {"lets": [], "sets": [], "phases": [], "triggers": []}
     for field, node in items:
         done = _item(node, cursor)
-        if field in ("market", "holdings"):
+        if field in ("market", "series", "holdings"):
             update[field] = done
         else:
             update[field].append(done)
-    for field in ("lets", "sets", "phases"):
+    for field in ("lets", "sets", "phases", "triggers"):
         update[field] = tuple(update[field])
     return plan.model_copy(update={"leading": leading, "trailing": trailing,
                                    "end_comments": cursor.rest(), **update})

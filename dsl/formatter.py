@@ -20,6 +20,7 @@ from stratplan.dsl.models import (
     Neg,
     Not,
     Phase,
+    Trigger,
     Plan,
     Repeat,
     SmartContractInstruction,
@@ -162,6 +163,18 @@ def _phase(writer: _Writer, phase: Phase) -> None:
     writer.close(phase, 0)
 
 
+def _trigger(writer: _Writer, trigger: Trigger) -> None:
+    if trigger.every is not None:
+        head = f"every {trigger.every.text}"
+    else:
+        head = f"when {format_expr(trigger.when)}"
+        if trigger.cooldown is not None:
+            head += f" cooldown {trigger.cooldown.text}"
+    writer.line(trigger, f"trigger {trigger.name} {head} {{", 0)
+    writer.statements(trigger.body, 1)
+    writer.close(trigger, 0)
+
+
 def format_plan(plan: Plan) -> str:
     """The plan in canonical layout, ending with one newline."""
     writer = _Writer()
@@ -170,6 +183,10 @@ def format_plan(plan: Plan) -> str:
     if plan.market is not None:
         writer.blank()
         writer.line(plan.market, f"use market {quote(plan.market.path)}", 0)
+    if plan.series is not None:
+        if plan.market is None:
+            writer.blank()
+        writer.line(plan.series, f"use series {quote(plan.series.path)}", 0)
     if plan.holdings is not None:
         writer.blank()
         _holdings(writer, plan.holdings)
@@ -181,9 +198,15 @@ def format_plan(plan: Plan) -> str:
         writer.blank()
         for setting in plan.sets:
             writer.line(setting, f"set {setting.name} = {format_expr(setting.value)}", 0)
-    for phase in plan.phases:
+    # Phases and triggers keep their written order (triggers fire in file order).
+    blocks: list[Phase | Trigger] = [*plan.phases, *plan.triggers]
+    blocks.sort(key=lambda block: (block.span.line, block.span.column))
+    for block in blocks:
         writer.blank()
-        _phase(writer, phase)
+        if isinstance(block, Trigger):
+            _trigger(writer, block)
+        else:
+            _phase(writer, block)
     if plan.end_comments:
         writer.blank()
         writer.comments(plan.end_comments, 0)

@@ -252,6 +252,44 @@ class MarketRef(Node):
     path: str
 
 
+class SeriesRef(Node):
+    """`use series "path.csv"` (v2): prices, funding and rates over time."""
+
+    path: str
+
+
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+class Duration(Model):
+    """A duration literal (`30s`, `15m`, `8h`, `1d`, `2w`): `value` in units as written."""
+
+    value: Decimal
+    unit: Literal["s", "m", "h", "d", "w"]
+    text: str
+    span: Span
+
+    @property
+    def seconds(self) -> Decimal:
+        """The duration in seconds."""
+        return self.value * DURATION_SECONDS[self.unit]
+
+
+class Trigger(Block):
+    """`trigger NAME every D { ... }` or `trigger NAME when C [cooldown D] { ... }` (v2)."""
+
+    kind: Literal["trigger"] = "trigger"
+    name: str
+    every: Duration | None = None
+    when: Expr | None = None
+    cooldown: Duration | None = None
+    body: tuple[Statement, ...] = ()
+
+    def as_phase(self) -> Phase:
+        """The body as a phase named after the trigger: a firing runs it like one."""
+        return Phase(name=self.name, body=self.body, span=self.span)
+
+
 class HoldingAmount(Model):
     """One `AMOUNT ASSET` of a holdings entry."""
 
@@ -293,15 +331,17 @@ class Plan(Block):
     name: str
     description: str | None = None
     market: MarketRef | None = None
+    series: SeriesRef | None = None
     holdings: Holdings | None = None
     lets: tuple[Let, ...] = ()
     sets: tuple[Setting, ...] = ()
     phases: tuple[Phase, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
 
 
 for _model in (Call, Neg, BinOp, Compare, BoolOp, Not, WalletTransferInstruction,
                CEXTradeInstruction, SmartContractInstruction, AtomicBlock, Repeat, Assert,
-               Phase, Let, Setting, Plan):
+               Phase, Trigger, Let, Setting, Plan):
     _model.model_rebuild()
 
 INSTRUCTION_TYPES = (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction)

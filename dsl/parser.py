@@ -56,6 +56,7 @@ from stratplan.dsl.models import (
     Call,
     CEXTradeInstruction,
     Compare,
+    Duration,
     HoldingAmount,
     HoldingEntry,
     Holdings,
@@ -69,8 +70,10 @@ from stratplan.dsl.models import (
     Phase,
     Plan,
     Repeat,
+    SeriesRef,
     Setting,
     SmartContractInstruction,
+    Trigger,
     WalletTransferInstruction,
 )
 from stratplan.dsl.performance import paused_gc
@@ -91,7 +94,7 @@ _LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "and": 3, "or": 4}
 KEYWORDS = frozenset(
     "plan use market holdings let set phase after atomic via repeat as assert else transfer "
     "from to on spot perp buy sell stake unstake supply withdraw borrow repay swap wrap unwrap "
-    "flash all max limit leverage slippage and or not".split()
+    "flash all max limit leverage slippage and or not series trigger every when cooldown".split()
 )
 
 
@@ -329,15 +332,17 @@ class _Builder(Transformer[Token, Any]):
     # --- file structure ---------------------------------------------------------------
     def start(self, ch: list[Any]) -> Plan:
         decl = ch[0]
-        plan_fields: dict[str, Any] = {"market": None, "holdings": None}
+        plan_fields: dict[str, Any] = {"market": None, "series": None, "holdings": None}
         lets: list[Let] = []
         sets: list[Setting] = []
         phases: list[Phase] = []
+        triggers: list[Trigger] = []
         for item in ch[1:]:
-            if isinstance(item, (MarketRef, Holdings)):
-                field = "market" if isinstance(item, MarketRef) else "holdings"
+            if isinstance(item, (MarketRef, SeriesRef, Holdings)):
+                field = "market" if isinstance(item, MarketRef) else \
+                    "series" if isinstance(item, SeriesRef) else "holdings"
                 if plan_fields[field] is not None:
-                    what = "use market" if field == "market" else "holdings"
+                    what = {"market": "use market", "series": "use series"}.get(field, field)
                     raise _Abort(error("SP100", f"a plan has at most one `{what}`; the first "
                                        f"is at line {plan_fields[field].span.line}",
                                        item.span))
@@ -346,11 +351,19 @@ class _Builder(Transformer[Token, Any]):
                 lets.append(item)
             elif isinstance(item, Setting):
                 sets.append(item)
+            elif isinstance(item, Trigger):
+                triggers.append(item)
             else:
                 phases.append(item)
+        if not phases:
+            raise _Abort(error("SP100", "a plan needs at least one phase; triggers run after "
+                               "the phases", triggers[0].span))
+        last = max((*phases, *triggers), key=lambda item: (item.span.end_line,
+                                                          item.span.end_column))
         return trusted(Plan,
             name=decl[0], description=decl[1], lets=tuple(lets), sets=tuple(sets),
-            phases=tuple(phases), span=Span.join(decl[2], phases[-1].span), leading=(),
+            phases=tuple(phases), triggers=tuple(triggers),
+            span=Span.join(decl[2], last.span), leading=(),
             trailing=None, end_comments=(), **plan_fields)
 
     def plan_decl(self, ch: list[Any]) -> tuple[str, str | None, Span]:
@@ -360,6 +373,10 @@ class _Builder(Transformer[Token, Any]):
     def use_market(self, ch: list[Any]) -> MarketRef:
         return trusted(MarketRef, path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
                                          leading=(), trailing=None)
+
+    def use_series(self, ch: list[Any]) -> SeriesRef:
+        return trusted(SeriesRef, path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
+                       leading=(), trailing=None)
 
     def holdings(self, ch: list[Any]) -> Holdings:
         return trusted(Holdings, entries=tuple(ch[2:-1]), span=_around(ch[0], ch[-1]),
@@ -393,6 +410,35 @@ class _Builder(Transformer[Token, Any]):
         return trusted(Phase, name=self._name(ch[1]), after=after, body=body,
                                      span=_around(ch[0], ch[-1]), leading=(), trailing=None,
                                      end_comments=())
+
+    def trigger(self, ch: list[Any]) -> Trigger:
+        kind, first, cooldown = ch[2]
+        body = tuple(ch[4:-1])
+        fields: dict[str, Any] = {"every": first, "when": None, "cooldown": None} \
+            if kind == "every" else {"every": None, "when": first, "cooldown": cooldown}
+        node = trusted(Trigger, name=self._name(ch[1]), body=body, span=_around(ch[0], ch[-1]),
+                       leading=(), trailing=None, end_comments=(), **fields)
+        return node
+
+    def every(self, ch: list[Any]) -> tuple[str, Duration, None]:
+        return "every", self._duration(ch[1]), None
+
+    def when(self, ch: list[Any]) -> tuple[str, Any, Duration | None]:
+        return "when", self._condition(ch[1]), ch[2] if len(ch) > 2 else None
+
+    def cooldown(self, ch: list[Any]) -> Duration:
+        return self._duration(ch[1])
+
+    def _duration(self, tok: Token) -> Duration:
+        text = str(tok.value)
+        span = _tok_span(tok)
+        try:
+            # The number rules of section 2 (exact, in 1e-30..1e30), without a suffix.
+            value = number_value(text[:-1])
+        except LiteralError as exc:
+            raise _Abort(error(exc.code, f"duration {_shown(text)}: {exc.message}",
+                               span)) from None
+        return trusted(Duration, value=value, unit=text[-1], text=text, span=span)
 
     def after(self, ch: list[Any]) -> tuple[str, ...]:
         return tuple(self._name(t) for t in ch[1::2])

@@ -17,6 +17,7 @@ from stratplan.executors.market import Market, default_market, load_market
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
+from stratplan.interpreter.backtest_lint import backtest_diagnostics, resolve_series
 from stratplan.interpreter.rules import RuleContext, diag, run_rules
 
 
@@ -136,9 +137,14 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
     with arithmetic():
         resolved, problem = resolve_market(plan, plan_dir, market)
         found = [problem] if problem else []
+        series, series_problem = resolve_series(plan, plan_dir)
+        if series_problem is not None:
+            found.append(series_problem)
         found += run_rules(RuleContext(plan, resolved, parsed.source))
         if resolved is not None and not any(d.is_error for d in found):
-            found += dry_run(plan, resolved)
+            # v2: with a series the dry run is the whole backtest (LANGUAGE.md section 8).
+            found += backtest_diagnostics(plan, resolved, series) if series is not None \
+                else dry_run(plan, resolved)
     found = apply_noqa(found, parsed.noqa, parsed.source)
     found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     result.diagnostics = [d.with_path(path) for d in found]

@@ -85,7 +85,11 @@ class RuleContext:
         self.venue_refs: list[tuple[str, Span, str]] | None = None
         self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
         self.lines = split_lines(self.source)
-        for phase in self.plan.phases:
+        # Phases and trigger bodies (as phases named after their trigger): every rule that
+        # walks statements covers both.
+        self.blocks: list[Phase] = [*self.plan.phases,
+                                    *(t.as_phase() for t in self.plan.triggers)]
+        for phase in self.blocks:
             self._walk(phase, phase.body, None, ())
 
     def _walk(self, phase: Phase, body: tuple[Any, ...], atomic: AtomicBlock | None,
@@ -131,6 +135,9 @@ class RuleContext:
             yield let.value, None, ()
         for setting in self.plan.sets:
             yield setting.value, None, ()
+        for trigger in self.plan.triggers:
+            if trigger.when is not None:
+                yield trigger.when, Visit(trigger, trigger.as_phase(), None, ()), ()
         for visit in self.visits:
             stmt = visit.stmt
             exprs: list[Any]
@@ -431,6 +438,11 @@ def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
         "min_health": (lambda v: v > 0, "positive"),
         "max_slippage": (lambda v: 0 <= v < 1, "from 0 to below 1"),
         "gas_price_gwei": (lambda v: v >= 0, "zero or more")}
+    for trigger in ctx.plan.triggers:
+        for duration in (trigger.every, trigger.cooldown):
+            if duration is not None and duration.value <= 0:
+                yield diag("SP104", f"the duration {duration.text} is not positive",
+                           duration.span, "write a positive duration such as 1h or 1d")
     for setting in ctx.plan.sets:
         if setting.name not in limits:
             continue
@@ -482,16 +494,20 @@ def duplicate_names(ctx: RuleContext) -> Iterator[Diagnostic]:
                            ctx.at(span, name))
             else:
                 seen[name] = span
-    yield from dupes(((p.name, p.span) for p in ctx.plan.phases), "phase")
+    # Phases and triggers share one namespace (node ids start with either name).
+    named = sorted([*((p.name, p.span) for p in ctx.plan.phases),
+                    *((t.name, t.span) for t in ctx.plan.triggers)],
+                   key=lambda item: (item[1].line, item[1].column))
+    yield from dupes(named, "phase or trigger")
     yield from dupes(((x.name, x.span) for x in ctx.plan.lets), "constant")
     yield from dupes(((x.name, x.span) for x in ctx.plan.sets), "option")
     # One pass over the visits, grouped by phase (a scan per phase would be quadratic).
-    blocks: dict[int, list[tuple[str, Span]]] = {id(phase): [] for phase in ctx.plan.phases}
+    blocks: dict[int, list[tuple[str, Span]]] = {id(phase): [] for phase in ctx.blocks}
     for visit in ctx.visits:
         if isinstance(visit.stmt, AtomicBlock):
             blocks[id(visit.phase)].append((visit.stmt.name, visit.stmt.span))
-    for phase in ctx.plan.phases:
-        yield from dupes(blocks[id(phase)], f"atomic block in phase {phase.name}")
+    for phase in ctx.blocks:
+        yield from dupes(blocks[id(phase)], f"atomic block in {phase.name}")
     lets = {x.name for x in ctx.plan.lets}
     for visit in ctx.visits:
         stmt = visit.stmt
@@ -611,7 +627,7 @@ def limits(ctx: RuleContext) -> Iterator[Diagnostic]:
     if not bad:
         # Reported at the top-level statement where the running total crosses the limit.
         total = 0
-        for phase in ctx.plan.phases:
+        for phase in ctx.blocks:
             for stmt in phase.body:
                 total += unrolled_size((stmt,), ctx.scope) or 0
                 if total > MAX_NODES:
@@ -761,7 +777,7 @@ def flash_without_executor(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule("SP400")
 def could_be_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Runs of contract operations outside atomic blocks pay one base fee each."""
-    bodies: list[tuple[tuple[Any, ...], int]] = [(p.body, 1) for p in ctx.plan.phases]
+    bodies: list[tuple[tuple[Any, ...], int]] = [(p.body, 1) for p in ctx.blocks]
     for visit in ctx.visits:
         if isinstance(visit.stmt, Repeat) and visit.atomic is None:
             passes = 1

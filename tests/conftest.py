@@ -37,18 +37,9 @@ def conformance_cases() -> list[Path]:
 # Shared v2 cases whose features belong to issues still open: each is expected to fail
 # (strict xfail: the day one passes, the suite says so and the entry must go).
 # name -> (issue, what is missing)
-PENDING_V2: dict[str, tuple[int, str]] = {
-    "clean_backtest.plan": (13, "use series, triggers"),
-    "sp304_trigger_assert.plan": (13, "triggers and the backtest"),
-    "sp500_series_missing.plan": (13, "use series"),
-    "sp501_liquidated.plan": (13, "liquidations over time"),
-    "sp503_no_funding.plan": (13, "series rates"),
-    "v2_clean_triggers_static.plan": (13, "trigger blocks"),
-}
+PENDING_V2: dict[str, tuple[int, str]] = {}
 # Of those, the ones whose text the v1 grammar cannot parse at all.
-PENDING_V2_SYNTAX = {"clean_backtest.plan", "sp304_trigger_assert.plan",
-                     "sp500_series_missing.plan", "sp501_liquidated.plan",
-                     "sp503_no_funding.plan", "v2_clean_triggers_static.plan"}
+PENDING_V2_SYNTAX: set[str] = set()
 
 
 def pending(path: Path, table: Any = PENDING_V2) -> Any:
