@@ -258,7 +258,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
                 print(f"would reformat {shown(str(path))}")
         else:
             try:
-                path.write_bytes(formatted.encode("utf-8"))
+                _replace(path, formatted.encode("utf-8"))
             except OSError as exc:
                 raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
             print(f"reformatted {shown(str(path))}")
@@ -269,6 +269,22 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             print(f"{len(files)} file{'s' if len(files) != 1 else ''} already formatted")
         return 1 if changed else 0
     return 0
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a crash or a full disk mid-write never leaves half a
+    plan (a temporary file beside it, flushed, then renamed over it; its mode is kept)."""
+    temporary = path.with_name(f".{path.name}.stratplan-fmt-{os.getpid()}")
+    try:
+        with open(temporary, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, path.stat().st_mode & 0o7777)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 # --- plans that must be sound before graph, export and run --------------------------------

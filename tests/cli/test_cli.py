@@ -436,3 +436,28 @@ def test_text_the_terminal_cannot_encode_is_escaped_not_exit_3(tmp_path, encodin
                          capture_output=True, env=env, timeout=120)
     assert run.returncode in (0, 1), run.stderr
     assert b"\\u4e2d" in run.stdout  # 中 written as an escape
+
+
+def test_fmt_replaces_the_file_whole_and_keeps_its_mode(tmp_path, capsys, monkeypatch):
+    import os
+    import stat
+
+    path = tmp_path / "messy.plan"
+    path.write_text("plan t\nholdings {   wallet: 1 ETH }\nphase p {\n    wrap 1 ETH\n}\n")
+    path.chmod(0o640)
+    assert main(["fmt", str(path)]) == 0
+    assert path.read_text().startswith("plan t\n\nholdings {\n  wallet: 1 ETH\n}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["messy.plan"]  # no temporary left
+    # A failing write leaves the original untouched and no temporary behind.
+    before = path.read_text() + "phase q {\n    wrap 1 ETH\n}\n"
+    path.write_text(before)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert main(["fmt", str(path)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["messy.plan"]
