@@ -1,20 +1,55 @@
-"""The text run report: rich tables of steps, balances, lending, perps, exposure and costs.
+"""The text run report: rich tables of steps, balances, lending, perps, exposure, carry and costs.
 
 Every text that comes from the plan, the market or a file name (node, venue and asset names,
 assert and failure messages, the path) is shown through `stratplan.terminal.shown` and put
 in a `Text`, so neither a control character nor rich markup (`[bold]`) in it takes effect.
+
+Amounts are rounded for reading (`readable`): at most 8 significant digits, thousands
+separated, never scientific notation, and `≈` in front of a rounded one; the JSON report
+keeps every digit. Tables are laid out to fit 100 columns without cutting a cell.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stratplan.interpreter.evaluate import readable as significant
 from stratplan.terminal import shown
+
+APPROX = "≈"
+
+
+def readable(amount: object, unit: str = "") -> str:
+    """A report amount (a decimal string) for reading: `≈89,950.249`, `-0.00044`, `3`;
+    with `unit` after it. None reads `none`; a text that is not a number is shown as is."""
+    if amount is None:
+        return "none"
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return str(amount)
+    if not value.is_finite():
+        return str(amount)
+    text = significant(value)
+    rounded = Decimal(text) != value
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, dot, fraction = digits.partition(".")
+    text = f"{sign}{int(whole):,}{dot}{fraction}"
+    return f"{APPROX if rounded else ''}{text}{' ' + unit if unit else ''}"
+
+
+def percent(fraction: object) -> str:
+    """A fraction as a readable percentage: 0.1154784... -> `≈11.547842%`."""
+    if fraction is None:
+        return "none"
+    return readable(Decimal(str(fraction)) * 100) + "%"
 
 
 def _cell(value: object, style: str = "") -> Text:
@@ -22,14 +57,18 @@ def _cell(value: object, style: str = "") -> Text:
     return Text(shown(str(value)), style=style)
 
 
-def _venue_table(title: str, data: dict[str, dict[str, str]], value: str = "amount") -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("venue")
-    table.add_column("asset")
-    table.add_column(value, justify="right")
-    for venue, assets in data.items():
-        for asset, amount in assets.items():
-            table.add_row(_cell(venue), _cell(asset), _cell(amount))
+def _num(amount: object, unit: str = "") -> Text:
+    """An amount cell: rounded for reading, never wrapped."""
+    return _cell(readable(amount, unit))
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A report table: light borders, numbers right-aligned and never wrapped or cut."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        numeric = column in right
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric,
+                         overflow="fold")
     return table
 
 
@@ -42,15 +81,8 @@ def shown_steps(steps: list[Any], limit: int | None) -> tuple[list[Any], list[An
     return steps[:head], steps[len(steps) - tail:] if tail else [], len(steps) - limit
 
 
-def render_run(report: dict[str, Any], console: Console, path: str,
-               max_steps: int | None = None) -> None:
-    """Print a run report for a person; `max_steps` rows of the step table (None: all)."""
-    status = report["status"]
-    style = "green" if status == "ok" else "red"
-    console.print(_cell(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
-    steps = Table(title="Steps", title_justify="left")
-    for column in ("node", "line", "status", "gas ETH"):
-        steps.add_column(column, justify="right" if column in ("line", "gas ETH") else "left")
+def _steps(report: dict[str, Any], max_steps: int | None) -> Table:
+    steps = _table("Steps", "node", "line", "status", "gas ETH", right=("line", "gas ETH"))
     first, last, hidden = shown_steps(report["steps"], max_steps)
     gap = Text(f"... {hidden:,} more", style="dim")
     for index, step in enumerate(first + last):
@@ -58,12 +90,125 @@ def render_run(report: dict[str, Any], console: Console, path: str,
             steps.add_row(gap, "", "", "")
         steps.add_row(_cell(step["node"]), _cell(step["line"]),
                       _cell(step["status"], style="green" if step["status"] == "ok" else "red"),
-                      _cell(step["gas_eth"]))
+                      _num(step["gas_eth"]))
     if hidden:
         if not last:
             steps.add_row(gap, "", "", "")
         steps.caption = "--steps all shows every step; --format json lists them"
-    console.print(steps)
+    return steps
+
+
+def _balances(report: dict[str, Any]) -> Table:
+    table = _table("Balances", "venue", "asset", "amount", right=("amount",))
+    for venue, assets in report["balances"].items():
+        for asset, amount in assets.items():
+            table.add_row(_cell(venue), _cell(asset), _num(amount))
+    return table
+
+
+def _lending(report: dict[str, Any]) -> list[Table]:
+    positions = _table("Lending positions", "venue", "asset", "collateral", "debt",
+                       "liquidation price USD", right=("collateral", "debt",
+                                                       "liquidation price USD"))
+    accounts = _table("Lending accounts", "venue", "e-mode", "health", "can borrow USD",
+                      "collateral USD", "debt USD", "leverage",
+                      right=("health", "can borrow USD", "collateral USD", "debt USD",
+                             "leverage"))
+    lending = report.get("lending", {})
+    collateral, debt = report["collateral"], report["debt"]
+    for venue in sorted(set(collateral) | set(debt)):
+        account = lending.get(venue, {})
+        prices = account.get("liquidation_price", {})
+        for asset in sorted(set(collateral.get(venue, {})) | set(debt.get(venue, {}))):
+            held, owed = collateral.get(venue, {}).get(asset), debt.get(venue, {}).get(asset)
+            positions.add_row(_cell(venue), _cell(asset), _cell(readable(held) if held else ""),
+                              _cell(readable(owed) if owed else ""),
+                              _cell(readable(prices[asset]) if asset in prices else ""))
+        if account:
+            health = account["health"]
+            leverage = account["leverage"]
+            accounts.add_row(_cell(venue), _cell(account["emode"] or "none"),
+                             _cell("infinite" if health is None else readable(health)),
+                             _num(account["borrow_capacity_usd"]),
+                             _num(account["collateral_usd"]), _num(account["debt_usd"]),
+                             _cell("none" if leverage is None else readable(leverage) + "x"))
+    tables = [positions]
+    if accounts.row_count:
+        accounts.caption = ("liquidation price: the asset's price, others fixed, at which "
+                            "health reaches 1")
+        tables.append(accounts)
+    return tables
+
+
+def _v1_perps(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The perps of a v1 report, which has only `positions` and `margin` by venue."""
+    perps: dict[str, dict[str, Any]] = {}
+    for venue, bases in report.get("positions", {}).items():
+        quote, margin = next(iter(report.get("margin", {}).get(venue, {}).items()), ("", None))
+        for base, size in bases.items():
+            perps.setdefault(venue, {})[base] = {
+                "size": size, "quote": quote, "entry_price": None, "mark_price": None,
+                "unrealised_pnl": None, "margin": margin, "liquidation_price": None,
+                "leverage": None}
+    return perps
+
+
+def _perps(report: dict[str, Any]) -> Table:
+    table = _table("Perp positions", "venue", "base", "size", "entry", "mark", "unreal. PnL",
+                   "margin", "liq. price", "leverage",
+                   right=("size", "entry", "mark", "unreal. PnL", "margin", "liq. price",
+                          "leverage"))
+    perps = report["perps"] if "perps" in report else _v1_perps(report)
+    for venue, bases in perps.items():
+        for base, perp in bases.items():
+            leverage = perp["leverage"]
+            table.add_row(_cell(venue), _cell(base), _num(perp["size"]),
+                          _num(perp["entry_price"]), _num(perp["mark_price"]),
+                          _num(perp["unrealised_pnl"]), _num(perp["margin"], perp["quote"]),
+                          _num(perp["liquidation_price"]),
+                          _cell("none" if leverage is None else readable(leverage) + "x"))
+    table.caption = "prices, PnL and margin in the quote asset; isolated margin"
+    return table
+
+
+def _exposure(report: dict[str, Any]) -> Table:
+    table = _table("Net exposure", "asset", "amount", right=("amount",))
+    for asset, amount in report["exposure"].items():
+        table.add_row(_cell(asset), _num(amount))
+    table.caption = "balances + collateral - debt + perps + posted margin"
+    return table
+
+
+def _carry(report: dict[str, Any]) -> Table:
+    carry = report["carry"]
+    table = _table("Carry at the market's rates", "item", "USD a year", right=("USD a year",))
+    for label, key in (("funding", "funding_usd"), ("supply interest", "supply_usd"),
+                       ("borrow interest", "borrow_usd"), ("staking", "staking_usd"),
+                       ("total", "total_usd")):
+        table.add_row(label, _num(carry[key]))
+    table.add_row("APR on the end value", _cell(percent(carry["apr"])))
+    return table
+
+
+def _costs(report: dict[str, Any]) -> Table:
+    gas = report["gas"]
+    costs = _table("Costs and value", "item", "value", right=("value",))
+    costs.add_row("gas", _cell(f"{gas['units']:,} units = {readable(gas['eth'], 'ETH')} = "
+                               f"{readable(gas['usd'], 'USD')}"))
+    costs.add_row("fees", _num(report["fees_usd"], "USD"))
+    costs.add_row("slippage", _num(report.get("slippage_usd", "0"), "USD"))
+    costs.add_row("portfolio value at start", _num(report["value_usd"]["start"], "USD"))
+    costs.add_row("portfolio value at end", _num(report["value_usd"]["end"], "USD"))
+    return costs
+
+
+def render_run(report: dict[str, Any], console: Console, path: str,
+               max_steps: int | None = None) -> None:
+    """Print a run report for a person; `max_steps` rows of the step table (None: all)."""
+    status = report["status"]
+    style = "green" if status == "ok" else "red"
+    console.print(_cell(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
+    console.print(_steps(report, max_steps))
     failure = report.get("failure")
     if failure:
         done = ", ".join(report["completed"]) or "none"
@@ -78,46 +223,14 @@ def render_run(report: dict[str, Any], console: Console, path: str,
         console.print(_cell(f"{path}:{warning['line']}: warning[{warning['code']}] "
                             f"{warning['message']}", style="yellow"))
     if report["balances"]:
-        console.print(_venue_table("Balances", report["balances"]))
+        console.print(_balances(report))
     if report["collateral"] or report["debt"]:
-        lending = Table(title="Lending", title_justify="left")
-        for column in ("venue", "asset", "collateral", "debt"):
-            lending.add_column(column, justify="right" if column in ("collateral", "debt") else "left")
-        venues = sorted(set(report["collateral"]) | set(report["debt"]))
-        for venue in venues:
-            assets = sorted(set(report["collateral"].get(venue, {})) |
-                            set(report["debt"].get(venue, {})))
-            for asset in assets:
-                lending.add_row(_cell(venue), _cell(asset),
-                                _cell(report["collateral"].get(venue, {}).get(asset, "")),
-                                _cell(report["debt"].get(venue, {}).get(asset, "")))
-        console.print(lending)
-        for venue, health in report["health"].items():
-            console.print(_cell(f"health factor at {venue}: "
-                                f"{health if health is not None else 'infinite'}"))
-    if report["positions"]:
-        perps = Table(title="Perp positions", title_justify="left")
-        for column in ("venue", "base", "size", "margin"):
-            perps.add_column(column, justify="right" if column in ("size", "margin") else "left")
-        for venue, bases in report["positions"].items():
-            margin = ", ".join(f"{v} {q}" for q, v in report["margin"].get(venue, {}).items())
-            for base, size in bases.items():
-                perps.add_row(_cell(venue), _cell(base), _cell(size), _cell(margin))
-        console.print(perps)
+        for table in _lending(report):
+            console.print(table)
+    if report.get("perps") or ("perps" not in report and report.get("positions")):
+        console.print(_perps(report))
     if report["exposure"]:
-        exposure = Table(title="Net exposure", title_justify="left")
-        exposure.add_column("asset")
-        exposure.add_column("amount", justify="right")
-        for asset, amount in report["exposure"].items():
-            exposure.add_row(_cell(asset), _cell(amount))
-        console.print(exposure)
-    gas = report["gas"]
-    costs = Table(title="Costs and value", title_justify="left")
-    costs.add_column("item")
-    costs.add_column("value", justify="right")
-    costs.add_row("gas", f"{gas['units']:,} units = {gas['eth']} ETH = {gas['usd']} USD")
-    costs.add_row("fees", f"{report['fees_usd']} USD")
-    costs.add_row("slippage", f"{report['slippage_usd']} USD")
-    costs.add_row("portfolio value at start", f"{report['value_usd']['start']} USD")
-    costs.add_row("portfolio value at end", f"{report['value_usd']['end']} USD")
-    console.print(costs)
+        console.print(_exposure(report))
+    if "carry" in report:
+        console.print(_carry(report))
+    console.print(_costs(report))
