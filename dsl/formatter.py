@@ -20,10 +20,10 @@ from stratplan.dsl.models import (
     Neg,
     Not,
     Phase,
-    Trigger,
     Plan,
     Repeat,
     SmartContractInstruction,
+    Trigger,
     WalletTransferInstruction,
 )
 

@@ -15,9 +15,9 @@ from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, default_market, load_market
 from stratplan.executors.registry import discover
+from stratplan.interpreter.backtest_lint import backtest_diagnostics, resolve_series
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
-from stratplan.interpreter.backtest_lint import backtest_diagnostics, resolve_series
 from stratplan.interpreter.rules import RuleContext, diag, run_rules
 
 

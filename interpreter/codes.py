@@ -6,7 +6,7 @@ from importlib import resources
 
 from stratplan.dsl.diagnostics import Severity
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 CODES: dict[str, tuple[Severity, str]] = {
     "SP100": (E, "syntax error"),
     "SP101": (E, "unknown venue"),
@@ -40,7 +40,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SP402": (W, "`# noqa` names the code of an error on its line (errors cannot be silenced)"),
     "SP500": (E, "series file missing, unreadable, invalid, or outside the plan's folder"),
     "SP501": (W, "a position was liquidated during the backtest"),
-    "SP502": (I, "a trigger never fired over the whole series"),
+    "SP502": (INFO, "a trigger never fired over the whole series"),
     "SP503": (W, "the series lacks a funding rate or APR the plan needs"),
     "SP504": (W, "an `every` period shorter than the series' step"),
 }

@@ -7,6 +7,21 @@ from stratplan.interpreter.check import lint_source
 from stratplan.interpreter.codes import CODES, explain
 
 H = "plan t\nholdings { wallet: 100_000 USDT, 20 ETH }\n"
+# v2 cases: the plan line, holdings after `use series`, and the files beside the plan.
+S, HS = "plan t\n", "holdings { wallet: 100_000 USDT, 20 ETH }\n"
+_ROWS = "time,price.ETH,price.WETH,price.weETH,supply.aave.weETH,borrow.aave.WETH\n"
+SERIES = {
+    "calm.csv": _ROWS + "".join(f"2024-01-0{d}T00:00:00Z,3400,3400,3570,0.0005,0.025\n"
+                                for d in range(1, 5)),
+    "depeg.csv": _ROWS + "2024-01-01T00:00:00Z,3400,3400,3570,0.0005,0.025\n"
+                 "2024-01-02T00:00:00Z,3400,3400,2700,,\n",
+    "funded.csv": "time,price.BTC,funding.binance.BTC\n2024-01-01T00:00:00Z,67800,\n"
+                  "2024-01-01T08:00:00Z,67800,0.0001\n",
+}
+LOOP = ("phase p {{\n  atomic lever via instadapp {{\n    flash borrow 48 WETH from balancer\n"
+        "    unwrap all WETH\n    stake all ETH on etherfi -> weETH\n"
+        "    supply all weETH to aave\n"
+        "    borrow 48 WETH from aave{mark}\n    flash repay all WETH to balancer\n  }}\n}}\n")
 
 # code -> (plan that triggers it at the line marked <<, the fixed plan that is clean)
 CASES: dict[str, tuple[str, str]] = {
@@ -102,7 +117,31 @@ CASES: dict[str, tuple[str, str]] = {
               H + "let spare = 5\nphase p {\n  wrap spare ETH\n}\n"),
     "SP402": (H + "phase p {\n  transfer 200_000 USDT from wallet to binance  # noqa: SP300 <<\n}\n",
               H + "phase p {\n  transfer 100_000 USDT from wallet to binance\n}\n"),
+    # v2 (section 8): the series files of SERIES sit beside the case.
+    "SP500": (S + 'use series "missing.csv" <<\n' + HS + "phase p {\n  wrap 1 ETH\n}\n",
+              S + 'use series "calm.csv"\n' + HS + "phase p {\n  wrap 1 ETH\n}\n"),
+    "SP501": (S + 'use series "depeg.csv"\nholdings { wallet: 15 ETH }\n' + LOOP.format(mark=" <<"),
+              S + 'use series "calm.csv"\nholdings { wallet: 15 ETH }\n' + LOOP.format(mark="")),
+    "SP502": (S + 'use series "calm.csv"\n' + HS + "phase p {\n  wrap 1 ETH\n}\n"
+              "trigger crash when price(ETH) < 100 { <<\n  unwrap 1 WETH\n}\n",
+              S + 'use series "calm.csv"\n' + HS + "phase p {\n  wrap 1 ETH\n}\n"
+              "trigger up when price(ETH) > 100 {\n  unwrap 1 WETH\n}\n"),
+    "SP503": (S + 'use series "calm.csv"\n' + HS + "phase p {\n"
+              "  transfer 30_000 USDT from wallet to binance\n"
+              "  perp sell 1 BTC/USDT on binance <<\n}\n",
+              S + 'use series "funded.csv"\n' + HS + "phase p {\n"
+              "  transfer 30_000 USDT from wallet to binance\n"
+              "  perp sell 1 BTC/USDT on binance\n}\n"),
+    "SP504": (S + 'use series "calm.csv"\n' + HS + "phase p {\n  wrap 1 ETH\n}\n"
+              "trigger often every 1h { <<\n  wrap 0.1 ETH\n}\n",
+              S + 'use series "calm.csv"\n' + HS + "phase p {\n  wrap 1 ETH\n}\n"
+              "trigger daily every 1d {\n  wrap 0.1 ETH\n}\n"),
 }
+
+
+def _series(folder):
+    for name, rows in SERIES.items():
+        (folder / name).write_text(rows)
 
 
 def _marked(text: str) -> tuple[str, list[int]]:
@@ -124,6 +163,7 @@ def test_rule_triggers_at_its_line(code, tmp_path):
     text, lines = _marked(CASES[code][0])
     path = tmp_path / "case.plan"
     path.write_text(text)
+    _series(tmp_path)
     result = lint_source(text, str(path), tmp_path)
     found = [(d.span.line, d.code) for d in result.diagnostics]
     for line in lines:
@@ -133,6 +173,7 @@ def test_rule_triggers_at_its_line(code, tmp_path):
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_rule_is_silent_on_the_fixed_plan(code, tmp_path):
     text = CASES[code][1]
+    _series(tmp_path)
     result = lint_source(text, str(tmp_path / "fixed.plan"), tmp_path)
     assert result.diagnostics == [], [(d.code, d.span.line, d.message) for d in result.diagnostics]
 
