@@ -63,12 +63,13 @@ def _num(amount: object, unit: str = "") -> Text:
 
 
 def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
-    """A report table: light borders, numbers right-aligned and never wrapped or cut."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    """A report table: light borders, numbers right-aligned; no cell is wrapped, and the
+    columns are few and short enough to fit 80 columns for positions of ordinary size."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False)
     for column in columns:
-        numeric = column in right
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric,
-                         overflow="fold")
+        table.add_column(column, justify="right" if column in right else "left", no_wrap=True,
+                         min_width=len(column))
     return table
 
 
@@ -108,12 +109,10 @@ def _balances(report: dict[str, Any]) -> Table:
 
 def _lending(report: dict[str, Any]) -> list[Table]:
     positions = _table("Lending positions", "venue", "asset", "collateral", "debt",
-                       "liquidation price USD", right=("collateral", "debt",
-                                                       "liquidation price USD"))
-    accounts = _table("Lending accounts", "venue", "e-mode", "health", "can borrow USD",
-                      "collateral USD", "debt USD", "leverage",
-                      right=("health", "can borrow USD", "collateral USD", "debt USD",
-                             "leverage"))
+                       "liquidation price", right=("collateral", "debt", "liquidation price"))
+    accounts = _table("Lending accounts", "venue", "e-mode", "health", "collateral", "debt",
+                      "can borrow", "lev.",
+                      right=("health", "collateral", "debt", "can borrow", "lev."))
     lending = report.get("lending", {})
     collateral, debt = report["collateral"], report["debt"]
     for venue in sorted(set(collateral) | set(debt)):
@@ -129,13 +128,13 @@ def _lending(report: dict[str, Any]) -> list[Table]:
             leverage = account["leverage"]
             accounts.add_row(_cell(venue), _cell(account["emode"] or "none"),
                              _cell("infinite" if health is None else readable(health)),
-                             _num(account["borrow_capacity_usd"]),
                              _num(account["collateral_usd"]), _num(account["debt_usd"]),
+                             _num(account["borrow_capacity_usd"]),
                              _cell("none" if leverage is None else readable(leverage) + "x"))
+    positions.caption = "liquidation price: the asset's USD price, others fixed, at health 1"
     tables = [positions]
     if accounts.row_count:
-        accounts.caption = ("liquidation price: the asset's price, others fixed, at which "
-                            "health reaches 1")
+        accounts.caption = "in USD; can borrow: what `borrow max` may take; lev. = collateral / equity"
         tables.append(accounts)
     return tables
 
@@ -154,20 +153,20 @@ def _v1_perps(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _perps(report: dict[str, Any]) -> Table:
-    table = _table("Perp positions", "venue", "base", "size", "entry", "mark", "unreal. PnL",
-                   "margin", "liq. price", "leverage",
-                   right=("size", "entry", "mark", "unreal. PnL", "margin", "liq. price",
-                          "leverage"))
+    table = _table("Perp positions", "venue", "perp", "size", "entry", "mark", "PnL", "margin",
+                   "liq. price", "lev.",
+                   right=("size", "entry", "mark", "PnL", "margin", "liq. price", "lev."))
     perps = report["perps"] if "perps" in report else _v1_perps(report)
     for venue, bases in perps.items():
         for base, perp in bases.items():
             leverage = perp["leverage"]
-            table.add_row(_cell(venue), _cell(base), _num(perp["size"]),
+            pair = base if "/" in base or not perp["quote"] else f"{base}/{perp['quote']}"
+            table.add_row(_cell(venue), _cell(pair), _num(perp["size"]),
                           _num(perp["entry_price"]), _num(perp["mark_price"]),
-                          _num(perp["unrealised_pnl"]), _num(perp["margin"], perp["quote"]),
+                          _num(perp["unrealised_pnl"]), _num(perp["margin"]),
                           _num(perp["liquidation_price"]),
                           _cell("none" if leverage is None else readable(leverage) + "x"))
-    table.caption = "prices, PnL and margin in the quote asset; isolated margin"
+    table.caption = "isolated margin; prices, PnL, margin in the quote; lev. = notional / equity"
     return table
 
 
@@ -202,13 +201,19 @@ def _costs(report: dict[str, Any]) -> Table:
     return costs
 
 
+def _show(console: Console, table: Table) -> None:
+    """A table, after a blank line."""
+    console.print()
+    console.print(table)
+
+
 def render_run(report: dict[str, Any], console: Console, path: str,
                max_steps: int | None = None) -> None:
     """Print a run report for a person; `max_steps` rows of the step table (None: all)."""
     status = report["status"]
     style = "green" if status == "ok" else "red"
     console.print(_cell(f"plan {report['plan']} ({path}): {status}", style=f"bold {style}"))
-    console.print(_steps(report, max_steps))
+    _show(console, _steps(report, max_steps))
     failure = report.get("failure")
     if failure:
         done = ", ".join(report["completed"]) or "none"
@@ -223,14 +228,14 @@ def render_run(report: dict[str, Any], console: Console, path: str,
         console.print(_cell(f"{path}:{warning['line']}: warning[{warning['code']}] "
                             f"{warning['message']}", style="yellow"))
     if report["balances"]:
-        console.print(_balances(report))
+        _show(console, _balances(report))
     if report["collateral"] or report["debt"]:
         for table in _lending(report):
-            console.print(table)
+            _show(console, table)
     if report.get("perps") or ("perps" not in report and report.get("positions")):
-        console.print(_perps(report))
+        _show(console, _perps(report))
     if report["exposure"]:
-        console.print(_exposure(report))
+        _show(console, _exposure(report))
     if "carry" in report:
-        console.print(_carry(report))
-    console.print(_costs(report))
+        _show(console, _carry(report))
+    _show(console, _costs(report))

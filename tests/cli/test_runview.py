@@ -62,6 +62,10 @@ def test_each_example_report_fits_100_columns_and_shows_every_amount_rounded(pat
     text = _text(report)
     assert "…" not in text  # rich's mark of a cut cell
     assert all(len(line) <= 100 for line in _tables(text)), text
+    # The tables are narrow enough for an 80-column terminal too, without cutting a cell.
+    narrow = _text(report, width=80)
+    assert "…" not in narrow and all(len(line) <= 80 for line in _tables(narrow)), narrow
+    assert _tables(narrow) == _tables(text)
     # Every long decimal of the JSON report is shown rounded, never in full.
     for long in re.findall(r"-?\d+\.\d{9,}", json.dumps(report)):
         assert long not in text
@@ -75,7 +79,7 @@ def test_btc_basis_text_report_reads_as_a_trader_expects():
                       default_market()).report
     text = _text(report)
     # Each short: size, entry, mark, margin with its asset, liquidation price and leverage.
-    assert re.search(r"binance\s+BTC\s+-0\.44\s+67,800\s+67,800\s+0\s+9,944 USDT\s+"
+    assert re.search(r"binance\s+BTC/USDT\s+-0\.44\s+67,800\s+67,800\s+0\s+9,944\s+"
                      r"≈89,950\.249\s+3x", text), text
     assert re.search(r"BTC\s+-0\.00044", text)  # the fee-sized residual exposure
     assert re.search(r"funding\s+8,166\.51", text)
@@ -89,7 +93,7 @@ def test_flash_text_report_shows_emode_health_leverage_and_liquidation_price():
     text = _text(report)
     assert re.search(r"aave\s+weETH\s+≈59\.987314\s+≈2,863\.7634", text), text
     # health 1.246611375; can borrow 214,154.71 * 93% - 163,200; leverage 214,154.71 / 50,954.71
-    assert re.search(r"aave\s+eth\s+≈1\.2466114\s+≈35,963\.882\s+≈214,154\.71\s+163,200\s+"
+    assert re.search(r"aave\s+eth\s+≈1\.2466114\s+≈214,154\.71\s+163,200\s+≈35,963\.882\s+"
                      r"≈4\.2028441x", text), text
 
 
@@ -100,4 +104,4 @@ def test_a_v1_report_without_the_v2_parts_still_renders():
               "gas": {"units": 0, "eth": "0", "usd": "0"}, "fees_usd": "0",
               "value_usd": {"start": "0", "end": "0"}}
     text = _text(report)
-    assert re.search(r"okx\s+BTC\s+-1\s", text) and "22,600" in text
+    assert re.search(r"okx\s+BTC/USDT\s+-1\s", text) and "22,600" in text
