@@ -331,11 +331,15 @@ class Market(_Model):
     def funding_rate(self, venue: str, base: str) -> Decimal:
         """The funding rate per interval of the `base` perp at `venue` (0 when the market has
         none); MarketError when the venue lists no such perp."""
-        terms = self.venues.get(venue)
-        if not isinstance(terms, CexVenue) or \
-                not any(pair.split("/")[0] == base for pair in terms.markets.perp):
+        if not self.lists_perp(venue, base):
             raise MarketError(f"{venue} lists no {base} perp")
         return self.rates.funding.get(venue, {}).get(base, Decimal(0))
+
+    def lists_perp(self, venue: str, base: str) -> bool:
+        """True when `venue` is a CEX listing a perp in `base` (against any quote)."""
+        terms = self.venues.get(venue)
+        return isinstance(terms, CexVenue) and \
+            any(pair.split("/")[0] == base for pair in terms.markets.perp)
 
     def supply_rate(self, venue: str, asset: str) -> Decimal:
         """The supply APR of `asset` at the lending venue (0 when the market has none)."""

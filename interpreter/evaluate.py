@@ -14,6 +14,7 @@ from stratplan.dsl.models import AnyExpr, Let
 from stratplan.dsl.spans import Span
 from stratplan.executors.accounts import (
     INFINITE,
+    PerpPosition,
     collateral_liquidation_price,
     exposure,
     health_factor,
@@ -23,7 +24,7 @@ from stratplan.executors.accounts import (
 )
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.ledger import Ledger
-from stratplan.executors.market import Market
+from stratplan.executors.market import LendingVenue, Market
 
 # name -> (argument kinds); "venue" arguments are names, "asset" arguments asset symbols.
 FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -199,7 +200,7 @@ def _state(func: str, args: list[str], ledger: Ledger | None, market: Market) ->
     if func == "value":
         return portfolio_value(ledger, market)
     if func == "entry_price":
-        perp = perp_of(ledger, market, args[0], args[1])
+        perp = _perp(args[0], args[1], ledger, market)
         return perp.entry_price if perp is not None else Decimal(0)
     if func == "liquidation_price":
         return _liquidation_price(args[0], args[1], ledger, market)
@@ -226,12 +227,22 @@ def _liquidation_price(venue: str, asset: str, ledger: Ledger, market: Market) -
     """The price at which the perp in `asset` at a CEX, or the collateral `asset` at a
     lending venue (other prices fixed), would be liquidated; 0 when no price would (no
     position, no debt, or a long whose margin covers it)."""
-    if market.venues.get(venue) is not None and market.venues[venue].kind == "lending":
+    terms = market.venues.get(venue)
+    if isinstance(terms, LendingVenue):
+        if asset not in terms.assets:
+            raise MarketError(f"{venue} does not take {asset} as collateral")
         found = collateral_liquidation_price(ledger, market, venue, asset)
     else:
-        perp = perp_of(ledger, market, venue, asset)
+        perp = _perp(venue, asset, ledger, market)
         found = perp.liquidation_price if perp is not None else None
     return Decimal(0) if found is None else found
+
+
+def _perp(venue: str, base: str, ledger: Ledger, market: Market) -> PerpPosition | None:
+    """The open `base` perp at `venue` (None: none open); MarketError when it lists none."""
+    if not market.lists_perp(venue, base):
+        raise MarketError(f"{venue} lists no {base} perp")
+    return perp_of(ledger, market, venue, base)
 
 
 def holds(expr: Any, scope: Scope) -> bool:

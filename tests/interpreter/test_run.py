@@ -352,3 +352,18 @@ phase a {
             Decimal(report["value_usd"]["end"])
         assert Decimal(report["perps"]["binance"]["BTC"]["liquidation_price"]) == \
             (67_800 + Decimal(67_800) / 5) / Decimal("1.005")
+
+
+@pytest.mark.parametrize("condition, message", [
+    ("entry_price(binance, weETH) == 0", "binance lists no weETH perp"),
+    ("liquidation_price(okx, USDC) == 0", "okx lists no USDC perp"),
+    ("liquidation_price(aave, BTC) == 0", "aave does not take BTC as collateral"),
+    ("funding(bybit, USDT) == 0", "bybit lists no USDT perp"),
+    ("supply_rate(aave, BTC) == 0", "aave does not take BTC"),
+    ("borrow_rate(aave, weETH) == 0", "aave does not lend weETH"),
+])
+def test_v2_state_functions_refuse_what_the_venue_does_not_list(condition, message):
+    report = _run(f"plan t\nholdings {{ wallet: 1 ETH }}\nphase p {{\n  assert {condition}\n}}\n"
+                  ).report
+    assert (report["failure"]["code"], report["failure"]["line"]) == ("SP103", 4)
+    assert message in report["failure"]["message"]
