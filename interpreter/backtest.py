@@ -345,6 +345,15 @@ def _run_dag(engine: Engine, dag: Dag) -> Outcome:
     return result
 
 
+def start_market(plan: Plan, market: Market, series: Series) -> Market:
+    """The market at the series' first time (step 1 of row 0): what the phases see, for
+    `stratplan run --series` (LANGUAGE.md section 8: the phases run at the first time)."""
+    with arithmetic():
+        bt = Backtest(plan, market, series, executors={})
+        bt.apply_row(0)
+        return bt.market
+
+
 def run_backtest(plan: Plan, market: Market, series: Series,
                  executors: Mapping[str, Executor] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> BacktestResult:
@@ -501,4 +510,5 @@ def cex_venues(market: Market) -> list[str]:
 
 
 __all__ = ["BacktestResult", "Event", "Notice", "Snapshot", "run_backtest", "market_rate",
+           "start_market",
            "DagError", "Phase", "Column"]

@@ -19,6 +19,7 @@ from stratplan.interpreter.backtest_lint import backtest_diagnostics, resolve_se
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
 from stratplan.interpreter.rules import RuleContext, diag, run_rules
+from stratplan.interpreter.series import Series
 
 
 @dataclass
@@ -127,8 +128,9 @@ def _in_iteration(message: str, iteration: str | None) -> str:
 
 
 def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
-                market: Market | None = None) -> LintResult:
-    """Lint an already parsed plan."""
+                market: Market | None = None, series: Series | None = None) -> LintResult:
+    """Lint an already parsed plan; `series` (the command line's `--series`) replaces the
+    plan's `use series`."""
     result = LintResult(path=path, source=parsed.source, plan=parsed.plan)
     if parsed.plan is None:
         result.diagnostics = [d.with_path(path) for d in parsed.diagnostics]
@@ -137,7 +139,9 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
     with arithmetic():
         resolved, problem = resolve_market(plan, plan_dir, market)
         found = [problem] if problem else []
-        series, series_problem = resolve_series(plan, plan_dir)
+        series_problem = None
+        if series is None:
+            series, series_problem = resolve_series(plan, plan_dir)
         if series_problem is not None:
             found.append(series_problem)
         found += run_rules(RuleContext(plan, resolved, parsed.source))
@@ -152,7 +156,7 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
 
 
 def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,
-                market: Market | None = None) -> LintResult:
+                market: Market | None = None, series: Series | None = None) -> LintResult:
     """Lint plan text; never raises on bad input."""
     with paused_gc():
-        return lint_parsed(parse(data, path), path, plan_dir, market)
+        return lint_parsed(parse(data, path), path, plan_dir, market, series)

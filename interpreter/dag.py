@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
 import networkx as nx
+from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import (
     INSTRUCTION_KINDS,
     AnyInstruction,
@@ -24,6 +25,7 @@ from stratplan.dsl.models import (
     Plan,
     Repeat,
     SmartContractInstruction,
+    Trigger,
     WalletTransferInstruction,
 )
 from stratplan.executors.ledger import WALLET
@@ -258,6 +260,9 @@ class Dag:
     nodes: list[PlanNode]
     waits: list[tuple[int, ...]]
     waves: list[list[int]]
+    # v2, `build_dag(..., triggers=True)` (graph, export): trigger name -> its head
+    # (`every 1w`, `when health(aave) < 1.1 cooldown 1d`); its nodes' `phase` is that name.
+    triggers: dict[str, str] = field(default_factory=dict)
     _preds: dict[str, list[str]] | None = field(default=None, repr=False)
     _graph: nx.DiGraph | None = field(default=None, repr=False)
 
@@ -298,10 +303,12 @@ class Dag:
         return result
 
 
-def _checked_phases(plan: Plan, scope: Scope) -> list[Phase]:
+def _checked_phases(plan: Plan, scope: Scope, triggers: bool = False) -> list[Phase]:
     """Phases in order, after checking the plan can be unrolled; DagError if not."""
     phases = phase_order(plan)
-    size = unrolled_size(tuple(s for p in plan.phases for s in p.body), scope)
+    bodies = [*plan.phases, *(t.as_phase() for t in plan.triggers)] if triggers \
+        else plan.phases
+    size = unrolled_size(tuple(s for p in bodies for s in p.body), scope)
     if size is None or size > MAX_NODES:
         raise DagError("the plan exceeds the repeat or size limits")
     return phases
@@ -326,9 +333,24 @@ def dry_run_nodes(plan: Plan, scope: Scope) -> Iterator[PlanNode]:
     return nodes()
 
 
-def build_dag(plan: Plan, scope: Scope) -> Dag:
-    """Unroll the plan and connect its nodes; DagError when the static rules would object."""
-    phases = _checked_phases(plan, scope)
+def trigger_head(trigger: Trigger) -> str:
+    """`every 1w` or `when C [cooldown D]`, as written by the formatter."""
+    if trigger.every is not None:
+        return f"every {trigger.every.text}"
+    head = f"when {format_expr(trigger.when)}" if trigger.when is not None else "when"
+    return head + (f" cooldown {trigger.cooldown.text}" if trigger.cooldown is not None else "")
+
+
+def build_dag(plan: Plan, scope: Scope, triggers: bool = False) -> Dag:
+    """Unroll the plan and connect its nodes; DagError when the static rules would object.
+
+    With `triggers` (graph and export, never a run), each trigger's body follows the
+    phases as a block of its own that waits for nothing: the DAG one firing runs."""
+    phases = _checked_phases(plan, scope, triggers)
+    heads = {t.name: trigger_head(t) for t in plan.triggers} if triggers else {}
+    ordered = len(phases)
+    if triggers:
+        phases = [*phases, *(t.as_phase() for t in plan.triggers)]
     nodes: list[PlanNode] = []
     waits: list[tuple[int, ...]] = []
     # The wave of each node (its longest chain of predecessors), found as the nodes come.
@@ -340,8 +362,9 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
     shape_of: dict[int, tuple[frozenset[str], bool]] = {}
     append_node, append_waits, new_node = nodes.append, waits.append, tuple.__new__
     append_depth = depth.append
-    for phase in phases:
-        entry = tuple(sorted({i for dep in deps[phase.name] for i in tails_of.get(dep, ())}))
+    for number, phase in enumerate(phases):
+        entry = () if number >= ordered else \
+            tuple(sorted({i for dep in deps[phase.name] for i in tails_of.get(dep, ())}))
         entry_level = max((depth[i] for i in entry), default=-1) + 1
         last_by_venue: dict[str, int] = {}
         barrier: int | None = None
@@ -391,4 +414,4 @@ def build_dag(plan: Plan, scope: Scope) -> Dag:
         tails = tuple(sorted(set(last_by_venue.values()))) or (
             (barrier,) if barrier is not None else ())
         tails_of[phase.name] = tails if tails else entry
-    return Dag(nodes, waits, waves)
+    return Dag(nodes, waits, waves, triggers=heads)

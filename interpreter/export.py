@@ -40,7 +40,21 @@ def _fields(instr: Any, scope: Scope) -> dict[str, Any]:
 
 
 def export_entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
-    """One entry per unrolled instruction and assert, with id, dependencies and line."""
+    """One entry per unrolled instruction and assert, with id, dependencies and line; an
+    entry of a trigger's body (v2) has `phase` null and `trigger` its trigger's name."""
+    for entry in _entries(dag, scope):
+        if entry["phase"] in dag.triggers:
+            entry = {**entry, "phase": None, "trigger": entry["phase"]}
+        yield entry
+
+
+def _block_title(dag: Dag, name: str) -> str:
+    """A cluster's title: `phase NAME`, or `trigger NAME every 1w` (v2)."""
+    head = dag.triggers.get(name)
+    return f"phase {name}" if head is None else f"trigger {name} {head}"
+
+
+def _entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
     for node in dag.nodes:
         node_scope = scope.with_loop(node.loop)
         deps = list(dag.preds[node.id])  # already in node order
@@ -80,8 +94,11 @@ def _ops(node: PlanNode) -> list[str]:
 
 def graph_json(dag: Dag) -> dict[str, Any]:
     """Nodes (with phase, kind, line and label) and edges."""
+    blocks = list(dict.fromkeys(node.phase for node in dag.nodes))
     return {
-        "phases": list(dict.fromkeys(node.phase for node in dag.nodes)),
+        "phases": [name for name in blocks if name not in dag.triggers],
+        "triggers": [{"name": name, "head": dag.triggers[name]} for name in blocks
+                     if name in dag.triggers],
         "nodes": [{"id": n.id, "phase": n.phase, "kind": n.statement.kind, "line": n.line,
                    "label": _label(n), "operations": _ops(n)} for n in dag.nodes],
         "edges": [[a, b] for a, b in dag.graph.edges],
@@ -101,7 +118,8 @@ def graph_dot(dag: Dag, title: str) -> str:
         by_phase.setdefault(node.phase, []).append(node)
     for index, (phase, nodes) in enumerate(by_phase.items()):
         lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f"    label={_dot_quote('phase ' + phase)}; style=rounded; color=gray50;")
+        lines.append(f"    label={_dot_quote(_block_title(dag, phase))}; style=rounded; "
+                     f"color={'gray50' if phase not in dag.triggers else 'darkorange'};")
         for node in nodes:
             stmt = node.statement
             if isinstance(stmt, AtomicBlock):
@@ -134,7 +152,7 @@ def graph_mermaid(dag: Dag) -> str:
     for node in dag.nodes:
         by_phase.setdefault(node.phase, []).append(node)
     for index, (phase, nodes) in enumerate(by_phase.items()):
-        lines.append(f'  subgraph p{index}["phase {_mermaid_text(phase)}"]')
+        lines.append(f'  subgraph p{index}["{_mermaid_text(_block_title(dag, phase))}"]')
         for node in nodes:
             label = _mermaid_text(_label(node))
             if isinstance(node.statement, AtomicBlock):

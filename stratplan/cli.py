@@ -141,11 +141,22 @@ def _read(path: Path) -> bytes | Diagnostic:
     return _file_too_large(size).with_path(str(path))
 
 
-def _lint(path: Path, market: Market | None) -> LintResult:
+def _lint(path: Path, market: Market | None, series: Any = None) -> LintResult:
     data = _read(path)
     if isinstance(data, Diagnostic):
         return LintResult(str(path), [data])
-    return lint_source(data, str(path), path.parent, market)
+    return lint_source(data, str(path), path.parent, market, series)
+
+
+def _series_option(value: str | None) -> Any:
+    """`--series CSV` (v2): the series, or exit 2 saying why it cannot be used."""
+    if value is None:
+        return None
+    from stratplan.interpreter.series import SeriesError, load_series
+    try:
+        return load_series(value)
+    except SeriesError as exc:
+        raise UsageError(f"--series: {exc}") from None
 
 
 def _parse(path: Path) -> ParseResult:
@@ -170,6 +181,7 @@ def _market_option(value: str | None) -> Market | None:
 def cmd_lint(args: argparse.Namespace) -> int:
     """Check plans: static rules, then the dry run."""
     market = _market_option(args.market)
+    series = _series_option(args.series)
     files = _plan_files(args.paths)
     results: list[LintResult] = []
     console_err = Console(stderr=True)
@@ -177,9 +189,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if show_progress:
         from rich.progress import track
         for path in track(files, description="linting", console=console_err, transient=True):
-            results.append(_lint(path, market))
+            results.append(_lint(path, market, series))
     else:
-        results = [_lint(path, market) for path in files]
+        results = [_lint(path, market, series) for path in files]
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
     elif args.format == "sarif":
@@ -290,8 +302,10 @@ def _replace(path: Path, data: bytes) -> None:
 # --- plans that must be sound before graph, export and run --------------------------------
 
 
-def _sound_plan(path_text: str, market_opt: str | None) -> tuple[Any, Market, Dag, LintResult]:
-    """Parse and statically check one plan; UsageError-free failures return via SystemExit."""
+def _sound_plan(path_text: str, market_opt: str | None,
+                triggers: bool = False) -> tuple[Any, Market, Dag, LintResult]:
+    """Parse and statically check one plan; UsageError-free failures return via SystemExit.
+    With `triggers`, the DAG holds the trigger bodies too (graph, export; never a run)."""
     if _is_folder(path_text):
         raise UsageError(f"{path_text} is a folder; this command takes one plan file")
     path = Path(path_text)
@@ -310,7 +324,7 @@ def _sound_plan(path_text: str, market_opt: str | None) -> tuple[Any, Market, Da
         raise _Unsound(result)
     scope = Scope({let.name: let for let in parsed.plan.lets}, {}, market)
     try:
-        dag = build_dag(parsed.plan, scope)
+        dag = build_dag(parsed.plan, scope, triggers=triggers)
     except DagError as exc:
         raise UsageError(f"{path}: {exc}") from None
     return parsed.plan, market, dag, result
@@ -324,7 +338,7 @@ class _Unsound(Exception):
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the instruction DAG."""
-    plan, _, dag, _ = _sound_plan(args.path, args.market)
+    plan, _, dag, _ = _sound_plan(args.path, args.market, triggers=True)
     if args.format == "dot":
         sys.stdout.write(graph_dot(dag, plan.name))
     elif args.format == "mermaid":
@@ -336,7 +350,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Print the unrolled instruction list."""
-    plan, market, dag, _ = _sound_plan(args.path, args.market)
+    plan, market, dag, _ = _sound_plan(args.path, args.market, triggers=True)
     scope = Scope({let.name: let for let in plan.lets}, {}, market)
     data = {"plan": plan.name, "instructions": list(export_entries(dag, scope))}
     if args.format == "json":
@@ -353,6 +367,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--steps sets the rows of the text report; --format json lists "
                          "every step")
     plan, market, dag, _ = _sound_plan(args.path, args.market)
+    market, dag = _series_start(args, plan, market, dag)
     try:
         result = run_plan(plan, market, dag=dag)
     except DagError as exc:
@@ -361,7 +376,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps(result.report))
     else:
         render_run(result.report, _out(), args.path, args.steps)
+    if plan.triggers:  # v2: `run` is one instant; the triggers live over time
+        count = len(plan.triggers)
+        note = (f"{count} trigger{'s' if count > 1 else ''} not run: `stratplan backtest` "
+                "runs the phases and then the triggers over a series")
+        if args.format == "json":
+            _error(note)
+        else:
+            _out().print(note, markup=False, highlight=False)
     return 0 if result.report["status"] == "ok" else 1
+
+
+def _series_start(args: argparse.Namespace, plan: Any, market: Market,
+                  dag: Dag) -> tuple[Market, Dag]:
+    """With `--series` or the plan's `use series` (v2), the phases run at the series'
+    first time: its prices and rates; otherwise the market as it is."""
+    series = _series_option(args.series)
+    if series is None and plan.series is not None:
+        from stratplan.interpreter.backtest_lint import resolve_series
+        series, problem = resolve_series(plan, Path(args.path).parent)
+        if problem is not None:
+            raise UsageError(f"{args.path}:{problem.span.line}: {problem.message}")
+    if series is None:
+        return market, dag
+    from stratplan.interpreter.backtest import start_market
+    market = start_market(plan, market, series)
+    try:
+        return market, build_dag(plan, Scope({let.name: let for let in plan.lets}, {}, market))
+    except DagError as exc:
+        raise UsageError(f"{args.path}: {exc}") from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -430,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text",
                       help=_FORMAT_HELP)
     lint.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
+    lint.add_argument("--series", metavar="CSV", help="series that replaces the plans' `use "
+                      "series`, making the dry run the backtest (default: each plan's own)")
     lint.add_argument("--strict", action="store_true",
                       help="warnings fail too, exit 1 (default: only errors fail)")
     lint.add_argument("--exit-zero", action="store_true",
@@ -472,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows of the text step table, half from each end, or `all`; text "
                           "format only (default: %(default)s)")
     run.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
+    run.add_argument("--series", metavar="CSV", help="run the phases at the first time of "
+                     "this series (default: the plan's `use series`, else the market)")
     run.set_defaults(func=cmd_run)
     from stratplan.backtestview import register as register_backtest
     register_backtest(sub)
