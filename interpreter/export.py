@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from stratplan.dsl.formatter import format_expr, format_instruction
-from stratplan.dsl.models import AllAmount, Assert, AtomicBlock, MaxAmount
+from stratplan.dsl.models import (
+    INSTRUCTION_KINDS,
+    AllAmount,
+    Assert,
+    AtomicBlock,
+    MaxAmount,
+    NameRef,
+)
 from stratplan.interpreter.dag import Dag, PlanNode
-from stratplan.interpreter.evaluate import EvalError, Scope, constant
+from stratplan.interpreter.evaluate import EvalError, Scope, constant, names_used
 from stratplan.interpreter.report import dec
 
 _SKIP = {"span", "leading", "trailing", "kind", "amount", "limit", "slippage", "leverage"}
@@ -77,6 +85,139 @@ def _entries(dag: Dag, scope: Scope) -> Iterator[dict[str, Any]]:
                    **_fields(stmt, node_scope)}
 
 
+# --- drawings of the DAG (graph) ---------------------------------------------------------------
+#
+# A drawing shows each statement once: the passes of a `repeat` share one box, inside a
+# box for the repeat that says its count (`repeat 600` is one node, not 600 nodes and 599
+# edges, which Mermaid refuses past 500). Edges between passes of one repeat are what the
+# repeat box stands for; the others are drawn once. Labels show the values of the
+# expressions they use (`amount = 40000`, `i + 1 = 1 … 600`) as well as the names.
+
+
+@dataclass
+class _Drawn:
+    """One drawn box: a statement and every pass of it."""
+
+    key: int
+    phase: str
+    first: PlanNode
+    last: PlanNode
+    passes: int = 1
+    repeat: int | None = None  # the (outermost) repeat box it sits in
+
+
+@dataclass
+class _RepeatBox:
+    """A repeat as drawn: its passes, loop variable and statements."""
+
+    phase: str
+    count: int = 0
+    var: str | None = None
+    key: str | None = None
+    last_top: int = 0
+    members: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Drawing:
+    """The boxes in order, the repeat boxes and the edges between boxes."""
+
+    boxes: list[_Drawn]
+    repeats: list[_RepeatBox]
+    edges: list[tuple[int, int]]
+
+
+def _repeat_key(node_id: str) -> str | None:
+    """The top repeat's position in a node id (`p/2.1#3` -> `2`); None for a block's id."""
+    path = node_id.split("#", 1)[0].split("/", 1)[1]
+    return path.split(".", 1)[0] if "." in path else None
+
+
+def _drawing(dag: Dag) -> _Drawing:
+    boxes: list[_Drawn] = []
+    by_statement: dict[tuple[str, int], int] = {}
+    box_of: list[int] = []
+    repeats: list[_RepeatBox] = []
+    current: _RepeatBox | None = None
+    for node in dag.nodes:
+        group = (node.phase, id(node.statement))
+        index = by_statement.get(group)
+        if index is None:
+            index = by_statement[group] = len(boxes)
+            boxes.append(_Drawn(len(boxes), node.phase, node, node))
+        else:
+            boxes[index].passes += 1
+            boxes[index].last = node
+        box_of.append(index)
+        iteration = node.iteration
+        if iteration is None:
+            current = None
+            continue
+        top = int(iteration.split(".", 1)[0])
+        key = _repeat_key(node.id)
+        if current is None or current.phase != node.phase or top < current.last_top or (
+                key is not None and current.key is not None and key != current.key):
+            current = _RepeatBox(node.phase)
+            repeats.append(current)
+        current.key = current.key or key
+        current.last_top = top
+        current.count = max(current.count, top + 1)
+        if "." not in iteration and len(node.loop) == 1:
+            current.var = next(iter(node.loop))
+        if boxes[index].repeat is None:
+            boxes[index].repeat = len(repeats) - 1
+            current.members.append(index)
+    edges: dict[tuple[int, int], None] = {}
+    for index, waits in enumerate(dag.waits):
+        target = box_of[index]
+        for pred in waits:
+            source = box_of[pred]
+            # A later statement feeding an earlier one is the next pass of a repeat.
+            if source < target:
+                edges[(source, target)] = None
+    return _Drawing(boxes, repeats, list(edges))
+
+
+def _value_text(value: Decimal | None) -> str | None:
+    return None if value is None or not value.is_finite() else dec(value)
+
+
+def _evaluated(expr: Any, scope: Scope | None, first: PlanNode, last: PlanNode) -> str | None:
+    """`= value` (or `= first … last` across passes) for a constant expression."""
+    if scope is None:
+        return None
+    try:
+        start = _value_text(constant(expr, scope.with_loop(first.loop)))
+        end = _value_text(constant(expr, scope.with_loop(last.loop)))
+    except EvalError:
+        return None
+    if start is None or end is None:
+        return None
+    return f"= {start}" if start == end else f"= {start} … {end}"
+
+
+def _expressions(stmt: Any) -> list[Any]:
+    """The expressions a statement's label shows: amounts, limits and slippages; every
+    name inside a condition."""
+    if isinstance(stmt, AtomicBlock):
+        return [e for op in stmt.body if op.kind in INSTRUCTION_KINDS for e in _expressions(op)]
+    if isinstance(stmt, Assert):
+        return [NameRef(name=name, span=stmt.span) for name in sorted(names_used(stmt.condition))]
+    return [getattr(stmt, name, None) for name in ("amount", "limit", "slippage")]
+
+
+def _notes(box: _Drawn, scope: Scope | None) -> list[str]:
+    notes: list[str] = []
+    for expr in _expressions(box.first.statement):
+        if expr is None or expr.kind in ("number", "all", "max"):
+            continue
+        value = _evaluated(expr, scope, box.first, box.last)
+        note = f"{format_expr(expr)} {value}" if value else None
+        if note and note not in notes:
+            notes.append(note)
+    return notes
+
+
 def _label(node: PlanNode) -> str:
     stmt = node.statement
     if isinstance(stmt, AtomicBlock):
@@ -92,15 +233,38 @@ def _ops(node: PlanNode) -> list[str]:
     return [format_instruction(op) for op in stmt.body] if isinstance(stmt, AtomicBlock) else []
 
 
-def graph_json(dag: Dag) -> dict[str, Any]:
-    """Nodes (with phase, kind, line and label) and edges."""
+def _lines(box: _Drawn, drawing: _Drawing, scope: Scope | None) -> list[str]:
+    """A box's label lines: the statement, its operations, values, and passes."""
+    lines = [_label(box.first), *_ops(box.first)]
+    notes = _notes(box, scope)
+    if notes:
+        lines.append("(" + "; ".join(notes) + ")")
+    repeat = drawing.repeats[box.repeat] if box.repeat is not None else None
+    if box.passes > 1 and (repeat is None or box.passes != repeat.count):
+        lines.append(f"{box.passes:,} passes")
+    return lines
+
+
+def _repeat_title(repeat: _RepeatBox) -> str:
+    var = f" as {repeat.var}" if repeat.var else ""
+    return f"repeat {repeat.count:,}{var}"
+
+
+def graph_json(dag: Dag, scope: Scope | None = None) -> dict[str, Any]:
+    """Every node (with phase, kind, line, label and its values) and every edge: the
+    unrolled DAG as data (the drawings fold repeats; this does not)."""
+    nodes = []
+    for n in dag.nodes:
+        notes = _notes(_Drawn(0, n.phase, n, n), scope)
+        label = _label(n) + (f" ({'; '.join(notes)})" if notes else "")
+        nodes.append({"id": n.id, "phase": n.phase, "kind": n.statement.kind, "line": n.line,
+                      "label": label, "operations": _ops(n)})
     blocks = list(dict.fromkeys(node.phase for node in dag.nodes))
     return {
         "phases": [name for name in blocks if name not in dag.triggers],
         "triggers": [{"name": name, "head": dag.triggers[name]} for name in blocks
                      if name in dag.triggers],
-        "nodes": [{"id": n.id, "phase": n.phase, "kind": n.statement.kind, "line": n.line,
-                   "label": _label(n), "operations": _ops(n)} for n in dag.nodes],
+        "nodes": nodes,
         "edges": [[a, b] for a, b in dag.graph.edges],
     }
 
@@ -109,60 +273,99 @@ def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def graph_dot(dag: Dag, title: str) -> str:
-    """Graphviz source: phases as clusters, atomic blocks as boxes, asserts as diamonds."""
+def _dot_lines(lines: list[str], left: bool) -> str:
+    escaped = [line.replace("\\", "\\\\").replace('"', '\\"') for line in lines]
+    if left:
+        return '"' + "\\n".join(escaped[:1]) + "\\n" + "\\l".join(escaped[1:]) + '\\l"'
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def graph_dot(dag: Dag, title: str, scope: Scope | None = None) -> str:
+    """Graphviz source: phases and repeats as clusters, atomic blocks as boxes, asserts as
+    diamonds; each statement once."""
+    drawing = _drawing(dag)
     lines = [f"digraph {_dot_quote(title)} {{", "  rankdir=TB;",
              '  node [fontname="Helvetica", fontsize=10];']
-    by_phase: dict[str, list[PlanNode]] = {}
-    for node in dag.nodes:
-        by_phase.setdefault(node.phase, []).append(node)
-    for index, (phase, nodes) in enumerate(by_phase.items()):
-        lines.append(f"  subgraph cluster_{index} {{")
+
+    def draw(box: _Drawn, indent: str) -> None:
+        stmt = box.first.statement
+        text = _lines(box, drawing, scope)
+        name = _dot_quote(box.first.id.split("#", 1)[0])
+        if isinstance(stmt, AtomicBlock):
+            lines.append(f'{indent}{name} [shape=box, style="filled,bold", '
+                         f'fillcolor="#e8f0fe", label={_dot_lines(text, True)}];')
+        elif isinstance(stmt, Assert):
+            lines.append(f"{indent}{name} [shape=diamond, label={_dot_lines(text, False)}];")
+        else:
+            lines.append(f"{indent}{name} [shape=ellipse, label={_dot_lines(text, False)}];")
+
+    clusters = 0
+    for phase in dict.fromkeys(box.phase for box in drawing.boxes):
+        lines.append(f"  subgraph cluster_{clusters} {{")
+        clusters += 1
         lines.append(f"    label={_dot_quote(_block_title(dag, phase))}; style=rounded; "
                      f"color={'gray50' if phase not in dag.triggers else 'darkorange'};")
-        for node in nodes:
-            stmt = node.statement
-            if isinstance(stmt, AtomicBlock):
-                body = "\\l".join(op.replace("\\", "\\\\").replace('"', '\\"') for op in _ops(node))
-                label = _label(node).replace('"', '\\"') + "\\n" + body + "\\l"
-                lines.append(f'    {_dot_quote(node.id)} [shape=box, style="filled,bold", '
-                             f'fillcolor="#e8f0fe", label="{label}"];')
-            elif isinstance(stmt, Assert):
-                lines.append(f"    {_dot_quote(node.id)} [shape=diamond, "
-                             f"label={_dot_quote(_label(node))}];")
-            else:
-                lines.append(f"    {_dot_quote(node.id)} [shape=ellipse, "
-                             f"label={_dot_quote(_label(node))}];")
+        drawn_repeats: set[int] = set()
+        for box in drawing.boxes:
+            if box.phase != phase:
+                continue
+            if box.repeat is None:
+                draw(box, "    ")
+            elif box.repeat not in drawn_repeats:
+                drawn_repeats.add(box.repeat)
+                repeat = drawing.repeats[box.repeat]
+                lines.append(f"    subgraph cluster_{clusters} {{")
+                clusters += 1
+                lines.append(f"      label={_dot_quote(_repeat_title(repeat))}; "
+                             "style=dashed; color=gray40;")
+                for member in repeat.members:
+                    draw(drawing.boxes[member], "      ")
+                lines.append("    }")
         lines.append("  }")
-    for a, b in dag.graph.edges:
-        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)};")
+    for a, b in drawing.edges:
+        source = _dot_quote(drawing.boxes[a].first.id.split("#", 1)[0])
+        target = _dot_quote(drawing.boxes[b].first.id.split("#", 1)[0])
+        lines.append(f"  {source} -> {target};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;")
+    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;") \
+        .replace(">", "#gt;")
 
 
-def graph_mermaid(dag: Dag) -> str:
-    """Mermaid flowchart: phases as subgraphs, atomic blocks as boxes."""
-    ids = {node.id: f"n{i}" for i, node in enumerate(dag.nodes)}
+def graph_mermaid(dag: Dag, scope: Scope | None = None) -> str:
+    """Mermaid flowchart: phases and repeats as subgraphs, atomic blocks as boxes; each
+    statement once, so the edge count stays that of the plan as written."""
+    drawing = _drawing(dag)
     lines = ["flowchart TD"]
-    by_phase: dict[str, list[PlanNode]] = {}
-    for node in dag.nodes:
-        by_phase.setdefault(node.phase, []).append(node)
-    for index, (phase, nodes) in enumerate(by_phase.items()):
+
+    def draw(box: _Drawn, indent: str) -> None:
+        label = "<br/>".join(_mermaid_text(line) for line in _lines(box, drawing, scope))
+        if isinstance(box.first.statement, AtomicBlock):
+            lines.append(f'{indent}n{box.key}["{label}"]')
+        elif isinstance(box.first.statement, Assert):
+            lines.append(f'{indent}n{box.key}{{"{label}"}}')
+        else:
+            lines.append(f'{indent}n{box.key}("{label}")')
+
+    for index, phase in enumerate(dict.fromkeys(box.phase for box in drawing.boxes)):
         lines.append(f'  subgraph p{index}["{_mermaid_text(_block_title(dag, phase))}"]')
-        for node in nodes:
-            label = _mermaid_text(_label(node))
-            if isinstance(node.statement, AtomicBlock):
-                body = "<br/>".join(_mermaid_text(op) for op in _ops(node))
-                lines.append(f'    {ids[node.id]}["{label}<br/>{body}"]')
-            elif isinstance(node.statement, Assert):
-                lines.append(f'    {ids[node.id]}{{"{label}"}}')
-            else:
-                lines.append(f'    {ids[node.id]}("{label}")')
+        drawn_repeats: set[int] = set()
+        for box in drawing.boxes:
+            if box.phase != phase:
+                continue
+            if box.repeat is None:
+                draw(box, "    ")
+            elif box.repeat not in drawn_repeats:
+                drawn_repeats.add(box.repeat)
+                repeat = drawing.repeats[box.repeat]
+                lines.append(f'    subgraph r{box.repeat}["{_repeat_title(repeat)}"]')
+                for member in repeat.members:
+                    draw(drawing.boxes[member], "      ")
+                lines.append("    end")
         lines.append("  end")
-    for a, b in dag.graph.edges:
-        lines.append(f"  {ids[a]} --> {ids[b]}")
+    for a, b in drawing.edges:
+        lines.append(f"  n{a} --> n{b}")
     return "\n".join(lines) + "\n"

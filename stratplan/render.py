@@ -13,7 +13,7 @@ from rich.text import Text
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.check import LintResult
-from stratplan.interpreter.codes import CODES, HELP_URI
+from stratplan.sarif import sarif  # noqa: F401  (moved to stratplan.sarif; re-exported)
 from stratplan.terminal import shown
 
 VERSION = "0.1.0"
@@ -76,47 +76,6 @@ def lint_json(results: Sequence[LintResult]) -> dict[str, Any]:
             for r in results for d in r.diagnostics],
         "summary": {"files": len(results), "errors": sum(r.errors for r in results),
                     "warnings": sum(r.warnings for r in results)},
-    }
-
-
-_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
-
-
-def sarif(results: Sequence[LintResult]) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run, a rule per code and a result per diagnostic."""
-    codes = sorted(CODES)
-    rules = [{
-        "id": code, "name": code,
-        "shortDescription": {"text": CODES[code][1]},
-        "fullDescription": {"text": f"{code}: {CODES[code][1]}"},
-        "helpUri": HELP_URI.format(code=code),
-        "help": {"text": f"Run `stratplan explain {code}` for the full page."},
-        "defaultConfiguration": {"level": _LEVEL[CODES[code][0].value]},
-    } for code in codes]
-    index = {code: i for i, code in enumerate(codes)}
-    out = []
-    for result in results:
-        for d in result.diagnostics:
-            region = {"startLine": d.span.line, "startColumn": d.span.column,
-                      "endLine": max(d.span.end_line, d.span.line),
-                      "endColumn": max(d.span.end_column, 1)}
-            entry: dict[str, Any] = {
-                "ruleId": d.code, "ruleIndex": index.get(d.code, 0),
-                "level": _LEVEL[d.severity.value],
-                "message": {"text": d.message + (f" (help: {d.help})" if d.help else "")},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": (d.path or result.path).replace("\\", "/")},
-                    "region": region}}],
-            }
-            out.append(entry)
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "stratplan", "version": VERSION,
-                                "informationUri": "https://stratplan.dev", "rules": rules}},
-            "results": out,
-        }],
     }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import networkx as nx
 import pytest
 from hypothesis import given
@@ -10,6 +13,7 @@ from stratplan.dsl.strategies import plans
 from stratplan.executors.market import default_market
 from stratplan.interpreter.dag import DagError, build_dag, dry_run_nodes, phase_order
 from stratplan.interpreter.evaluate import Scope
+from stratplan.interpreter.export import graph_dot, graph_json, graph_mermaid
 
 
 def _dag(text: str):
@@ -131,3 +135,84 @@ def test_property_dry_run_nodes_are_the_dag_nodes_in_order(plan):
     lazy = list(dry_run_nodes(plan, scope))
     assert [(n.id, n.order, n.loop) for n in lazy] == [(n.id, n.order, n.loop) for n in dag.nodes]
     assert all(a.statement is b.statement for a, b in zip(lazy, dag.nodes, strict=True))
+
+
+# --- drawings (stratplan graph) -------------------------------------------------------------
+
+
+def _drawn(text: str, fmt: str = "mermaid") -> str:
+    plan = parse(text).plan
+    assert plan is not None
+    scope = Scope({x.name: x for x in plan.lets}, {}, default_market())
+    dag = build_dag(plan, scope)
+    return graph_mermaid(dag, scope) if fmt == "mermaid" else graph_dot(dag, plan.name, scope)
+
+
+REPEAT_600 = """plan big
+holdings { wallet: 1_000_000 USDT, 10 ETH }
+let chunk = 100
+phase funding {
+  repeat 600 as i {
+    transfer chunk USDT from wallet to binance
+    transfer i + 1 USDT from wallet to okx
+  }
+  assert balance(binance, USDT) >= chunk * 600
+}
+"""
+
+
+def test_a_repeat_is_drawn_once_with_its_count():
+    mermaid = _drawn(REPEAT_600)
+    edges = [line for line in mermaid.splitlines() if "-->" in line]
+    assert len(edges) < 500  # Mermaid's limit; unrolled, the DAG has 1,800 edges
+    assert edges == ["  n0 --> n1", "  n0 --> n2", "  n1 --> n2"]
+    assert '    subgraph r0["repeat 600 as i"]' in mermaid
+    assert mermaid.count("transfer chunk USDT") == 1
+    dot = _drawn(REPEAT_600, "dot")
+    assert 'label="repeat 600 as i"' in dot and dot.count("->") == 3
+
+
+def test_labels_show_values_beside_names():
+    mermaid = _drawn(REPEAT_600)
+    assert "transfer chunk USDT from wallet to binance<br/>(chunk = 100)" in mermaid
+    assert "transfer i + 1 USDT from wallet to okx<br/>(i + 1 = 1 … 600)" in mermaid
+    assert "assert balance(binance, USDT) #gt;= chunk * 600<br/>(chunk = 100)" in mermaid
+
+
+def test_nested_repeats_atomic_blocks_and_neighbouring_repeats():
+    text = """plan n
+holdings { wallet: 100 ETH }
+phase p {
+  repeat 3 {
+    repeat 4 { wrap 0.1 ETH }
+    atomic back { unwrap 0.4 WETH }
+  }
+  repeat 2 { atomic again { wrap 1 ETH } }
+  repeat 5 as k { unwrap 0.1 WETH }
+}
+"""
+    mermaid = _drawn(text)
+    assert mermaid.count('subgraph r') == 3
+    assert '["repeat 3"]' in mermaid and '["repeat 2"]' in mermaid
+    assert '["repeat 5 as k"]' in mermaid
+    assert "wrap 0.1 ETH<br/>12 passes" in mermaid  # 3 * 4, inside the repeat 3 box
+    assert mermaid.count("atomic back") == 1 and mermaid.count("atomic again") == 1
+    assert len([line for line in mermaid.splitlines() if "-->" in line]) < 10
+
+
+def test_graph_json_keeps_every_node_with_values():
+    plan = parse(REPEAT_600).plan
+    assert plan is not None
+    scope = Scope({x.name: x for x in plan.lets}, {}, default_market())
+    data = graph_json(build_dag(plan, scope), scope)
+    assert len(data["nodes"]) == 1201
+    labels = {node["id"]: node["label"] for node in data["nodes"]}
+    assert labels["funding/0.1#41"] == "transfer i + 1 USDT from wallet to okx (i + 1 = 42)"
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+def test_a_folded_repeat_renders_with_graphviz():
+    run = subprocess.run(["dot", "-Tsvg"], input=_drawn(REPEAT_600, "dot"), text=True,
+                         capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "repeat 600 as i" in run.stdout
