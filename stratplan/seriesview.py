@@ -1,0 +1,101 @@
+"""`stratplan series import|synth`: series files for `backtest` (LANGUAGE.md section 8).
+
+    stratplan series import FILE... [--venue V] [--asset A] [--step D] [-o OUT.csv]
+    stratplan series synth --days N --step D --seed S [-o OUT.csv]
+
+Without `-o` the series goes to standard output. Exit codes: 0 written, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `series` subcommand (with `import` and `synth`) to the CLI's subparsers."""
+    parser = sub.add_parser("series", help="make series files: import public dumps, or "
+                            "generate a synthetic one",
+                            description="Write a series CSV (LANGUAGE.md section 8) for "
+                                        "`stratplan backtest`.")
+    inner = parser.add_subparsers(dest="series_command", metavar="ACTION")
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+    imp = inner.add_parser("import", help="turn Binance or Tardis dumps into a series",
+                           description="Read Binance fundingRate or kline dumps, or Tardis "
+                                       "derivative_ticker CSV files, and merge them into one "
+                                       "series (the format is detected from the columns).")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="the dumps (CSV)")
+    imp.add_argument("--venue", help="venue of funding columns (default: binance, or the "
+                     "Tardis file's exchange)")
+    imp.add_argument("--asset", help="asset of every column (default: from the symbol in the "
+                     "file name or the Tardis file)")
+    imp.add_argument("--step", default="1m", help="Tardis: one price per step, the last of "
+                     "each (default: %(default)s)")
+    imp.add_argument("-o", "--output", metavar="OUT.csv",
+                     help="write here (default: standard output)")
+    imp.set_defaults(func=cmd_import)
+
+    syn = inner.add_parser("synth", help="generate a synthetic series (docs/backtest.md)",
+                           description="Prices with volatility and jumps, mean-reverting "
+                                       "funding, utilisation-driven Aave rates, weETH rate "
+                                       "growth and an occasional depeg; the same seed gives "
+                                       "the same file.")
+    syn.add_argument("--days", type=int, default=365, help="length (default: %(default)s)")
+    syn.add_argument("--step", default="8h", help="interval between rows, a duration "
+                     "(default: %(default)s)")
+    syn.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    syn.add_argument("-o", "--output", metavar="OUT.csv",
+                     help="write here (default: standard output)")
+    syn.set_defaults(func=cmd_synth)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    from stratplan.cli import UsageError
+    raise UsageError("series: say `import` or `synth` (stratplan series --help)")
+
+
+def _write(text: str, output: str | None) -> None:
+    from stratplan.cli import UsageError
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise UsageError(f"-o: cannot write {output}: {exc.strerror or exc}") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import dumps."""
+    from stratplan.backtestview import duration_ms
+    from stratplan.cli import UsageError
+    from stratplan.interpreter.series import SeriesError
+    from stratplan.interpreter.series_import import import_files
+    try:
+        step = duration_ms(args.step)
+        text, said = import_files(args.files, args.venue, args.asset, step)
+    except (SeriesError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    _write(text, args.output)
+    for line in said:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Generate a synthetic series."""
+    from stratplan.backtestview import duration_ms
+    from stratplan.cli import UsageError
+    from stratplan.interpreter.synth import synth
+    try:
+        text = synth(args.days, duration_ms(args.step), args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _write(text, args.output)
+    return 0
+
+
+__all__ = ["cmd_import", "cmd_synth", "register"]
