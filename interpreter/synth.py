@@ -13,9 +13,10 @@ From 2024-01-01T00:00:00Z, every `step`, for `days` days:
   ETH * rate, except during a **depeg**: about one a year (a Poisson arrival of rate 1.2 a
   year, never in the first week), weETH trades at a discount that opens to 3-12% within
   six hours and closes over two to five days. `price.weETH` is written throughout.
-- **Funding.** Per perp (binance BTC and ETH), the 8-hour rate is an Ornstein-Uhlenbeck
-  process around 0.01% (half-life three days, stationary deviation 0.015%) plus a tilt
-  toward the last day's return; it settles every 8 hours on the hour (00:00, 08:00,
+- **Funding.** Per base (BTC, ETH), the 8-hour rate is an Ornstein-Uhlenbeck process
+  around 0.01% (half-life three days, stationary deviation 0.015%) plus a tilt toward the
+  last day's return; each venue (binance, bybit, okx) adds its own small deviation (an
+  Ornstein-Uhlenbeck process around zero, a fifth of the noise); it settles every 8 hours on the hour (00:00, 08:00,
   16:00). A row at a settlement time carries it; with a step longer than 8 hours a row
   carries the sum of the settlements it passed.
 - **Aave rates.** Each borrowable asset's utilisation U is a mean-reverting process
@@ -39,8 +40,10 @@ START = "2024-01-01T00:00:00Z"
 YEAR_MS = 365 * 86_400_000
 HOUR_MS = 3_600_000
 FUNDING_MS = 8 * HOUR_MS
-COLUMNS = ("price.BTC", "price.ETH", "price.weETH", "rate.weETH", "funding.binance.BTC",
-           "funding.binance.ETH", "supply.aave.WETH", "supply.aave.USDT", "supply.aave.USDC",
+VENUES = ("binance", "bybit", "okx")
+COLUMNS = ("price.BTC", "price.ETH", "price.weETH", "rate.weETH",
+           *(f"funding.{venue}.{base}" for venue in VENUES for base in ("BTC", "ETH")),
+           "supply.aave.WETH", "supply.aave.USDT", "supply.aave.USDC",
            "supply.aave.weETH", "borrow.aave.WETH", "borrow.aave.USDT", "borrow.aave.USDC")
 MAX_ROWS = 10_000_000
 
@@ -98,6 +101,7 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
     vol_eth, vol_btc, rho = 0.65, 0.50, 0.8
     jump_rate, jump_mu, jump_sigma = 6.0, -0.01, 0.06
     funding = {"BTC": 0.0001, "ETH": 0.0001}
+    spread = {(venue, base): 0.0 for venue in VENUES for base in funding}
     fund_theta = math.log(2) / (3 / 365)
     fund_sigma = 0.00015 * math.sqrt(2 * fund_theta)   # stationary deviation 0.015%
     utils = {"WETH": _Utilisation(0.80, 0.80, 0.90, 0.027, 0.80),
@@ -107,7 +111,6 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
     depeg_rate = 1.2
     depeg: tuple[int, float, int, int] | None = None    # (start, depth, open end, close end)
     history: list[tuple[int, float]] = [(start, eth)]    # ETH a day back, for tilts
-    fund_acc = {"BTC": 0.0, "ETH": 0.0}
     last_fund_time = start
     yield "time," + ",".join(COLUMNS)
     for index in range(count + 1):
@@ -132,6 +135,9 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
                 tilt = 0.002 * day_return
                 funding[base] += fund_theta * (0.0001 + tilt - funding[base]) * dt + \
                     fund_sigma * math.sqrt(dt) * rng.gauss(0, 1)
+            for key in spread:  # each venue's own deviation, around zero
+                spread[key] += fund_theta * -spread[key] * dt + \
+                    0.2 * fund_sigma * math.sqrt(dt) * rng.gauss(0, 1)
             for asset, util in utils.items():
                 util.step(rng, dt, 0.3 * day_return * dt * 365 if asset == "WETH" else 0.0)
             weeth_supply = min(0.001, max(0.0001, weeth_supply + 0.0002 * math.sqrt(dt)
@@ -153,13 +159,12 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
         cells = [_fmt(btc), _fmt(eth), _fmt(eth * rate * (1 - discount)), _fmt(rate)]
         # Funding: the settlements passed since the last row that carried one.
         settlements = (now // FUNDING_MS - last_fund_time // FUNDING_MS) if index else 0
-        for base in ("BTC", "ETH"):
-            fund_acc[base] = funding[base] * settlements
         if settlements > 0:
             last_fund_time = now
-            cells += [_fmt(round(fund_acc["BTC"], 10)), _fmt(round(fund_acc["ETH"], 10))]
+            cells += [_fmt(round((funding[base] + spread[venue, base]) * settlements, 10))
+                      for venue in VENUES for base in ("BTC", "ETH")]
         else:
-            cells += ["", ""]
+            cells += [""] * (2 * len(VENUES))
         hourly = index == 0 or step_ms >= HOUR_MS or now // HOUR_MS != (now - step_ms) // HOUR_MS
         if hourly:
             cells += [_fmt(utils[a].supply()) for a in ("WETH", "USDT", "USDC")]

@@ -135,3 +135,17 @@ def test_backtest_exit_codes_and_formats(capsys, tmp_path):
     code, _, err = _main(capsys, "backtest", "--series", str(tmp_path / "none.csv"),
                          str(tmp_path / "clean_backtest.plan"))
     assert code == 2 and "Traceback" not in err
+
+
+def test_the_v2_examples_backtest_on_the_shipped_series(capsys):
+    from tests.conftest import EXAMPLES
+    for name, triggers in (("leveraged_restaking_over_time.plan", {"deleverage", "weekly"}),
+                           ("btc_basis_over_time.plan", {"trim", "weekly"})):
+        code, out, _ = _main(capsys, "lint", "--format", "json", str(EXAMPLES / name))
+        assert code == 0 and json.loads(out)["diagnostics"] == []
+        code, out, _ = _main(capsys, "backtest", "--format", "json", str(EXAMPLES / name))
+        data = json.loads(out)
+        assert code == 0 and data["status"] == "ok" and data["steps"] == 1099
+        assert set(data["summary"]["firings"]) == triggers
+        assert all(data["summary"]["firings"].values())  # every trigger fires at least once
+        assert data["summary"]["liquidations"] == 0

@@ -142,7 +142,8 @@ def test_synth_minutes_write_rates_hourly_and_funding_on_the_hour():
     settled = [i for i in range(len(series)) if funding.value(i) is not None]
     assert settled == [480, 960, 1440]  # 08:00, 16:00, 24:00
     rows = text.splitlines()
-    assert rows[2].split(",")[7] == "" and rows[61].split(",")[7] != ""  # 00:01 held, 01:00 set
+    at = rows[0].split(",").index("borrow.aave.WETH")
+    assert rows[2].split(",")[at] == "" and rows[61].split(",")[at] != ""  # 00:01 held, 01:00 set
 
 
 def test_cli_synth(tmp_path):
