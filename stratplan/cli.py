@@ -33,8 +33,9 @@ from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.evaluate import Scope
 from stratplan.interpreter.export import export_entries, graph_dot, graph_json, graph_mermaid
 from stratplan.interpreter.rules import RuleContext, run_rules
-from stratplan.render import dumps, github, lint_json, render_text, sarif
+from stratplan.render import dumps, github, lint_json, render_text
 from stratplan.runview import render_run
+from stratplan.sarif import sarif, sarif_failed
 from stratplan.terminal import shown
 
 
@@ -180,6 +181,15 @@ def _market_option(value: str | None) -> Market | None:
 
 def cmd_lint(args: argparse.Namespace) -> int:
     """Check plans: static rules, then the dry run."""
+    try:
+        return _lint_files(args)
+    except UsageError as exc:
+        if args.format == "sarif":  # a SARIF reader gets a log saying why, never nothing
+            sys.stdout.write(dumps(sarif_failed(str(exc))))
+        raise
+
+
+def _lint_files(args: argparse.Namespace) -> int:
     market = _market_option(args.market)
     series = _series_option(args.series)
     files = _plan_files(args.paths)
@@ -338,13 +348,14 @@ class _Unsound(Exception):
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the instruction DAG."""
-    plan, _, dag, _ = _sound_plan(args.path, args.market, triggers=True)
+    plan, market, dag, _ = _sound_plan(args.path, args.market, triggers=True)
+    scope = Scope({let.name: let for let in plan.lets}, {}, market)  # labels show values
     if args.format == "dot":
-        sys.stdout.write(graph_dot(dag, plan.name))
+        sys.stdout.write(graph_dot(dag, plan.name, scope))
     elif args.format == "mermaid":
-        sys.stdout.write(graph_mermaid(dag))
+        sys.stdout.write(graph_mermaid(dag, scope))
     else:
-        sys.stdout.write(dumps(graph_json(dag)))
+        sys.stdout.write(dumps(graph_json(dag, scope)))
     return 0
 
 
@@ -428,6 +439,12 @@ class _Given(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
         namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """Serve the language server over stdio until the client exits."""
+    from stratplan.lsp import serve
+    return serve()
 
 
 def _step_limit(text: str) -> int | None:
@@ -530,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("code", nargs="?", metavar="CODE",
                              help="a code such as SP100, any case (default: list every code)")
     explain_cmd.set_defaults(func=cmd_explain)
+
+    lsp = sub.add_parser("lsp", help="run the language server (LSP over stdio)",
+                         description="Serve the Language Server Protocol over stdin and "
+                                     "stdout, for editors.")
+    lsp.add_argument("--stdio", action="store_true",
+                     help="talk over stdin and stdout (the default and only transport)")
+    lsp.set_defaults(func=cmd_lsp)
     return parser
 
 
