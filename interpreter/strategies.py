@@ -30,6 +30,7 @@ from stratplan.dsl.models import (
     Call,
     CEXTradeInstruction,
     Compare,
+    Duration,
     HoldingAmount,
     HoldingEntry,
     Holdings,
@@ -40,6 +41,7 @@ from stratplan.dsl.models import (
     Plan,
     Repeat,
     SmartContractInstruction,
+    Trigger,
     WalletTransferInstruction,
 )
 from stratplan.dsl.spans import Span
@@ -52,11 +54,12 @@ from stratplan.dsl.strategies import (
     statements,
 )
 from stratplan.executors.market import Market, default_market
+from stratplan.interpreter.series import Series, iso, parse_time, read_series
 
 SPAN = Span(line=1, column=1, end_line=1, end_column=1)
 
 __all__ = ["expressions", "instructions", "markets", "numbers", "plan_texts", "plans",
-           "statements", "valid_plans"]
+           "series", "series_texts", "statements", "triggers", "valid_plans"]
 
 
 # --- markets ---------------------------------------------------------------------------------
@@ -267,9 +270,135 @@ def _repeat_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
                                          span=SPAN),), span=SPAN)
 
 
+_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _duration(value: int, unit: str) -> Duration:
+    return Duration(value=Decimal(value), unit=unit, text=f"{value}{unit}", span=SPAN)
+
+
+def _call(func: str, *args: Any) -> Call:
+    return Call(func=func, args=tuple(args), span=SPAN)
+
+
 @st.composite
-def valid_plans(draw: Any, market: Any = None) -> Plan:
-    """Plans that lint clean on `market` (default: the built-in one), by construction."""
+def triggers(draw: Any, market: Any = None, prefix: str = "t") -> tuple[Trigger, ...]:
+    """One to three triggers whose bodies pass every static rule on `market`: `every` and
+    `when` (on price(ETH), with or without a cooldown) with asserts, tiny wraps and, when
+    a CEX lists ETH/USDT, a tiny spot buy there (a firing may still fail over a series: an
+    empty balance, a failed assert; that is what a backtest reports)."""
+    market = market if market is not None else default_market()
+    cexes = [c for c in _venues_of(market, "cex")
+             if "ETH/USDT" in market.venues[c].markets.spot]
+    found: list[Trigger] = []
+    for index in range(draw(st.integers(1, 3))):
+        name = f"{prefix}{index}"
+        kind = draw(st.sampled_from(["assert", "wrap", "buy"] if cexes else ["assert", "wrap"]))
+        if kind == "assert":
+            body: tuple[Any, ...] = (Assert(condition=Compare(
+                op=">", left=_call("price", AssetArg(symbol="ETH", span=SPAN)),
+                right=_num(Decimal(draw(st.integers(100, 4000)))), span=SPAN),
+                message="ETH fell", span=SPAN),)
+        elif kind == "wrap":
+            body = (SmartContractInstruction(operation="wrap", amount=_num(Decimal("0.001")),
+                                             token_in="ETH", span=SPAN),)
+        else:
+            body = (CEXTradeInstruction(venue=draw(st.sampled_from(cexes)), market="spot",
+                                        base="ETH", quote="USDT", side="buy",
+                                        amount=_num(Decimal("0.001")), span=SPAN),)
+        if draw(st.booleans()):
+            unit = draw(st.sampled_from(sorted(_UNITS)))
+            found.append(Trigger(name=name, every=_duration(draw(st.integers(1, 30)), unit),
+                                 body=body, span=SPAN))
+        else:
+            level = _num(Decimal(draw(st.integers(2500, 4300))))
+            condition = Compare(op=draw(st.sampled_from(["<", ">"])),
+                                left=_call("price", AssetArg(symbol="ETH", span=SPAN)),
+                                right=level, span=SPAN)
+            cooldown = _duration(draw(st.integers(1, 48)), "h") if draw(st.booleans()) else None
+            found.append(Trigger(name=name, when=condition, cooldown=cooldown, body=body,
+                                 span=SPAN))
+    return tuple(found)
+
+
+@st.composite
+def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
+                 min_rows: int = 2, max_rows: int = 40) -> str:
+    """Series CSV text (LANGUAGE.md section 8) for a plan's assets, venues and perps: prices
+    of ETH, BTC and sometimes weETH (with a depeg), weETH's rate, funding of the CEX perps,
+    Aave's APRs; random walks with shocks (a row may move a price by up to ±40%), regular
+    or irregular steps, empty (held) cells, and columns sometimes missing (SP503)."""
+    market = market if market is not None else default_market()
+    rows = draw(st.integers(min_rows, max_rows))
+    step = draw(st.sampled_from([60, 3600, 8 * 3600, 86_400]))
+    irregular = draw(st.booleans())
+    columns = ["price.ETH", "price.BTC"]
+    if draw(st.booleans()):
+        columns.append("price.weETH")
+    if draw(st.booleans()):
+        columns.append("rate.weETH")
+    cexes = _venues_of(market, "cex")
+    for venue in cexes:
+        for base in ("BTC", "ETH"):
+            if draw(st.integers(0, 3)):
+                columns.append(f"funding.{venue}.{base}")
+    for venue in _venues_of(market, "lending"):
+        for asset in ("weETH", "WETH"):
+            if draw(st.integers(0, 3)):
+                columns.append(f"supply.{venue}.{asset}")
+        for asset in ("WETH", "USDT", "USDC"):
+            if draw(st.integers(0, 3)):
+                columns.append(f"borrow.{venue}.{asset}")
+    del plan  # every plan's assets are among these; the plan is for callers' symmetry
+    prices = {"ETH": Decimal(3400), "BTC": Decimal(67800)}
+    rate = Decimal("1.05")
+    time = parse_time("2024-01-01T00:00:00Z")
+    lines = ["time," + ",".join(columns)]
+    for index in range(rows):
+        if index:
+            time += (step * draw(st.integers(1, 5)) if irregular else step) * 1000
+            for asset in prices:
+                move = Decimal(draw(st.integers(-300, 300))) / 10_000
+                if draw(st.integers(0, 15)) == 0:
+                    move = Decimal(draw(st.integers(-40, 40))) / 100  # a shock
+                prices[asset] = max(Decimal(1), (prices[asset] * (1 + move)).quantize(
+                    Decimal("0.01")))
+            rate = (rate * (1 + Decimal(draw(st.integers(0, 20))) / 1_000_000)).quantize(
+                Decimal("0.00000001"))
+        cells: list[str] = []
+        for column in columns:
+            kind = column.split(".")[0]
+            if index and kind != "funding" and draw(st.integers(0, 6)) == 0:
+                cells.append("")  # held
+                continue
+            if column == "price.weETH":
+                depeg = Decimal(draw(st.sampled_from([0, 0, 0, 2, 10, 30]))) / 100
+                cells.append(str((prices["ETH"] * rate * (1 - depeg)).quantize(Decimal("0.01"))))
+            elif kind == "price":
+                cells.append(str(prices[column.split(".")[1]]))
+            elif kind == "rate":
+                cells.append(str(rate))
+            elif kind == "funding":
+                cells.append(str(Decimal(draw(st.integers(-50, 100))) / 1_000_000)
+                             if index and draw(st.booleans()) else "")
+            else:
+                cells.append(str(Decimal(draw(st.integers(0, 3000))) / 10_000))
+        lines.append(iso(time) + ("," + ",".join(cells) if cells else ""))
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def series(draw: Any, plan: Plan | None = None, market: Any = None, min_rows: int = 2,
+           max_rows: int = 40) -> Series:
+    """A valid `Series` (see `series_texts`) for `stratplan.interpreter.backtest`."""
+    text = draw(series_texts(plan, market, min_rows, max_rows))
+    return read_series(text.encode(), "generated")
+
+
+@st.composite
+def valid_plans(draw: Any, market: Any = None, triggers: bool = False) -> Plan:
+    """Plans that lint clean on `market` (default: the built-in one), by construction.
+    With `triggers`, the plan also has one to three triggers (`triggers()`)."""
     market = market if market is not None else default_market()
     usdt = Decimal(draw(st.integers(20, 1000))) * 1000
     eth = Decimal(draw(st.integers(5, 100)))
@@ -300,7 +429,11 @@ def valid_plans(draw: Any, market: Any = None) -> Plan:
     holdings = Holdings(entries=(HoldingEntry(venue="wallet", span=SPAN, amounts=(
         HoldingAmount(amount=_num(usdt), asset="USDT", span=SPAN),
         HoldingAmount(amount=_num(eth), asset="ETH", span=SPAN))),), span=SPAN)
+    found = draw(_triggers(market)) if triggers else ()
     return Plan(name="generated", description="generated by dsl.strategies.valid_plans",
-                holdings=holdings, phases=tuple(phases), span=SPAN)
+                holdings=holdings, phases=tuple(phases), triggers=found, span=SPAN)
+
+
+_triggers = triggers
 
 
