@@ -107,7 +107,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.metrics import report, step_row
 
-    plan, market, _, _ = _sound_plan(args.path, args.market)
+    plan, market, _, _ = _sound_plan(args.path, args.market, lets=getattr(args, "set", None))
     series = _series_for(args, plan, Path(args.path).parent)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
     try:

@@ -142,11 +142,28 @@ def _read(path: Path) -> bytes | Diagnostic:
     return _file_too_large(size).with_path(str(path))
 
 
-def _lint(path: Path, market: Market | None, series: Any = None) -> LintResult:
+def _lint(path: Path, market: Market | None, series: Any = None,
+          lets: Any = None) -> LintResult:
     data = _read(path)
     if isinstance(data, Diagnostic):
         return LintResult(str(path), [data])
+    if lets:  # `--set NAME=VALUE`: the plan's lets are replaced before the rules run
+        from stratplan.interpreter.check import lint_parsed
+        parsed = parse(data, str(path))
+        if parsed.plan is not None:
+            parsed.plan = _with_set(parsed.plan, lets, str(path))
+        return lint_parsed(parsed, str(path), path.parent, market, series)
     return lint_source(data, str(path), path.parent, market, series)
+
+
+def _with_set(plan: Any, lets: Any, path: str) -> Any:
+    """The plan with `--set` values for its lets; a name it has no `let` for is a usage
+    error (interpreter/params.py)."""
+    from stratplan.interpreter.params import ParamError, collect, with_lets
+    try:
+        return with_lets(plan, collect(lets))
+    except ParamError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _series_option(value: str | None) -> Any:
@@ -199,9 +216,9 @@ def _lint_files(args: argparse.Namespace) -> int:
     if show_progress:
         from rich.progress import track
         for path in track(files, description="linting", console=console_err, transient=True):
-            results.append(_lint(path, market, series))
+            results.append(_lint(path, market, series, args.set))
     else:
-        results = [_lint(path, market, series) for path in files]
+        results = [_lint(path, market, series, args.set) for path in files]
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
     elif args.format == "sarif":
@@ -312,8 +329,8 @@ def _replace(path: Path, data: bytes) -> None:
 # --- plans that must be sound before graph, export and run --------------------------------
 
 
-def _sound_plan(path_text: str, market_opt: str | None,
-                triggers: bool = False) -> tuple[Any, Market, Dag, LintResult]:
+def _sound_plan(path_text: str, market_opt: str | None, triggers: bool = False,
+                lets: Any = None) -> tuple[Any, Market, Dag, LintResult]:
     """Parse and statically check one plan; UsageError-free failures return via SystemExit.
     With `triggers`, the DAG holds the trigger bodies too (graph, export; never a run)."""
     if _is_folder(path_text):
@@ -325,6 +342,8 @@ def _sound_plan(path_text: str, market_opt: str | None,
                         parsed.source, parsed.plan)
     if parsed.plan is None:
         raise _Unsound(result)
+    if lets:  # `--set NAME=VALUE`
+        parsed.plan = result.plan = _with_set(parsed.plan, lets, path_text)
     market, problem = resolve_market(parsed.plan, path.parent, override)
     found = ([problem] if problem else []) + run_rules(RuleContext(parsed.plan, market,
                                                                    parsed.source))
@@ -377,7 +396,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json" and "steps" in getattr(args, "given", ()):
         raise UsageError("--steps sets the rows of the text report; --format json lists "
                          "every step")
-    plan, market, dag, _ = _sound_plan(args.path, args.market)
+    plan, market, dag, _ = _sound_plan(args.path, args.market, lets=args.set)
     market, dag = _series_start(args, plan, market, dag)
     try:
         result = run_plan(plan, market, dag=dag)
@@ -463,6 +482,22 @@ def _step_limit(text: str) -> int | None:
             from None
 
 
+def _assignment(text: str) -> tuple[str, Any]:
+    """`--set NAME=VALUE`: VALUE a number as a plan writes one (`50bps`, `1_000`)."""
+    from stratplan.interpreter.params import ParamError, parse_assignment
+    try:
+        return parse_assignment(text)
+    except ParamError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _set_option(parser: argparse.ArgumentParser) -> None:
+    """Add `--set NAME=VALUE` (repeatable) to a subcommand."""
+    parser.add_argument("--set", action="append", type=_assignment, metavar="NAME=VALUE",
+                        help="replace the plan's `let NAME` by the number VALUE (`50bps`, "
+                             "`1_000`); repeatable (default: the plan's own values)")
+
+
 _EXIT_CODES = ("exit codes: 0 success, 1 problems found, 2 usage, file or market error, "
                "3 internal error")
 _PATHS_HELP = ("plan files, or folders searched for *.plan files in every subfolder "
@@ -496,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="warnings fail too, exit 1 (default: only errors fail)")
     lint.add_argument("--exit-zero", action="store_true",
                       help="exit 0 even with errors (default: exit 1 on errors)")
+    _set_option(lint)
     lint.set_defaults(func=cmd_lint)
 
     fmt = command("fmt", "format plans in the canonical layout (rewrites files in place)",
@@ -536,9 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     run.add_argument("--series", metavar="CSV", help="run the phases at the first time of "
                      "this series (default: the plan's `use series`, else the market)")
+    _set_option(run)
     run.set_defaults(func=cmd_run)
     from stratplan.backtestview import register as register_backtest
     register_backtest(sub)
+    _set_option(sub.choices["backtest"])
+    from stratplan.sweepview import register as register_sweep
+    register_sweep(sub)
     from stratplan.seriesview import register as register_series
     register_series(sub)
 
