@@ -1,0 +1,120 @@
+"""Backtest throughput (issue 13): steps per second for the leveraged restaking plan with two
+triggers (examples/leveraged_restaking_over_time.plan) over a synthetic year of minutes, and
+the ratio to a hand-written plain-Python Decimal loop doing the same accrual and checks.
+
+    python3 benchmarks/backtest.py              # 365 days of 1-minute steps (525,600)
+    python3 benchmarks/backtest.py --days 30    # shorter
+    python3 benchmarks/backtest.py --smoke      # 2 days: CI runs it so it never rots
+
+Targets (docs/performance.md): at least 50,000 steps/s, at most 5x the plain loop. Timing
+goals live here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = ROOT / "examples" / "leveraged_restaking_over_time.plan"
+YEAR_SECONDS = Decimal(31_536_000)
+
+
+def plain_loop(series, weeth: Decimal, debt: Decimal) -> tuple[int, int, Decimal]:
+    """The same work by hand: per step read prices, rate and APRs; accrue supply (linear)
+    and debt (third-order compounding) at the previous row's APRs; health in e-mode (95%);
+    the `when health < 1.15` edge with a 1-day cooldown and the weekly `every`; the value.
+    Returns (firings of the when, firings of the every, final health)."""
+    times = series.times
+    eth = series.column("price", "ETH")
+    price_weeth = series.column("price", "weETH")
+    supply = series.column("supply", "aave", "weETH")
+    borrow = series.column("borrow", "aave", "WETH")
+    threshold, level = Decimal("0.95"), Decimal("1.15")
+    cooldown, week = 86_400_000, 7 * 86_400_000
+    held, blocked, next_week = False, -1, times[0] + week
+    fired_when = fired_every = 0
+    supply_apr, borrow_apr = supply.value(0), borrow.value(0)
+    health = Decimal(0)
+    for row in range(1, len(times)):
+        now = times[row]
+        dt = Decimal(now - times[row - 1]) / 1000 / YEAR_SECONDS
+        weeth *= 1 + supply_apr * dt
+        x = borrow_apr * dt
+        debt *= 1 + x + x * x / 2 + x * x * x / 6
+        supply_apr, borrow_apr = supply.value(row), borrow.value(row)
+        p_eth, p_weeth = eth.value(row), price_weeth.value(row)
+        health = weeth * p_weeth * threshold / (debt * p_eth)
+        value = weeth * p_weeth - debt * p_eth
+        below = health < level
+        if below and not held and now >= blocked:
+            fired_when += 1
+            blocked = now + cooldown
+        held = below
+        if now >= next_week:
+            fired_every += 1
+            next_week = times[0] + ((now - times[0]) // week + 1) * week
+        del value
+    return fired_when, fired_every, health
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--smoke", action="store_true", help="2 days, for CI")
+    args = parser.parse_args(argv)
+    days = 2 if args.smoke else args.days
+
+    from stratplan.dsl.decimals import arithmetic
+    from stratplan.dsl.parser import parse
+    from stratplan.executors.market import default_market
+    from stratplan.interpreter.backtest import run_backtest
+    from stratplan.interpreter.series import read_series
+    from stratplan.interpreter.synth import synth
+
+    started = time.perf_counter()
+    text = synth(days, 60_000, args.seed)
+    made = time.perf_counter()
+    series = read_series(text.encode(), "synthetic minutes")
+    read = time.perf_counter()
+    del text
+    plan = parse(PLAN.read_text(encoding="utf-8")).plan
+    assert plan is not None
+    steps = len(series) - 1
+    print(f"series: {len(series):,} rows of 1 minute ({days} days, seed {args.seed}); "
+          f"synth {made - started:.2f} s, read {read - made:.2f} s")
+
+    begin = time.perf_counter()
+    result = run_backtest(plan, default_market(), series)
+    engine_s = time.perf_counter() - begin
+    weeth = sum((v for (book, _venue, asset), v in _collateral(result)), Decimal(0))
+    print(f"backtest: {steps:,} steps in {engine_s:.2f} s = {steps / engine_s:,.0f} steps/s "
+          f"(firings {result.firings}, status {'failed' if result.failed else 'ok'})")
+
+    with arithmetic():
+        begin = time.perf_counter()
+        fired = plain_loop(series, Decimal("59.98731429"), Decimal(48))
+        plain_s = time.perf_counter() - begin
+    print(f"plain Decimal loop: {steps / plain_s:,.0f} steps/s (when fired {fired[0]}, "
+          f"every fired {fired[1]}, final health {fired[2]:.6f})")
+    ratio = engine_s / plain_s
+    print(f"ratio backtest / plain loop: {ratio:.1f}x")
+    targets = steps / engine_s >= 50_000 and ratio <= 5
+    print(f"targets (>= 50,000 steps/s, <= 5x): {'met' if targets else 'not met'}")
+    del weeth
+    return 0
+
+
+def _collateral(result):
+    monitor = result.engine.monitor
+    for venue in monitor.venues("collateral"):
+        for asset in monitor.items("collateral", venue):
+            yield ("collateral", venue, asset), monitor.get("collateral", venue, asset)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
