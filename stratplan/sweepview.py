@@ -330,8 +330,8 @@ def plot(sweep: Sweep, plan_name: str, metric: str, target: str) -> None:
         grid = [[clean[i * rows_n + j] for i in range(cols)] for j in range(rows_n)]
         figure, ax = plt.subplots(figsize=(max(6.5, 2.0 + 0.9 * cols),
                                            max(4.5, 1.5 + 0.55 * rows_n)))
-        cmap = matplotlib.colormaps["viridis" if higher else "viridis_r"].copy()
-        cmap.set_bad("#eeeeee")
+        cmap = matplotlib.colormaps["viridis" if higher else "viridis_r"].with_extremes(
+            bad="#eeeeee")
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap)
         bar = figure.colorbar(image, ax=ax, label=label)
         if metric in _PERCENT:
