@@ -7,6 +7,7 @@ applied under an undo log, and any failure restores the state as it was (gas sta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,15 @@ from stratplan.executors import gas
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import Market
-from stratplan.executors.protocol import ExecutionResult, Executor, Options, Order
+from stratplan.executors.protocol import (
+    Effect,
+    ExecutionResult,
+    Executor,
+    Options,
+    Order,
+    Recorder,
+    Rejection,
+)
 from stratplan.interpreter.dag import Dag, PlanNode
 from stratplan.interpreter.evaluate import EvalError, Scope, amount, constant, holds, why_false
 from stratplan.interpreter.monitor import PositionMonitor
@@ -153,9 +162,9 @@ def seed_holdings(plan: Plan, monitor: PositionMonitor) -> None:
     if plan.holdings is None:
         return
     for entry in plan.holdings.entries:
-        for amount in entry.amounts:
-            if amount.amount.value > 0:
-                monitor.seed(entry.venue, amount.asset, amount.amount.value)
+        for held in entry.amounts:
+            if held.amount.value > 0:
+                monitor.seed(entry.venue, held.asset, held.amount.value)
 
 
 class Engine:
@@ -278,6 +287,78 @@ class Engine:
         self.monitor.commit()
         return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
 
+    async def transact(self, node: PlanNode, key: str) -> tuple[Step | NodeFailed, Effect]:
+        """Run one node as the keyed transaction of a journaled run.
+
+        As `execute`, except that every order carries `key` (one key for a whole atomic
+        block) and its place in the transaction, the executors act through a Recorder, and
+        the result says what the node did (its Effect) as well as how it ended. A failed
+        node is returned, not raised: its effect keeps the gas it paid and its warnings.
+        """
+        stmt = node.statement
+        prepared = self._prepare(stmt)
+        if prepared.check is not None:
+            try:
+                self._assert(prepared.check, self._scope(node))
+            except NodeFailed as failed:
+                return failed, Effect(error=Rejection(failed.code, failed.message, None,
+                                                      failed.span))
+            return Step(node.id, prepared.line, "ok"), Effect()
+        recorder = Recorder(self.monitor)
+        if prepared.on_chain:
+            try:
+                recorder.pay_gas(prepared.units, prepared.eth, prepared.usd)
+            except ExecutionError as error:  # pay_gas changed nothing
+                return (NodeFailed(error.code, error.message, stmt.span),
+                        Effect(error=Rejection(error.code, error.message, None, stmt.span)))
+        scope = self._scope(node)
+        warnings: list[tuple[int, str, str]] = []
+        part: int | None = None
+        self.monitor.begin()
+        try:
+            for part, (op, order) in enumerate(zip(prepared.ops, prepared.orders, strict=True)):
+                result = await self._operation(op, scope, node, prepared.atomic, order,
+                                               recorder, key, part)
+                warnings.extend((part, code, message) for code, message in result.warnings)
+            part = None
+            if prepared.atomic:
+                self._flash_settled(stmt)  # type: ignore[arg-type]
+        except NodeFailed as failed:
+            self.monitor.rollback()
+            failed.gas_eth, failed.gas_units = prepared.eth, prepared.units
+            return failed, recorder.effect(warnings, Rejection(failed.code, failed.message,
+                                                               part, failed.span))
+        self.monitor.commit()
+        return (Step(node.id, prepared.line, "ok", prepared.eth, prepared.units),
+                recorder.effect(warnings))
+
+    def executor_of(self, node: PlanNode) -> Executor | None:
+        """The executor that carries out a node's transaction (None for an assert)."""
+        ops = self._prepare(node.statement).ops
+        return self.executors.get(ops[0].kind) if ops else None
+
+    def replay(self, node: PlanNode, effect: Effect) -> Step | NodeFailed:
+        """Apply a node's recorded effect (from a journal, or a venue's `lookup`) as if the
+        node had just run: the ledger, the warnings, and the step or failure it ended with."""
+        prepared = self._prepare(node.statement)
+        effect.replay(self.monitor)
+        for part, code, message in effect.warnings:
+            op = prepared.ops[part] if 0 <= part < len(prepared.ops) else node.statement
+            self.warnings.append((code, message, op.span, node.id))
+        gas_eth, gas_units = (effect.gas[1], effect.gas[0]) if effect.gas else (Decimal(0), 0)
+        error = effect.error
+        if error is None:
+            return Step(node.id, prepared.line, "ok", gas_eth, gas_units)
+        span = error.span
+        if span is None:
+            where = error.part
+            span = (prepared.ops[where].span
+                    if where is not None and 0 <= where < len(prepared.ops)
+                    else node.statement.span)
+        failed = NodeFailed(error.code, error.message, span)
+        failed.gas_eth, failed.gas_units = gas_eth, gas_units
+        return failed
+
     def _scope(self, node: PlanNode) -> Scope:
         return self.state_scope.with_loop(node.loop) if node.loop else self.state_scope
 
@@ -311,17 +392,22 @@ class Engine:
             raise NodeFailed("SP304", message, stmt.span)
 
     async def _operation(self, op: AnyInstruction, scope: Scope, node: PlanNode,
-                         atomic: bool, order: Order | None = None) -> None:
+                         atomic: bool, order: Order | None = None, ledger: Ledger | None = None,
+                         key: str | None = None, part: int = 0) -> ExecutionResult:
         executor = self.executors.get(op.kind)
         if executor is None:
             raise NodeFailed("SP102", f"no executor handles {op.kind} instructions", op.span)
         try:
             if order is None:
                 order = self._order(op, scope, atomic)
-            result = await executor.execute(order, self.monitor, self.market)
+            if key is not None:  # fixed orders are shared by every pass: a keyed copy
+                order = dataclasses.replace(order, key=key, part=part)
+            result = await executor.execute(order, self.monitor if ledger is None else ledger,
+                                            self.market)
         except OperationError as exc:
             raise _failure(exc, op.span) from None
         self._warn(result, op, node)
+        return result
 
     def _fixed_order(self, op: AnyInstruction, atomic: bool) -> Order | None:
         """The order of an operation with literal amounts, or None to build it each pass."""

@@ -6,6 +6,7 @@ copy of the state, so a snapshot costs only what the block touches.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextvars import ContextVar
 from decimal import Decimal
 
@@ -28,6 +29,20 @@ _WHAT = {"balance": "holds", "collateral": "holds as collateral", "debt": "owes"
 
 def _fmt(value: Decimal) -> str:
     return f"{value.normalize():f}"
+
+
+class VenueSet(set[str]):
+    """A set of venue names that iterates in sorted order.
+
+    Sums over venues (value, exposure, carry) round at 40 digits, so their order matters
+    in the last digit; a plain set of strings iterates in an order that changes from one
+    process to the next (string hashes are salted), and the same run would report
+    different last digits in two processes — a resumed run (docs/journal.md) included."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set.__iter__(self)))
 
 
 class PositionMonitor:
@@ -94,7 +109,7 @@ class PositionMonitor:
 
     def venues(self, book: Book) -> set[str]:
         """Venues with a non-zero amount in a book."""
-        return {venue for venue, _ in self.books[book]}
+        return VenueSet([venue for venue, _ in self.books[book]])
 
     def pay_gas(self, units: int, eth: Decimal, usd: Decimal) -> None:
         """Take gas from the wallet; gas stays paid even when the transaction fails.

@@ -396,8 +396,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json" and "steps" in getattr(args, "given", ()):
         raise UsageError("--steps sets the rows of the text report; --format json lists "
                          "every step")
-    plan, market, dag, _ = _sound_plan(args.path, args.market, lets=args.set)
-    market, dag = _series_start(args, plan, market, dag)
+    plan, market, dag, checked = _sound_plan(args.path, args.market, lets=args.set)
+    if args.series is not None and args.journal is not None:
+        raise UsageError("--series cannot be journaled; run without --journal")
+    if args.journal is None:
+        market, dag = _series_start(args, plan, market, dag)
+    if args.journal is not None:
+        from stratplan.interpreter.journal import run_journaled
+        return _journaled(args, args.path, lambda: run_journaled(
+            plan, market, args.journal, source=checked.source, plan_path=args.path,
+            market_path=args.market, dag=dag))
     try:
         result = run_plan(plan, market, dag=dag)
     except DagError as exc:
@@ -435,6 +443,28 @@ def _series_start(args: argparse.Namespace, plan: Any, market: Market,
         return market, build_dag(plan, Scope({let.name: let for let in plan.lets}, {}, market))
     except DagError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
+
+
+def _journaled(args: argparse.Namespace, path: str, start: Any) -> int:
+    """A journaled run or resume (docs/journal.md), reported as `run` reports."""
+    from stratplan.interpreter.journal import JournalError
+    try:
+        result = start()
+    except (JournalError, DagError) as exc:
+        raise UsageError(str(exc)) from None
+    for notice in result.notices:
+        _error(notice)
+    if args.format == "json":
+        sys.stdout.write(dumps(result.report))
+    else:
+        render_run(result.report, _out(), result.plan_path or path, args.steps)
+    return 0 if result.report["status"] == "ok" else 1
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish a journaled run after a crash (or replay one that ended) and report."""
+    from stratplan.interpreter.journal import resume
+    return _journaled(args, args.journal, lambda: resume(args.journal))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -572,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     run.add_argument("--series", metavar="CSV", help="run the phases at the first time of "
                      "this series (default: the plan's `use series`, else the market)")
+    run.add_argument("--journal", metavar="FILE",
+                     help="write an append-only journal (SQLite) so that `stratplan resume "
+                          "FILE` can finish the run after a crash (default: no journal)")
     _set_option(run)
     run.set_defaults(func=cmd_run)
     from stratplan.backtestview import register as register_backtest
@@ -581,6 +614,20 @@ def build_parser() -> argparse.ArgumentParser:
     register_sweep(sub)
     from stratplan.seriesview import register as register_series
     register_series(sub)
+
+    resume_cmd = sub.add_parser(
+        "resume", help="finish a journaled run after a crash", epilog=parser.epilog,
+        description="Resume a run started with `run --journal FILE`: replay what the journal "
+                    "holds, ask the venues about orders sent but not recorded, run the rest, "
+                    "and print the report `run` prints. A journal whose run ended is only "
+                    "replayed (docs/journal.md).")
+    resume_cmd.add_argument("journal", metavar="FILE", help="the journal file")
+    resume_cmd.add_argument("--format", choices=["text", "json"], default="text",
+                            help="output format (default: %(default)s)")
+    resume_cmd.add_argument("--steps", type=_step_limit, default=40, metavar="N|all",
+                            help="rows of the text step table, half from each end, or `all` "
+                                 "(default: %(default)s)")
+    resume_cmd.set_defaults(func=cmd_resume)
 
     explain_cmd = command("explain", "explain a diagnostic code",
                           "Print a diagnostic code's page, or the list of codes.")
