@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import yaml
 from rich.console import Console
 
+from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, _file_too_large, parse
@@ -480,6 +481,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """Serve the language server over stdio until the client exits."""
+    from stratplan.lsp import serve
+    return serve()
+
+
 class _Given(argparse.Action):
     """Store the value and note, in `given`, that the option was on the command line: an
     option that only one format uses is refused with another, never ignored in silence."""
@@ -488,12 +495,6 @@ class _Given(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
         namespace.given = {*getattr(namespace, "given", ()), self.dest}
-
-
-def cmd_lsp(args: argparse.Namespace) -> int:
-    """Serve the language server over stdio until the client exits."""
-    from stratplan.lsp import serve
-    return serve()
 
 
 def _step_limit(text: str) -> int | None:
@@ -652,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
-        code: int = args.func(args)
+        with arithmetic():  # every command computes with stratplan's 40-digit context
+            code: int = args.func(args)
         return code
     except UsageError as exc:
         _error(f"error: {exc}")
