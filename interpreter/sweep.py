@@ -388,6 +388,9 @@ def _ray_point(boxed: list[Any], values: dict[str, Decimal]) -> dict[str, Any]:
     return evaluate(_POOL["context"], values, token)
 
 
+_NICENESS = "RAY_worker_niceness"
+
+
 def ray_module() -> Any:
     """Ray, or SweepError saying how to install it."""
     try:
@@ -407,8 +410,14 @@ def run_ray(context: Context, todo: Sequence[tuple[int, dict[str, Decimal]]], do
         import logging
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                    "logging_level": logging.ERROR, "configure_logging": True}
+        saved = os.environ.get(_NICENESS)
         if address is None:
             options["num_cpus"] = workers or cpu_count()
+            # Ray starts its workers at nice 15, below every other process: on a busy
+            # machine they wait while the local pool, at normal priority, runs. A runtime
+            # started for a sweep runs its workers as the pool does, unless the
+            # environment says otherwise.
+            os.environ.setdefault(_NICENESS, "0")
         try:
             ray.init(address=address, **options)
         except Exception as exc:
@@ -416,6 +425,9 @@ def run_ray(context: Context, todo: Sequence[tuple[int, dict[str, Decimal]]], do
                              f"{' at ' + address if address else ''}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                              ) from None
+        finally:
+            if saved is None:
+                os.environ.pop(_NICENESS, None)
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(_ray_point)
