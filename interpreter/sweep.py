@@ -266,6 +266,7 @@ class Cache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.problem: str | None = None   # why a row could not be written, if one could not
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
@@ -279,7 +280,7 @@ class Cache:
         return data if isinstance(data, dict) and data.get("key") == key else None
 
     def put(self, key: str, row: Mapping[str, Any]) -> None:
-        """Store a row; a cache that cannot be written is skipped (OSError is swallowed)."""
+        """Store a row; a cache that cannot be written is skipped, and `problem` says why."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,8 +292,8 @@ class Cache:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
-        except OSError:
-            pass
+        except OSError as exc:
+            self.problem = f"{path.parent}: {exc.strerror or exc}"
 
 
 # --- engines ----------------------------------------------------------------------------

@@ -172,6 +172,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar[1]()
+    if cache is not None and cache.problem:
+        from stratplan.cli import _error
+        _error(f"note: results not cached: {cache.problem}")
     data = to_json(sweep, plan.name, args.metric)
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -254,7 +257,8 @@ def render_text(data: dict[str, Any], path: str) -> str:
         better = "most first; not a measure of better"
     else:
         better += " is better"
-    out = [f"sweep {shown(data['plan'])} ({shown(path)}): {data['points']} points, "
+    points = f"{data['points']} point{'s' if data['points'] != 1 else ''}"
+    out = [f"sweep {shown(data['plan'])} ({shown(path)}): {points}, "
            f"{data['computed']} computed, {data['cached']} from the cache",
            f"ranked by {shown(metric)} ({better})", "", line(head)]
     out += [line(cells).rstrip() for cells in body]

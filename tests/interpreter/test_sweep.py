@@ -257,6 +257,15 @@ def test_grid_values_and_ranges():
     assert metric_direction("sharpe") and not metric_direction("liquidations")
 
 
+def test_a_cache_that_cannot_be_written_is_a_note(capsys, loop, tmp_path):
+    plan, series = loop
+    (tmp_path / "file").write_text("")
+    code, out, err = _main(capsys, "sweep", plan, "--series", series, "--grid", "flash=40",
+                           "--cache-dir", str(tmp_path / "file" / "cache"), "--workers", "1")
+    assert code == 0 and out.startswith(f"sweep loop ({plan}): 1 point, 1 computed, 0 from")
+    assert err.startswith("stratplan: note: results not cached: ") and err.count("\n") == 1
+
+
 def test_cache_keys_and_files(tmp_path):
     key = point_key("d", {"a": Decimal("1.50"), "b": Decimal(2)})
     assert key == point_key("d", {"b": Decimal("2.0"), "a": Decimal("1.5")})  # by value
