@@ -71,16 +71,18 @@ def register(sub: Any) -> None:
                         metavar="NAME=V1,V2,...|NAME=A:B:STEP",
                         help="values of the plan's `let NAME`: a list, or a range from A to B "
                              "inclusive by STEP; repeat for more names (the points are every "
-                             "combination)")
+                             "combination) (default: none; at least one is required)")
     _set_option(parser)
     parser.add_argument("--series", metavar="CSV", help="series that replaces the plan's "
                         "`use series` (default: the plan's)")
     parser.add_argument("--market", metavar="FILE", help="market YAML file (default: the "
                         "plan's `use market`, else the built-in market)")
-    parser.add_argument("--from", dest="start", metavar="T", help="first time (ISO or ms)")
-    parser.add_argument("--to", dest="end", metavar="T", help="last time (ISO or ms)")
+    parser.add_argument("--from", dest="start", metavar="T", help="first time (ISO or ms) "
+                        "(default: the series' first)")
+    parser.add_argument("--to", dest="end", metavar="T", help="last time (ISO or ms) "
+                        "(default: the series' last)")
     parser.add_argument("--days", type=int, metavar="N", help="with no series: N days over "
-                        "the market's constant prices and rates")
+                        "the market's constant prices and rates (default: the series)")
     parser.add_argument("--step", default="1d", metavar="D",
                         help="with --days: the step, a duration (default: %(default)s)")
     parser.add_argument("--metric", default="return", metavar="M",
@@ -101,7 +103,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--format", choices=["text", "json", "csv"], default="text",
                         help="output format (default: %(default)s)")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the metric: a heatmap for "
-                        "two grid names, a line for one")
+                        "two grid names, a line for one (default: no plot)")
     parser.add_argument("--cache-dir", metavar="DIR", help="where results are cached "
                         "(default: $XDG_CACHE_HOME/stratplan/sweep, else "
                         "~/.cache/stratplan/sweep)")
