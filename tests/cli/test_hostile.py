@@ -439,9 +439,9 @@ def test_fmt_that_cannot_write_is_one_line_and_exit_2(capsys, tmp_path, monkeypa
     path = tmp_path / "p.plan"
     path.write_text("plan  p\nphase a {wrap 1 ETH}\n")
 
-    def refuse(self: Path, data: bytes) -> int:
-        raise PermissionError(13, "Permission denied", str(self))
-    monkeypatch.setattr(Path, "write_bytes", refuse)
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied", str(target))
+    monkeypatch.setattr(os, "replace", refuse)  # fmt writes a temporary file, then renames
     code, _, err = _main(capsys, "fmt", str(path))
     assert code == 2
     _one_line_error(err, f"cannot write {path}: Permission denied")
