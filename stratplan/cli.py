@@ -387,7 +387,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        # Non-ASCII text (descriptions, assert messages) is written as YAML escapes: PyYAML
+        # writes bidi controls such as U+202E raw otherwise, and they would reach a terminal.
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=False))
     return 0
 
 
