@@ -56,7 +56,7 @@ from stratplan.executors.errors import MarketError
 from stratplan.executors.market import CexVenue, LendingVenue, Market, default_market, load_market
 from stratplan.executors.registry import discover
 from stratplan.interpreter.check import LintResult, lint_parsed, resolve_market
-from stratplan.interpreter.codes import CODES, HELP_URI, explain
+from stratplan.interpreter.codes import CODES, explain
 from stratplan.interpreter.dag import DagError, dry_run_nodes, statement_venues
 from stratplan.interpreter.engine import Engine, NodeFailed
 from stratplan.interpreter.evaluate import FUNCTIONS
@@ -466,8 +466,7 @@ def lsp_diagnostic(d: Diagnostic, positions: Positions) -> types.Diagnostic:
     message = d.message + (f"\nhelp: {d.help}" if d.help else "")
     return types.Diagnostic(
         range=positions.span_range(d.span), severity=_SEVERITY[d.severity], code=d.code,
-        source="stratplan", message=message,
-        code_description=types.CodeDescription(href=HELP_URI.format(code=d.code)))
+        source="stratplan", message=message)
 
 
 def lsp_diagnostics(analysis: Analysis, positions: Positions) -> list[types.Diagnostic]:

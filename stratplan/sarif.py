@@ -28,7 +28,7 @@ from urllib.parse import quote
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.check import LintResult
-from stratplan.interpreter.codes import CODES, HELP_URI, explain
+from stratplan.interpreter.codes import CODES, explain
 
 VERSION = "0.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -127,7 +127,6 @@ def rule_descriptor(code: str) -> dict[str, Any]:
         "name": rule_name(code),
         "shortDescription": {"text": _sentence(short)},
         "fullDescription": {"text": _sentence(what or short)},
-        "helpUri": HELP_URI.format(code=code),
         "help": {"text": _plain(page) if page else f"Run `stratplan explain {code}`.",
                  "markdown": page if page else f"Run `stratplan explain {code}`."},
     }
