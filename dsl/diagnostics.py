@@ -19,7 +19,7 @@ class Severity(StrEnum):
 class Diagnostic(BaseModel):
     """One problem found in a plan, at a span of its source."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str
     severity: Severity

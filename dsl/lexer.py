@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator
+from functools import cache
 from typing import Any, NamedTuple
 
 from lark import Token
@@ -62,6 +63,14 @@ def _keyword_table(callback: Any) -> dict[str, str] | None:
     return table
 
 
+@cache
+def _matches_space(regexp: str, flags: int) -> bool:
+    """Whether a terminal could match at whitespace the fast path skips. Terminals recur
+    in most parser states: asked once per terminal, not once per state (issue 17)."""
+    compiled = re.compile(regexp, flags)
+    return any(compiled.match(space + after) for space in _SPACES for after in _PROBES)
+
+
 def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan | None:
     """The fast path for one state's lexer, or None when it cannot match Lark exactly."""
     scanner = lexer.scanner  # builds Lark's terminal order and its callbacks
@@ -73,8 +82,7 @@ def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan 
         if terminal.name in skipped:
             continue
         regexp = terminal.pattern.to_regexp()
-        if skip and any(re.match(regexp, space + after) for space in _SPACES
-                        for after in _PROBES):
+        if skip and _matches_space(regexp, lexer.g_regex_flags):
             return None  # Lark could match it where the fast path skips whitespace
         # Ignored terminals stay in Lark's order: one that matches (a comment) sends the
         # token to the slow path instead of letting a later terminal match in its place.

@@ -20,9 +20,9 @@ Comments = tuple[str, ...]
 
 
 class Model(BaseModel):
-    """Base of every plan model: frozen, no extra fields."""
+    """Base of every plan model: frozen, no extra fields; validators built on first use."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- expressions ---------------------------------------------------------------------
@@ -339,10 +339,9 @@ class Plan(Block):
     triggers: tuple[Trigger, ...] = ()
 
 
-for _model in (Call, Neg, BinOp, Compare, BoolOp, Not, WalletTransferInstruction,
-               CEXTradeInstruction, SmartContractInstruction, AtomicBlock, Repeat, Assert,
-               Phase, Trigger, Let, Setting, Plan):
-    _model.model_rebuild()
+# No `model_rebuild()` here: the models are built lazily (`defer_build`), on their first
+# validation, when every forward reference is defined. The parser builds them with
+# `trusted()`, so a lint never pays pydantic's schema build for them (issue 17).
 
 INSTRUCTION_TYPES = (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction)
 AnyInstruction = WalletTransferInstruction | CEXTradeInstruction | SmartContractInstruction

@@ -36,7 +36,7 @@ def trusted(cls: type[M], **values: Any) -> M:
 class Span(BaseModel):
     """Where a piece of source text starts and ends."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int
     column: int
@@ -50,7 +50,7 @@ class Span(BaseModel):
                        end_column=last.end_column)
 
 
-UNKNOWN_SPAN = Span(line=1, column=1, end_line=1, end_column=1)
+UNKNOWN_SPAN = trusted(Span, line=1, column=1, end_line=1, end_column=1)  # built lazily
 
 
 # LANGUAGE.md section 2: a line ends at `\n`, `\r\n` or a lone `\r`, and nowhere else (not

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stratplan.dsl.comments import NOQA
 from stratplan.dsl.decimals import arithmetic
@@ -15,11 +16,12 @@ from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import Market, default_market, load_market
 from stratplan.executors.registry import discover
-from stratplan.interpreter.backtest_lint import backtest_diagnostics, resolve_series
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
 from stratplan.interpreter.rules import RuleContext, diag, run_rules
-from stratplan.interpreter.series import Series
+
+if TYPE_CHECKING:
+    from stratplan.interpreter.series import Series
 
 
 @dataclass
@@ -140,15 +142,20 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
         resolved, problem = resolve_market(plan, plan_dir, market)
         found = [problem] if problem else []
         series_problem = None
-        if series is None:
+        if series is None and plan.series is not None:
+            # v2 (imported only for a plan that uses a series: a plain lint loads no backtest)
+            from stratplan.interpreter.backtest_lint import resolve_series
             series, series_problem = resolve_series(plan, plan_dir)
         if series_problem is not None:
             found.append(series_problem)
         found += run_rules(RuleContext(plan, resolved, parsed.source))
         if resolved is not None and not any(d.is_error for d in found):
             # v2: with a series the dry run is the whole backtest (LANGUAGE.md section 8).
-            found += backtest_diagnostics(plan, resolved, series) if series is not None \
-                else dry_run(plan, resolved)
+            if series is not None:
+                from stratplan.interpreter.backtest_lint import backtest_diagnostics
+                found += backtest_diagnostics(plan, resolved, series)
+            else:
+                found += dry_run(plan, resolved)
     found = apply_noqa(found, parsed.noqa, parsed.source)
     found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     result.diagnostics = [d.with_path(path) for d in found]

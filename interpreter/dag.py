@@ -8,12 +8,12 @@ back everything after it.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import networkx as nx
 from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import (
     INSTRUCTION_KINDS,
@@ -36,6 +36,9 @@ from stratplan.interpreter.evaluate import (
     calls,
     constant,
 )
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built: lint never needs one
+    import networkx as nx
 
 MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000
@@ -183,6 +186,7 @@ def phase_dependencies(plan: Plan) -> dict[str, list[str]]:
 
 def phase_graph(plan: Plan) -> nx.DiGraph:
     """Phases as nodes, an edge from each phase to the phases that wait for it."""
+    import networkx as nx
     graph = nx.DiGraph()
     for index, phase in enumerate(plan.phases):
         if phase.name not in graph:
@@ -193,14 +197,37 @@ def phase_graph(plan: Plan) -> nx.DiGraph:
     return graph
 
 
+def phase_names_in_order(plan: Plan) -> list[str] | None:
+    """The phase names in dependency order, written order breaking ties, or None when the
+    dependencies loop: networkx's `lexicographical_topological_sort` of `phase_graph` keyed
+    by the (last) written position, in plain Python so that linting loads no networkx
+    (issue 17; tests compare the two on random dependency graphs)."""
+    index = {p.name: i for i, p in enumerate(plan.phases)}
+    waiting_for = dict.fromkeys(index, 0)
+    successors: dict[str, dict[str, None]] = {name: {} for name in index}
+    for name, deps in phase_dependencies(plan).items():
+        for dep in deps:
+            if name not in successors[dep]:  # a graph edge counts once
+                successors[dep][name] = None
+                waiting_for[name] += 1
+    ready = [(index[name], name) for name, count in waiting_for.items() if not count]
+    heapq.heapify(ready)
+    names: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        names.append(name)
+        for after in successors[name]:
+            waiting_for[after] -= 1
+            if not waiting_for[after]:
+                heapq.heappush(ready, (index[after], after))
+    return names if len(names) == len(index) else None
+
+
 def phase_order(plan: Plan) -> list[Phase]:
     """Phases in dependency order, written order breaking ties; DagError on a cycle."""
-    graph = phase_graph(plan)
-    index = {p.name: i for i, p in enumerate(plan.phases)}
-    try:
-        names = list(nx.lexicographical_topological_sort(graph, key=lambda n: index[n]))
-    except (nx.NetworkXUnfeasible, nx.NetworkXError):
-        raise DagError("phase dependencies form a cycle") from None
+    names = phase_names_in_order(plan)
+    if names is None:
+        raise DagError("phase dependencies form a cycle")
     by_name = {phase.name: phase for phase in plan.phases}
     return [by_name[name] for name in names]
 
@@ -278,6 +305,7 @@ class Dag:
     def graph(self) -> nx.DiGraph:
         """The DAG as a networkx DiGraph; every node carries its PlanNode as `node`."""
         if self._graph is None:
+            import networkx as nx
             graph = nx.DiGraph()
             graph.add_nodes_from((node.id, {"node": node}) for node in self.nodes)
             graph.add_edges_from((pred, node_id) for node_id, preds in self.preds.items()

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from stratplan.dsl.models import Let, Neg, Number, Plan
-from stratplan.dsl.parser import number_value
-from stratplan.dsl.spans import UNKNOWN_SPAN, Span
+if TYPE_CHECKING:  # imported where used: `stratplan sweep --help` loads no parser (issue 17)
+    from stratplan.dsl.models import Let, Neg, Number, Plan
+    from stratplan.dsl.spans import Span
 
 
 class ParamError(ValueError):
@@ -34,6 +35,7 @@ def parse_value(text: str) -> Decimal:
     if not body:
         raise ParamError(f"{text!r} is not a number")
     try:
+        from stratplan.dsl.parser import number_value
         value = number_value(body)
     except ValueError as exc:
         raise ParamError(str(exc)) from None
@@ -85,6 +87,8 @@ def plain(value: Decimal) -> str:
 def literal(value: Decimal, like: Number | Neg | Let | None = None) -> Number | Neg:
     """The expression of a literal with `value` (a negative one as the parser builds it:
     unary minus around a number), at the span of `like`'s expression."""
+    from stratplan.dsl.models import Let, Neg, Number
+    from stratplan.dsl.spans import UNKNOWN_SPAN
     span: Span
     if isinstance(like, Let):
         span = like.value.span

@@ -31,11 +31,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stratplan.executors.market import Market
 from stratplan.interpreter.params import ParamError, check_names, parse_value, plain
-from stratplan.interpreter.series import Series
+
+if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (issue 17)
+    from stratplan.executors.market import Market
+    from stratplan.interpreter.series import Series
 
 from stratplan import __version__
 

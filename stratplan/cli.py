@@ -16,29 +16,18 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import yaml
-from rich.console import Console
-
-from stratplan.dsl.decimals import arithmetic
-from stratplan.dsl.diagnostics import Diagnostic
-from stratplan.dsl.formatter import format_plan
-from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, _file_too_large, parse
-from stratplan.executors.errors import MarketError
-from stratplan.executors.market import Market, load_market
-from stratplan.executors.registry import RegistryError
-from stratplan.interpreter.check import LintResult, lint_source, resolve_market
-from stratplan.interpreter.codes import CODES, explain
-from stratplan.interpreter.dag import Dag, DagError, build_dag
-from stratplan.interpreter.evaluate import Scope
-from stratplan.interpreter.export import export_entries, graph_dot, graph_json, graph_mermaid
-from stratplan.interpreter.rules import RuleContext, run_rules
-from stratplan.render import dumps, github, lint_json, render_text
-from stratplan.runview import render_run
-from stratplan.sarif import sarif, sarif_failed
 from stratplan.terminal import shown
 
+if TYPE_CHECKING:  # the commands import what they use when they run (issue 17: startup)
+    from rich.console import Console
+
+    from stratplan.dsl.diagnostics import Diagnostic
+    from stratplan.dsl.parser import ParseResult
+    from stratplan.executors.market import Market
+    from stratplan.interpreter.check import LintResult
+    from stratplan.interpreter.dag import Dag
 
 class UsageError(Exception):
     """A bad command line, file or market: one line on stderr, exit 2."""
@@ -49,13 +38,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-class _Console(Console):
-    """rich's console, except that a closed pipe ends output quietly with success."""
+def _console(**options: Any) -> Console:
+    """rich's console (imported only by the commands that print through it), except that
+    a closed pipe ends output quietly with success."""
+    from rich.console import Console
 
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+    return _Console(**options)
 
 
 def _error(text: str) -> None:
@@ -65,7 +59,7 @@ def _error(text: str) -> None:
 
 
 def _out() -> Console:
-    return _Console(soft_wrap=True, highlight=False)
+    return _console(soft_wrap=True, highlight=False)
 
 
 def _is_folder(raw: str) -> bool:
@@ -130,6 +124,7 @@ def _read(path: Path) -> bytes | Diagnostic:
     """A plan file's bytes, or SP110 when it is larger than the limit: the size is checked
     before reading and at most limit + 1 bytes are ever read (a file that grows, a special
     file). An unreadable file is a usage error (exit 2)."""
+    from stratplan.dsl.parser import MAX_FILE_BYTES, _file_too_large
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -145,11 +140,12 @@ def _read(path: Path) -> bytes | Diagnostic:
 
 def _lint(path: Path, market: Market | None, series: Any = None,
           lets: Any = None) -> LintResult:
+    from stratplan.interpreter.check import LintResult, lint_parsed, lint_source
     data = _read(path)
-    if isinstance(data, Diagnostic):
+    if not isinstance(data, bytes):
         return LintResult(str(path), [data])
     if lets:  # `--set NAME=VALUE`: the plan's lets are replaced before the rules run
-        from stratplan.interpreter.check import lint_parsed
+        from stratplan.dsl.parser import parse
         parsed = parse(data, str(path))
         if parsed.plan is not None:
             parsed.plan = _with_set(parsed.plan, lets, str(path))
@@ -179,8 +175,9 @@ def _series_option(value: str | None) -> Any:
 
 
 def _parse(path: Path) -> ParseResult:
+    from stratplan.dsl.parser import ParseResult, parse
     data = _read(path)
-    if isinstance(data, Diagnostic):
+    if not isinstance(data, bytes):
         return ParseResult(None, [data])
     return parse(data, str(path))
 
@@ -188,6 +185,8 @@ def _parse(path: Path) -> ParseResult:
 def _market_option(value: str | None) -> Market | None:
     if value is None:
         return None
+    from stratplan.executors.errors import MarketError
+    from stratplan.executors.market import load_market
     try:
         return load_market(value)
     except MarketError as exc:
@@ -203,6 +202,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return _lint_files(args)
     except UsageError as exc:
         if args.format == "sarif":  # a SARIF reader gets a log saying why, never nothing
+            from stratplan.render import dumps
+            from stratplan.sarif import sarif_failed
             sys.stdout.write(dumps(sarif_failed(str(exc))))
         raise
 
@@ -212,14 +213,18 @@ def _lint_files(args: argparse.Namespace) -> int:
     series = _series_option(args.series)
     files = _plan_files(args.paths)
     results: list[LintResult] = []
-    console_err = Console(stderr=True)
-    show_progress = console_err.is_terminal and len(files) > 20 and args.format == "text"
-    if show_progress:
+    console_err = None
+    if len(files) > 20 and args.format == "text":  # text output prints through rich anyway
+        from rich.console import Console
+        console_err = Console(stderr=True)
+    if console_err is not None and console_err.is_terminal:
         from rich.progress import track
         for path in track(files, description="linting", console=console_err, transient=True):
             results.append(_lint(path, market, series, args.set))
     else:
         results = [_lint(path, market, series, args.set) for path in files]
+    from stratplan.render import dumps, github, lint_json, render_text
+    from stratplan.sarif import sarif
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
     elif args.format == "sarif":
@@ -275,9 +280,12 @@ def _diff(original: str, formatted: str, path: Path) -> list[str]:
 def cmd_fmt(args: argparse.Namespace) -> int:
     """Rewrite plans in the canonical layout (or check / show the difference). The layout
     keeps the file's line end (`\n`, `\r\n` or `\r`; a mixed file gets the most used)."""
+    from stratplan.dsl.formatter import format_plan
+    from stratplan.interpreter.check import LintResult
+    from stratplan.render import render_text
     files = _plan_files(args.paths)
     changed = broken = 0
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    err = _console(stderr=True, soft_wrap=True, highlight=False)
     for path in files:
         parsed = _parse(path)
         if parsed.plan is None:
@@ -334,6 +342,10 @@ def _sound_plan(path_text: str, market_opt: str | None, triggers: bool = False,
                 lets: Any = None) -> tuple[Any, Market, Dag, LintResult]:
     """Parse and statically check one plan; UsageError-free failures return via SystemExit.
     With `triggers`, the DAG holds the trigger bodies too (graph, export; never a run)."""
+    from stratplan.interpreter.check import LintResult, resolve_market
+    from stratplan.interpreter.dag import DagError, build_dag
+    from stratplan.interpreter.evaluate import Scope
+    from stratplan.interpreter.rules import RuleContext, run_rules
     if _is_folder(path_text):
         raise UsageError(f"{path_text} is a folder; this command takes one plan file")
     path = Path(path_text)
@@ -368,6 +380,9 @@ class _Unsound(Exception):
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the instruction DAG."""
+    from stratplan.interpreter.evaluate import Scope
+    from stratplan.interpreter.export import graph_dot, graph_json, graph_mermaid
+    from stratplan.render import dumps
     plan, market, dag, _ = _sound_plan(args.path, args.market, triggers=True)
     scope = Scope({let.name: let for let in plan.lets}, {}, market)  # labels show values
     if args.format == "dot":
@@ -381,6 +396,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Print the unrolled instruction list."""
+    import yaml
+
+    from stratplan.interpreter.evaluate import Scope
+    from stratplan.interpreter.export import export_entries
     plan, market, dag, _ = _sound_plan(args.path, args.market, triggers=True)
     scope = Scope({let.name: let for let in plan.lets}, {}, market)
     data = {"plan": plan.name, "instructions": list(export_entries(dag, scope))}
@@ -395,7 +414,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute a plan against simulated venues and report."""
+    from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.run import run_plan
+    from stratplan.render import dumps
+    from stratplan.runview import render_run
     if args.format == "json" and "steps" in getattr(args, "given", ()):
         raise UsageError("--steps sets the rows of the text report; --format json lists "
                          "every step")
@@ -441,6 +463,8 @@ def _series_start(args: argparse.Namespace, plan: Any, market: Market,
     if series is None:
         return market, dag
     from stratplan.interpreter.backtest import start_market
+    from stratplan.interpreter.dag import DagError, build_dag
+    from stratplan.interpreter.evaluate import Scope
     market = start_market(plan, market, series)
     try:
         return market, build_dag(plan, Scope({let.name: let for let in plan.lets}, {}, market))
@@ -450,7 +474,10 @@ def _series_start(args: argparse.Namespace, plan: Any, market: Market,
 
 def _journaled(args: argparse.Namespace, path: str, start: Any) -> int:
     """A journaled run or resume (docs/journal.md), reported as `run` reports."""
+    from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.journal import JournalError
+    from stratplan.render import dumps
+    from stratplan.runview import render_run
     try:
         result = start()
     except (JournalError, DagError) as exc:
@@ -472,6 +499,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a rule's page, or the list of codes."""
+    from stratplan.interpreter.codes import CODES, explain
     if args.code is None:
         for code, (severity, title) in CODES.items():
             print(f"{code}  {severity.value:<7}  {title}")
@@ -655,6 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
+        from stratplan.dsl.decimals import arithmetic
         with arithmetic():  # every command computes with stratplan's 40-digit context
             code: int = args.func(args)
         return code
@@ -662,11 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"error: {exc}")
         return 2
     except _Unsound as unsound:
-        render_text([unsound.result], Console(stderr=True, soft_wrap=True, highlight=False))
+        from stratplan.render import render_text
+        render_text([unsound.result], _console(stderr=True, soft_wrap=True, highlight=False))
         return 1
-    except RegistryError as exc:
-        _error(f"error: {exc}")
-        return 2
     except KeyboardInterrupt:
         print("stratplan: interrupted", file=sys.stderr)
         return 130
@@ -675,8 +702,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # the last line of defence: one line, exit 3, no traceback
+        if _is_registry_error(exc):
+            _error(f"error: {exc}")
+            return 2
         _error(f"internal error: {type(exc).__name__}: {exc}")
         return 3
+
+
+def _is_registry_error(exc: Exception) -> bool:
+    """A broken executor plugin (exit 2). The registry is imported only by the commands
+    that run plans; when it is not loaded, nothing can have raised its error."""
+    registry = sys.modules.get("stratplan.executors.registry")
+    return registry is not None and isinstance(exc, registry.RegistryError)
 
 
 def _tolerant_streams() -> None:

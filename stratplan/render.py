@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.check import LintResult
 from stratplan.sarif import sarif  # noqa: F401  (moved to stratplan.sarif; re-exported)
 from stratplan.terminal import shown
+
+if TYPE_CHECKING:  # rich is loaded by the text output only (issue 17)
+    from rich.console import Console
 
 VERSION = "0.1.0"
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
@@ -43,6 +43,7 @@ def _caret_line(source_line: str, diagnostic: Diagnostic) -> tuple[str, str]:
 def render_text(results: Sequence[LintResult], console: Console) -> None:
     """`path:line:col: severity[CODE] message`, the source line with carets, and help.
     Text from the plan or its file name is shown with control characters escaped."""
+    from rich.text import Text
     for result in results:
         lines = split_lines(result.source)  # the language's line ends, not str.splitlines
         for d in result.diagnostics:

@@ -7,7 +7,8 @@ import subprocess
 
 import networkx as nx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stratplan.dsl import parse
 from stratplan.dsl.strategies import plans
 from stratplan.executors.market import default_market
@@ -216,3 +217,29 @@ def test_a_folded_repeat_renders_with_graphviz():
                          capture_output=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "repeat 600 as i" in run.stdout
+
+
+# --- issue 17: the phase order without networkx is networkx's order ----------------------
+
+_PHASE_NAMES = st.sampled_from(["a", "b", "c", "d", "e", "f"])
+
+
+@given(st.lists(st.tuples(_PHASE_NAMES, st.lists(_PHASE_NAMES, max_size=3)), min_size=1,
+                max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_phase_order_in_plain_python_is_networkx_lexicographical_sort(phases):
+    """Duplicate names, unknown and repeated `after` names, self-loops and cycles included."""
+    from stratplan.interpreter.dag import phase_graph, phase_names_in_order
+    text = "plan p\n" + "".join(
+        f"phase {name}{' after ' + ', '.join(after) if after else ''} {{ wrap 1 ETH }}\n"
+        for name, after in phases)
+    plan = parse(text).plan
+    assert plan is not None
+    index = {p.name: i for i, p in enumerate(plan.phases)}
+    try:
+        expected = list(nx.lexicographical_topological_sort(phase_graph(plan),
+                                                            key=lambda n: index[n]))
+    except nx.NetworkXUnfeasible:
+        expected = None
+    assert phase_names_in_order(plan) == expected
+    assert (expected is None) == (not nx.is_directed_acyclic_graph(phase_graph(plan)))

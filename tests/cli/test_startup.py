@@ -1,0 +1,56 @@
+"""Issue 17: a command loads only what it uses (subprocesses: a fresh interpreter each)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("networkx", "rich", "matplotlib", "ray", "pygls", "lsprotocol")
+
+
+def _loaded(code: str) -> set[str]:
+    """The top-level packages and stratplan modules loaded after running `code`."""
+    probe = (f"{code}\nimport json, sys\n"
+             "print(json.dumps(sorted(m for m in sys.modules if '.' not in m "
+             "or m.startswith('stratplan.'))))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, check=True)
+    return set(json.loads(run.stdout.splitlines()[-1]))
+
+
+def test_importing_the_cli_loads_no_heavy_dependency():
+    loaded = _loaded("import stratplan.cli")
+    assert not loaded & set(HEAVY)
+    assert not {"lark", "yaml", "stratplan.dsl.parser", "stratplan.dsl.models"} & loaded
+
+
+def test_version_builds_the_argument_parser_but_loads_no_parser_models_or_market():
+    loaded = _loaded("import contextlib, io\nfrom stratplan.cli import main\n"
+                     "with contextlib.redirect_stdout(io.StringIO()):\n"
+                     "    try:\n        main(['--version'])\n"
+                     "    except SystemExit:\n        pass")
+    assert "stratplan.cli" in loaded
+    assert not loaded & {*HEAVY, "lark", "pydantic", "yaml"}
+    assert not {m for m in loaded if m.startswith(("stratplan.dsl.", "stratplan.executors."))}
+
+
+def test_lint_loads_no_graph_library_plotting_server_or_backtest():
+    plan = ROOT / "examples" / "btc_basis.plan"
+    loaded = _loaded("import contextlib, io\nfrom stratplan.cli import main\n"
+                     "with contextlib.redirect_stdout(io.StringIO()):\n"
+                     f"    assert main(['lint', '--format', 'json', {str(plan)!r}]) == 0")
+    assert "stratplan.interpreter.check" in loaded
+    assert not loaded & {"networkx", "matplotlib", "ray", "pygls", "rich"}
+    assert "stratplan.interpreter.backtest" not in loaded
+
+
+def test_a_phase_cycle_still_loads_networkx_to_name_it(tmp_path):
+    plan = tmp_path / "cycle.plan"
+    plan.write_text("plan t\nholdings { wallet: 1 ETH }\nphase a after b { wrap 1 ETH }\n"
+                    "phase b after a { wrap 1 ETH }\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "stratplan", "lint", str(plan)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "SP107" in run.stdout
