@@ -4,9 +4,9 @@ Functions of the ledger and the market, so a live adapter can bring its own:
 - Aave's liquidity index grows a supplied balance linearly: `* (1 + r·Δt)`;
 - its borrow index compounds, approximated as Aave does by three terms of the series:
   `* (1 + x + x²/2 + x³/6)` with `x = r·Δt`;
-- a funding settlement moves `-size · mark · rate` of the quote asset at the venue (size
-  signed, so a short receives a positive rate); a payment larger than the free balance is
-  taken from the position's posted margin.
+- a funding settlement moves `rates.funding_payment` (`-size · mark · rate`) of the quote
+  asset at the venue (size signed, so a short receives a positive rate); a payment larger
+  than the free balance is taken from the position's posted margin.
 
 Times are in years (seconds / 31,536,000). Each function returns the change in units of
 the asset it touched, so the caller can attribute it in USD.
@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from stratplan.executors.accounts import perp_position
 from stratplan.executors.ledger import Ledger
+from stratplan.executors.market import Market
+from stratplan.executors.rates import funding_payment
 
 SECONDS_PER_YEAR = Decimal(31_536_000)
 ZERO = Decimal(0)
@@ -62,15 +65,16 @@ def accrue_borrow(ledger: Ledger, venue: str, asset: str, apr: Decimal,
     return interest
 
 
-def settle_funding(ledger: Ledger, venue: str, pair: str, rate: Decimal,
-                   mark: Decimal) -> Decimal:
-    """One funding settlement on the perp `pair` at `venue`; returns the quote received
-    (negative when paid). What the free balance cannot pay comes out of the margin."""
-    size = ledger.get("position", venue, pair)
-    if not size or not rate:
+def settle_funding(ledger: Ledger, market: Market, venue: str, pair: str,
+                   rate: Decimal) -> Decimal:
+    """One funding settlement at `rate` on the perp `pair` at `venue`, at the market's mark;
+    returns the quote received (negative when paid). What the free balance cannot pay
+    comes out of the margin."""
+    if not rate or not ledger.get("position", venue, pair):
         return ZERO
-    quote = pair.split("/")[1]
-    received = -size * mark * rate
+    position = perp_position(ledger, market, venue, pair)
+    quote = position.quote
+    received = funding_payment(position, rate)
     if received >= 0:
         ledger.add("balance", venue, quote, received)
         return received

@@ -3,12 +3,14 @@
 Lending (Aave): an account whose health factor is below 1 is liquidated: a liquidator
 repays up to the close factor of its largest debt (50% while health >= 0.95, all of it
 below) and seizes collateral worth the repaid value times 1 + the liquidation bonus of the
-seized asset (or of its e-mode category), largest collateral first. When the collateral
+seized asset (or of its e-mode category: accounts.liquidation_bonus), largest collateral
+first. When the collateral
 cannot cover that, all of it is seized and only the debt it covers is repaid. An account
 with no collateral left is not liquidated again: what it still owes is bad debt.
 
 Perps: a position whose margin + unrealised PnL falls below `maintenance_margin` * notional
-is closed at the mark and its margin is lost.
+(accounts.perp_position, with the venue's maintenance margin) is closed at the mark and its
+margin is lost.
 
 Each liquidation is a `Liquidation` with its loss in USD: the portfolio's value before
 less its value after, at the same prices.
@@ -18,17 +20,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from stratplan.executors.accounts import health_factor, portfolio_value
+from stratplan.executors.accounts import (
+    health_factor,
+    liquidation_bonus,
+    perp_position,
+    portfolio_value,
+)
 from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import Market
 
 ZERO = Decimal(0)
 CLOSE_FACTOR = Decimal("0.5")
 FULL_CLOSE_BELOW = Decimal("0.95")
-DEFAULT_BONUS = Decimal("0.05")
-DEFAULT_MAINTENANCE = Decimal("0.005")
 
 
 @dataclass(frozen=True)
@@ -45,34 +49,6 @@ class Liquidation:
 def _fmt(value: Decimal) -> str:
     return f"{value.normalize():f}" if value == value.to_integral_value() else \
         f"{value.quantize(Decimal('0.00000001')).normalize():f}"
-
-
-def _emode(market: Market, venue: str, ledger: Ledger) -> Any:
-    """The e-mode category the account at `venue` is in, or None (markets without e-mode)."""
-    terms = market.venues.get(venue)
-    categories = getattr(terms, "emode", None) or {}
-    borrowed = set(ledger.items("debt", venue))
-    if not borrowed:
-        return None
-    for category in categories.values():
-        members = set(getattr(category, "assets", ()))
-        if borrowed <= members:
-            return category
-    return None
-
-
-def liquidation_bonus(market: Market, venue: str, asset: str, ledger: Ledger) -> Decimal:
-    """The bonus a liquidator earns on `asset` at `venue`: its e-mode category's when the
-    account is in one that holds the asset, else the asset's own."""
-    category = _emode(market, venue, ledger)
-    if category is not None and asset in getattr(category, "assets", ()):
-        bonus = getattr(category, "liquidation_bonus", None)
-        if bonus is not None:
-            return Decimal(bonus)
-    terms = market.venues.get(venue)
-    asset_terms = getattr(terms, "assets", {}).get(asset) if terms is not None else None
-    bonus = getattr(asset_terms, "liquidation_bonus", None)
-    return Decimal(bonus) if bonus is not None else DEFAULT_BONUS
 
 
 def liquidate_lending(ledger: Ledger, market: Market, venue: str,
@@ -101,7 +77,7 @@ def liquidate_lending(ledger: Ledger, market: Market, venue: str,
         if repaid_usd >= to_repay_usd:
             break
         price = market.price(asset)
-        bonus = liquidation_bonus(market, venue, asset, ledger)
+        bonus = liquidation_bonus(ledger, market, venue, asset)
         held_usd = collateral[asset] * price
         wanted_usd = (to_repay_usd - repaid_usd) * (1 + bonus)
         if held_usd >= wanted_usd:
@@ -128,24 +104,16 @@ def liquidate_lending(ledger: Ledger, market: Market, venue: str,
                        + note)
 
 
-def maintenance_margin(market: Market, venue: str) -> Decimal:
-    """The venue's maintenance margin rate (0.5% when the market does not say)."""
-    value = getattr(market.venues.get(venue), "maintenance_margin", None)
-    return Decimal(value) if value is not None else DEFAULT_MAINTENANCE
-
-
 def liquidate_perp(ledger: Ledger, market: Market, venue: str, pair: str) -> Liquidation | None:
     """Close the perp at the mark, losing its margin, when margin + unrealised PnL falls
     below the maintenance margin of its notional."""
-    size = ledger.get("position", venue, pair)
-    if not size:
+    if not ledger.get("position", venue, pair):
         return None
-    base, quote = pair.split("/")
-    mark = market.price(base) / market.price(quote)
-    margin = ledger.get("margin", venue, pair)
-    entry = ledger.get("entry", venue, pair)
-    pnl = size * (mark - entry)
-    if margin + pnl >= maintenance_margin(market, venue) * abs(size) * mark:
+    position = perp_position(ledger, market, venue, pair)
+    size, mark, margin, entry = (position.size, position.mark_price, position.margin,
+                                 position.entry_price)
+    quote = position.quote
+    if margin + position.unrealised_pnl >= position.maintenance_margin * position.notional:
         return None
     before = portfolio_value(ledger, market)
     ledger.add("position", venue, pair, -size)

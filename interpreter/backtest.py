@@ -34,7 +34,7 @@ from stratplan.dsl.models import (
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span
 from stratplan.executors import accrual
-from stratplan.executors.accounts import exposure, health_factor, portfolio_value
+from stratplan.executors.accounts import cex_terms, exposure, health_factor, portfolio_value
 from stratplan.executors.ledger import Book
 from stratplan.executors.liquidation import Liquidation, liquidate
 from stratplan.executors.market import AssetInfo, CexVenue, Market
@@ -42,15 +42,15 @@ from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.engine import Engine, Outcome, run_sync
+from stratplan.interpreter.readings import Readings
 from stratplan.interpreter.series import Column, Series, iso
-from stratplan.interpreter.triggers import TriggerState, due, trigger_phase
+from stratplan.interpreter.triggers import TriggerState, compile_condition, due, trigger_phase
 
 ZERO = Decimal(0)
 PARTS = ("price", "funding", "supply_interest", "borrow_interest", "staking", "fees", "gas",
          "slippage", "liquidations")
 # Attribution sums: exact for any number of 40-digit terms of the range plans allow.
 _EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999)
-HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Event:
     span: Span | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Snapshot:
     """Step 5: the state after a step."""
 
@@ -110,43 +110,6 @@ class BacktestResult:
     def failed(self) -> bool:
         """True when the phases or a firing failed."""
         return self.phases.failure is not None or any(e.kind == "failure" for e in self.events)
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def market_rate(market: Market, kind: str, venue: str, asset: str) -> Decimal | None:
-    """The market's constant rate (`rates:` of the market v2): funding per interval,
-    supply or borrow APR, or staking APR (venue ignored); None when it has none."""
-    rates = getattr(market, "rates", None)
-    if rates is None:
-        return None
-    if kind == "funding":
-        value = _get(_get(_get(rates, "funding"), venue), asset)
-    elif kind == "staking":
-        value = _get(_get(rates, "staking"), asset)
-    else:
-        value = _get(_get(_get(_get(rates, "lending"), venue), kind), asset)
-    return Decimal(value) if value is not None else None
-
-
-def funding_interval_ms(market: Market, venue: str) -> int:
-    """The venue's funding interval in milliseconds (8 hours when the market does not say)."""
-    value = getattr(market.venues.get(venue), "funding_interval", None)
-    if value is None:
-        return 8 * HOUR_MS
-    if isinstance(value, (int, Decimal)):
-        return int(Decimal(value) * 1000)  # seconds
-    text = str(value).strip()
-    units = {"s": 1000, "m": 60_000, "h": HOUR_MS, "d": 24 * HOUR_MS, "w": 168 * HOUR_MS}
-    if text and text[-1] in units:
-        return int(Decimal(text[:-1]) * units[text[-1]])
-    return int(Decimal(text) * 1000)
 
 
 def _instruction_spans(plan: Plan) -> dict[tuple[str, str, str], Span]:
@@ -199,48 +162,104 @@ class Backtest:
         self.missing_reported: set[tuple[str, str, str]] = set()
         self.notices: list[Notice] = []
         self.start_ms = series.times[0]
-        self.price_cols = {c.key[0]: c for c in series.by_kind("price")}
-        self.rate_cols = {c.key[0]: c for c in series.by_kind("rate")}
+        self.price_cols = [(c.key[0], c) for c in series.by_kind("price")]
+        priced = {asset for asset, _ in self.price_cols}
+        rate_cols = {c.key[0]: c for c in series.by_kind("rate")}
         self.base_rates = {asset: info.rate for asset, info in market.assets.items()}
+        # Rates that can move: a `rate.X` column, or the market's staking APR (any other
+        # asset keeps the market's rate, which the copy above already holds).
+        self.moving_rates = [(asset, info, rate_cols.get(asset), market.staking_rate(asset))
+                             for asset, info in market.assets.items()
+                             if asset in rate_cols or market.staking_rate(asset)]
+        # Prices derived as price(underlying) * rate: rate-bearing assets the market prices
+        # and the series does not.
+        self.derived = [(asset, info.underlying) for asset, info in market.assets.items()
+                        if asset not in priced and asset in market.prices]
+        self.priced = priced
+        self.columns: dict[tuple[str, str, str], Column | None] = {}
+        self.intervals: dict[int, Decimal] = {}  # milliseconds -> years
+        self.sources: dict[tuple[str, str, str], tuple[Column | None, Decimal]] = {}
+
+    def column(self, kind: str, venue: str, asset: str) -> Column | None:
+        """The series column `kind.venue.asset` (looked up once)."""
+        key = (kind, venue, asset)
+        if key not in self.columns:
+            self.columns[key] = self.series.column(kind, venue, asset)
+        return self.columns[key]
 
     # --- step 1: prices and rates ---------------------------------------------------------
-    def apply_row(self, row: int) -> None:
-        """Prices and asset rates of the row take effect."""
-        market, prices, assets = self.market, self.market.prices, self.market.assets
-        elapsed = accrual.years(self.series.times[row] - self.start_ms)
-        for asset, info in self.base.assets.items():
-            col = self.rate_cols.get(asset)
+    def apply_row(self, row: int) -> list[tuple[str, Decimal]]:
+        """Prices and asset rates of the row take effect; returns the rates that changed,
+        as (asset, previous rate)."""
+        prices, assets = self.market.prices, self.market.assets
+        changed: list[tuple[str, Decimal]] = []
+        for asset, info, col, apr in self.moving_rates:
             value = col.value(row) if col is not None else None
             if value is None:
-                apr = market_rate(self.base, "staking", "", asset)
-                value = self.base_rates[asset] * (1 + apr * elapsed) if apr else info.rate
-            if value != assets[asset].rate:
-                assets[asset] = AssetInfo(underlying=info.underlying, rate=value)
-        for asset, col in self.price_cols.items():
+                if apr:
+                    elapsed = accrual.years(self.series.times[row] - self.start_ms)
+                    value = self.base_rates[asset] * (1 + apr * elapsed)
+                else:
+                    value = info.rate
+            old = assets[asset].rate
+            if value != old:
+                # Not validated again: the series' reader checked the value is positive.
+                assets[asset] = AssetInfo.model_construct(underlying=info.underlying,
+                                                          rate=value)
+                changed.append((asset, old))
+        for asset, col in self.price_cols:
             value = col.value(row)
             if value is not None:
                 prices[asset] = value
-        for asset, info in assets.items():
-            if asset not in self.price_cols and info.underlying in prices \
-                    and asset in prices and asset in self.base.prices:
-                # Derived: price(underlying) * rate, once the underlying moved or the rate grew.
-                if info.underlying in self.price_cols or info.rate != self.base_rates[asset]:
-                    prices[asset] = prices[info.underlying] * info.rate
-        del market
+        for asset, underlying in self.derived:
+            if underlying in prices:
+                # Derived once the underlying moved or the rate grew.
+                rate = assets[asset].rate
+                if underlying in self.priced or rate != self.base_rates[asset]:
+                    prices[asset] = prices[underlying] * rate
+        return changed
 
     # --- step 2: accrual --------------------------------------------------------------------
     def _apr(self, kind: str, venue: str, asset: str, row: int) -> Decimal:
-        col = self.series.column(kind, venue, asset)
-        value = col.value(row) if col is not None else None
+        """The APR in force at `row`: the series' column, else the market's (SP503)."""
+        key = (kind, venue, asset)
+        source = self.sources.get(key)
+        if source is None:
+            source = self.sources[key] = self._source(kind, venue, asset)
+        col, constant = source
+        if col is None:
+            return constant
+        value = col.value(row)
         if value is not None:
             return value
         book = "collateral" if kind == "supply" else "debt"
         return self._fallback(kind, (book, venue, asset))
 
+    def _source(self, kind: str, venue: str, asset: str) -> tuple[Column | None, Decimal]:
+        """Where an APR comes from: the series' column, or (none) the market's constant."""
+        col = self.column(kind, venue, asset)
+        if col is not None:
+            return col, ZERO
+        book = "collateral" if kind == "supply" else "debt"
+        return None, self._fallback(kind, (book, venue, asset))
+
+    def _market_rate(self, kind: str, venue: str, base: str) -> Decimal | None:
+        """The market's constant rate (its `rates:` section), None when it lists none."""
+        market, rates = self.base, self.base.rates
+        if kind == "funding":
+            listed = base in rates.funding.get(venue, {})
+            return market.funding_rate(venue, base) if listed else None
+        lending = rates.lending.get(venue)
+        if kind == "supply":
+            listed = lending is not None and base in lending.supply
+            return market.supply_rate(venue, base) if listed else None
+        listed = lending is not None and base in lending.borrow
+        return market.borrow_rate(venue, base) if listed else None
+
     def _fallback(self, kind: str, key: tuple[str, str, str]) -> Decimal:
         _, venue, asset = key
         base = asset.split("/")[0]
-        constant = market_rate(self.base, kind, venue, base)
+        constant = self._market_rate(kind, venue, base)
         if key not in self.missing_reported:
             self.missing_reported.add(key)
             what = {"supply": f"supply APR of {asset} at {venue}",
@@ -255,53 +274,60 @@ class Backtest:
         return constant or ZERO
 
     def accrue(self, row: int, parts: dict[str, Decimal]) -> None:
-        """Interest over the interval before `row` at the previous row's APRs; funding."""
-        monitor, market = self.monitor, self.market
-        dt = accrual.years(self.series.times[row] - self.series.times[row - 1])
-        for venue in sorted(monitor.venues("collateral")):
-            for asset in sorted(monitor.items("collateral", venue)):
-                apr = self._apr("supply", venue, asset, row - 1)
+        """Interest over the interval before `row` at the previous row's APRs; funding.
+        Books in (venue, asset) order."""
+        monitor, prices, books = self.monitor, self.market.prices, self.monitor.books
+        times = self.series.times
+        interval = times[row] - times[row - 1]
+        dt = self.intervals.get(interval)
+        if dt is None:  # rows are usually evenly spaced: one division per spacing
+            dt = self.intervals[interval] = accrual.years(interval)
+        for venue, asset in sorted(books["collateral"]):
+            apr = self._apr("supply", venue, asset, row - 1)
+            if apr:
                 units = accrual.accrue_supply(monitor, venue, asset, apr, dt)
-                parts["supply_interest"] += units * market.price(asset)
-        for venue in sorted(monitor.venues("debt")):
-            for asset in sorted(monitor.items("debt", venue)):
-                apr = self._apr("borrow", venue, asset, row - 1)
+                parts["supply_interest"] += units * prices[asset]
+        for venue, asset in sorted(books["debt"]):
+            apr = self._apr("borrow", venue, asset, row - 1)
+            if apr:
                 units = accrual.accrue_borrow(monitor, venue, asset, apr, dt)
-                parts["borrow_interest"] -= units * market.price(asset)
-        for venue in sorted(monitor.venues("position")):
-            for pair in sorted(monitor.items("position", venue)):
-                base, quote = pair.split("/")
-                col = self.series.column("funding", venue, base)
-                settlements: list[Decimal] = []
-                if col is not None:
-                    value = col.value(row)
-                    if value is not None:
-                        settlements.append(value)
-                else:
-                    rate = self._fallback("funding", ("position", venue, pair))
-                    interval = funding_interval_ms(self.base, venue)
-                    crossed = (self.series.times[row] // interval
-                               - self.series.times[row - 1] // interval)
-                    if rate and crossed > 0:
-                        settlements = [rate] * int(crossed)
-                mark = market.price(base) / market.price(quote)
-                for rate in settlements:
-                    received = accrual.settle_funding(monitor, venue, pair, rate, mark)
-                    parts["funding"] += received * market.price(quote)
+                parts["borrow_interest"] -= units * prices[asset]
+        for venue, pair in sorted(books["position"]):
+            self._funding(row, venue, pair, parts)
+
+    def _funding(self, row: int, venue: str, pair: str, parts: dict[str, Decimal]) -> None:
+        """Settlements on one perp during the interval before `row`: the series' funding
+        cell at `row`, or the market's constant rate once per funding interval crossed."""
+        base, quote = pair.split("/")
+        col = self.column("funding", venue, base)
+        settlements: list[Decimal] = []
+        times = self.series.times
+        if col is not None:
+            value = col.value(row)
+            if value is not None:
+                settlements.append(value)
+        else:
+            rate = self._fallback("funding", ("position", venue, pair))
+            interval = int(cex_terms(self.base, venue).funding_interval * 1000)
+            crossed = times[row] // interval - times[row - 1] // interval
+            if rate and crossed > 0:
+                settlements = [rate] * int(crossed)
+        market = self.market
+        for rate in settlements:
+            received = accrual.settle_funding(self.monitor, market, venue, pair, rate)
+            parts["funding"] += received * market.price(quote)
 
     def note_missing(self) -> None:
         """SP503 for what the plan now holds that the series has no rate for."""
-        monitor = self.monitor
+        books = self.monitor.books
         pairs: tuple[tuple[Book, str], ...] = (("collateral", "supply"), ("debt", "borrow"))
         for book, kind in pairs:
-            for venue in monitor.venues(book):
-                for asset in monitor.items(book, venue):
-                    if self.series.column(kind, venue, asset) is None:
-                        self._fallback(kind, (book, venue, asset))
-        for venue in monitor.venues("position"):
-            for pair in monitor.items("position", venue):
-                if self.series.column("funding", venue, pair.split("/")[0]) is None:
-                    self._fallback("funding", ("position", venue, pair))
+            for venue, asset in sorted(books[book]):
+                if self.column(kind, venue, asset) is None:
+                    self._fallback(kind, (book, venue, asset))
+        for venue, pair in sorted(books["position"]):
+            if self.column("funding", venue, pair.split("/")[0]) is None:
+                self._fallback("funding", ("position", venue, pair))
 
     # --- firing ------------------------------------------------------------------------------
     def track(self, dag: Dag, outcome: Outcome) -> None:
@@ -356,14 +382,22 @@ def start_market(plan: Plan, market: Market, series: Series) -> Market:
 
 def run_backtest(plan: Plan, market: Market, series: Series,
                  executors: Mapping[str, Executor] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 reference: bool = False) -> BacktestResult:
     """Run the plan over the series (LANGUAGE.md section 8); DagError when the plan cannot
-    be turned into a DAG (the static rules say why)."""
+    be turned into a DAG (the static rules say why).
+
+    `reference=True` reads value, health and exposure through `executors/accounts.py`,
+    checks every venue for liquidation and evaluates `when` conditions with the evaluator at
+    each step: the plain definitions, slow. The default reads them through
+    `interpreter/readings.py` and compiled conditions (docs/performance.md); the two give
+    equal results (tests/interpreter/test_backtest_fast.py)."""
     with paused_gc(), arithmetic():
-        return _run(plan, market, series, executors, progress)
+        return _run(plan, market, series, executors, progress, reference)
 
 
 def _snapshot(bt: Backtest, time: int, parts: dict[str, Decimal]) -> Snapshot:
+    """Step 5 by the plain definitions (executors/accounts.py)."""
     monitor, market = bt.monitor, bt.market
     value = portfolio_value(monitor, market)
     health = {venue: health_factor(monitor, market, venue)
@@ -381,7 +415,7 @@ def _snapshot(bt: Backtest, time: int, parts: dict[str, Decimal]) -> Snapshot:
 
 def _run(plan: Plan, market: Market, series: Series,
          executors: Mapping[str, Executor] | None,
-         progress: Callable[[int, int], None] | None) -> BacktestResult:
+         progress: Callable[[int, int], None] | None, reference: bool) -> BacktestResult:
     bt = Backtest(plan, market, series, executors, progress)
     engine, monitor = bt.engine, bt.monitor
     bt.apply_row(0)
@@ -409,57 +443,49 @@ def _run(plan: Plan, market: Market, series: Series,
         result.pnl = _final_pnl(totals, result.value_end - start_value)
         return result
     bt.note_missing()
+    scope = engine.state_scope
     states = [TriggerState(t, bt.start_ms) for t in triggers]
+    readings = Readings(monitor, bt.market)
+    readings.refresh()
+    health: Callable[[], Mapping[str, Decimal | None]] | None = None
+    if not reference:
+        health = readings.health
+        for state in states:
+            condition = getattr(state.trigger, "when", None)
+            if condition is not None:
+                state.compiled = compile_condition(condition, scope)
     dags: dict[str, Dag] = {}
     times = series.times
     total = len(times)
     previous = snap.value
+    positions, snapshots, subtract = monitor.books["position"], result.snapshots, _EXACT.subtract
     for row in range(1, total):
         now = times[row]
         parts = dict.fromkeys(PARTS, ZERO)
-        old_rates = {a: i.rate for a, i in bt.market.assets.items()}
-        old_underlying = {a: bt.market.prices.get(i.underlying) for a, i in bt.market.assets.items()}
-        bt.apply_row(row)
-        _staking(bt, old_rates, old_underlying, parts)
+        changed = bt.apply_row(row)
+        if changed:
+            _staking(bt, changed, parts, None if reference else readings)
         bt.accrue(row, parts)
-        for event in liquidate(monitor, bt.market, bt.insolvent):
-            span = bt.liquidation_span(event)
-            parts["liquidations"] -= event.loss_usd
-            result.events.append(Event(now, "liquidation", event.venue, None, span.line,
-                                       "SP501", event.message, event.loss_usd, span))
+        readings.refresh()
+        if reference or positions or readings.below_one():
+            for event in liquidate(monitor, bt.market, bt.insolvent):
+                span = bt.liquidation_span(event)
+                parts["liquidations"] -= event.loss_usd
+                result.events.append(Event(now, "liquidation", event.venue, None, span.line,
+                                           "SP501", event.message, event.loss_usd, span))
+                readings.refresh()
         for state in states:
-            if not due(state, now, engine.state_scope, result, bt):
-                continue
-            trigger = state.trigger
-            result.firings[trigger.name] += 1
-            sub = dags.get(trigger.name)
-            if sub is None:
-                sub = dags[trigger.name] = build_dag(trigger_phase(plan, trigger), engine.scope)
-            fees0, slip0, gas0 = _cost_parts(bt)
-            outcome = _run_dag(engine, sub)
-            fees1, slip1, gas1 = _cost_parts(bt)
-            parts["fees"] -= fees1 - fees0
-            parts["slippage"] -= slip1 - slip0
-            if gas1 != gas0:
-                parts["gas"] -= (gas1 - gas0) * bt.market.price("ETH")
-            bt.track(sub, outcome)
-            stamp = iso(now)
-            if outcome.failure is None:
-                result.events.append(Event(now, "firing", trigger.name, f"{trigger.name}@{stamp}",
-                                           trigger.span.line, None,
-                                           f"{len(outcome.steps)} node(s) ran"))
-            else:
-                failure = outcome.failure
-                result.events.append(Event(now, "failure", trigger.name,
-                                           f"{failure.node}@{stamp}", failure.span.line,
-                                           failure.code, failure.message, None, failure.span))
-            bt.note_missing()
-        snap = _snapshot(bt, now, parts)
-        parts["price"] = _EXACT.subtract(_EXACT.subtract(snap.value, previous),
-                                         _sum(parts, skip="price"))
+            if due(state, now, scope, result, health):
+                _fire(bt, result, state.trigger, now, dags, parts)
+                readings.refresh()
+        if reference:
+            snap = _snapshot(bt, now, parts)
+        else:
+            snap = Snapshot(now, readings.value(), readings.health(), readings.exposures(),
+                            parts)
+        _close(parts, totals, subtract(snap.value, previous))
         previous = snap.value
-        result.snapshots.append(snap)
-        _add(totals, parts)
+        snapshots.append(snap)
         if progress is not None:
             progress(row, total)
     result.value_end = previous
@@ -467,33 +493,88 @@ def _run(plan: Plan, market: Market, series: Series,
     return result
 
 
-def _staking(bt: Backtest, old_rates: dict[str, Decimal],
-             old_underlying: dict[str, Decimal | None], parts: dict[str, Decimal]) -> None:
-    """Growth of rate-bearing assets' rates: net units * price(underlying) * Δrate."""
-    market, monitor = bt.market, bt.monitor
-    for asset, info in market.assets.items():
-        delta = info.rate - old_rates.get(asset, info.rate)
+def _fire(bt: Backtest, result: BacktestResult, trigger: Any, now: int,
+          dags: dict[str, Dag], parts: dict[str, Decimal]) -> None:
+    """Run one firing of `trigger` at `now`: its DAG, its costs, its event."""
+    engine = bt.engine
+    result.firings[trigger.name] += 1
+    sub = dags.get(trigger.name)
+    if sub is None:
+        sub = dags[trigger.name] = build_dag(trigger_phase(bt.plan, trigger), engine.scope)
+    fees0, slip0, gas0 = _cost_parts(bt)
+    outcome = _run_dag(engine, sub)
+    fees1, slip1, gas1 = _cost_parts(bt)
+    parts["fees"] -= fees1 - fees0
+    parts["slippage"] -= slip1 - slip0
+    if gas1 != gas0:
+        parts["gas"] -= (gas1 - gas0) * bt.market.price("ETH")
+    bt.track(sub, outcome)
+    stamp = iso(now)
+    if outcome.failure is None:
+        result.events.append(Event(now, "firing", trigger.name, f"{trigger.name}@{stamp}",
+                                   trigger.span.line, None,
+                                   f"{len(outcome.steps)} node(s) ran"))
+    else:
+        failure = outcome.failure
+        result.events.append(Event(now, "failure", trigger.name,
+                                   f"{failure.node}@{stamp}", failure.span.line,
+                                   failure.code, failure.message, None, failure.span))
+    bt.note_missing()
+
+
+_STAKED: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
+                                         ("flash", -1))
+
+
+def _staking(bt: Backtest, changed: list[tuple[str, Decimal]], parts: dict[str, Decimal],
+             readings: Readings | None = None) -> None:
+    """Growth of rate-bearing assets' rates: net units * price(underlying) * Δrate, the
+    net units summed over every book and venue (in venue order); through `readings` when
+    given (its layout is that of the books: nothing changed them since its refresh)."""
+    market, books = bt.market, bt.monitor.books
+    for asset, old_rate in changed:
+        info = market.assets[asset]
+        delta = info.rate - old_rate
         if not delta or info.underlying not in market.prices:
             continue
-        net = ZERO
-        for book, sign in (("balance", 1), ("collateral", 1), ("debt", -1), ("flash", -1)):
-            for venue in monitor.venues(book):  # type: ignore[arg-type]
-                net += sign * monitor.get(book, venue, asset)  # type: ignore[arg-type]
+        if readings is not None:
+            net = readings.net_units(asset)
+        else:
+            net = ZERO
+            for book, sign in _STAKED:
+                for venue, held in sorted(books[book]):
+                    if held == asset:
+                        net += sign * books[book][(venue, held)]
         if net:
             parts["staking"] += net * market.prices[info.underlying] * delta
 
 
 def _sum(parts: Mapping[str, Decimal], skip: str) -> Decimal:
+    """The exact sum of the parts but one (zeros skipped: they change no digit)."""
     total = ZERO
     for name, value in parts.items():
-        if name != skip:
+        if value and name != skip:
             total = _EXACT.add(total, value)
     return total
 
 
 def _add(totals: dict[str, Decimal], parts: Mapping[str, Decimal]) -> None:
     for name, value in parts.items():
-        totals[name] = _EXACT.add(totals[name], value)
+        if value:
+            totals[name] = _EXACT.add(totals[name], value)
+
+
+def _close(parts: dict[str, Decimal], totals: dict[str, Decimal], change: Decimal) -> None:
+    """Set the step's price part to what the other parts leave of the value change, and
+    add every part to the totals (exactly; `_sum` and `_add` in one pass over the parts)."""
+    add, rest = _EXACT.add, ZERO
+    for name, value in parts.items():
+        if value:
+            rest = add(rest, value)
+            totals[name] = add(totals[name], value)
+    price = parts["price"] = _EXACT.subtract(change, rest)
+    if price:
+        totals["price"] = add(totals["price"], price)
 
 
 def _final_pnl(totals: dict[str, Decimal], change: Decimal) -> dict[str, Decimal]:
@@ -509,6 +590,6 @@ def cex_venues(market: Market) -> list[str]:
     return [name for name, venue in market.venues.items() if isinstance(venue, CexVenue)]
 
 
-__all__ = ["BacktestResult", "Event", "Notice", "Snapshot", "run_backtest", "market_rate",
+__all__ = ["BacktestResult", "Event", "Notice", "Snapshot", "run_backtest",
            "start_market",
            "DagError", "Phase", "Column"]

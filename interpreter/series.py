@@ -59,20 +59,20 @@ class Column:
     data: bytearray = field(default_factory=bytearray)
     starts: array = field(default_factory=lambda: array("q"))
     ends: array = field(default_factory=lambda: array("q"))
-    # The row whose text was last parsed, and its value: consecutive steps often share one.
-    _cached: tuple[int, int, Decimal | None] = (-1, -1, None)
+    # The cell last read (its start and end in `data`) and its value: consecutive steps
+    # often share one (a held value is the same cell), so it is parsed once.
+    _start: int = -1
+    _end: int = -1
+    _value: Decimal | None = None
 
     def value(self, row: int) -> Decimal | None:
         """The value in force at `row` (carried forward for held columns), None when there
         is none yet (or, for funding, when the row has no settlement)."""
         start, end = self.starts[row], self.ends[row]
-        if start == end:
-            return None
-        cached = self._cached
-        if cached[0] == start and cached[1] == end:
-            return cached[2]
-        value = Decimal(self.data[start:end].decode("ascii"))
-        self._cached = (start, end, value)
+        if start == self._start and end == self._end:
+            return self._value
+        value = Decimal(self.data[start:end].decode("ascii")) if start != end else None
+        self._start, self._end, self._value = start, end, value
         return value
 
     def first_value(self) -> Decimal | None:

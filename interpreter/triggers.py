@@ -9,20 +9,34 @@
 
 A firing runs the trigger's body like a phase named after the trigger, so node ids are
 `TRIGGER/...` (the backtest adds `@` and the step time).
+
+A `when` condition is evaluated at every step. `compile_condition` turns the common shape —
+comparisons of `health(V)` at a lending venue with constants, joined by `and`, `or`, `not`
+— into a closure over the step's health readings (interpreter/readings.py), with the
+constants worked out once; any other condition goes through the evaluator each step.
 """
 
 from __future__ import annotations
 
 import decimal
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from stratplan.dsl.models import Phase, Plan
 from stratplan.executors.errors import ExecutionError, MarketError
-from stratplan.interpreter.evaluate import EvalError, Scope, holds
+from stratplan.executors.market import LendingVenue
+from stratplan.interpreter.evaluate import EvalError, Scope, constant, holds
 
 _MS = Decimal(1000)
+_INFINITE = Decimal("Infinity")
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne}
+Health = Mapping[str, "Decimal | None"]
+Condition = Callable[[Health], bool]
 
 
 def duration_ms(duration: Any) -> int:
@@ -40,6 +54,7 @@ class TriggerState:
     next_due: int = 0            # `every`: the next start + k·D not yet fired
     held: bool = False           # `when`: the condition at the previous evaluation
     blocked_until: int = -1      # `cooldown`: no firing before this time
+    compiled: Condition | None = None  # `when`: the condition over health readings
 
     def __post_init__(self) -> None:
         every = getattr(self.trigger, "every", None)
@@ -69,15 +84,19 @@ def when_due(state: TriggerState, now: int, value: bool) -> bool:
     return True
 
 
-def due(state: TriggerState, now: int, scope: Scope, result: Any, backtest: Any) -> bool:
+def due(state: TriggerState, now: int, scope: Scope, result: Any,
+        health: Callable[[], Health] | None = None) -> bool:
     """Whether the trigger fires at `now`; a condition that cannot be evaluated counts as
-    not holding and is recorded once as a failed firing."""
-    trigger = state.trigger
+    not holding and is recorded once as a failed firing. `health` gives the step's health
+    readings, for a compiled condition (`compile_condition`)."""
     if state.period:
-        return every_due(state, now)
+        return now >= state.next_due and every_due(state, now)
+    trigger = state.trigger
     condition = getattr(trigger, "when", None)
     if condition is None:
         return False
+    if state.compiled is not None and health is not None:
+        return when_due(state, now, state.compiled(health()))
     try:
         value = holds(condition, scope)
     except EvalError as exc:
@@ -88,6 +107,73 @@ def due(state: TriggerState, now: int, scope: Scope, result: Any, backtest: Any)
                           f"the condition could not be evaluated: {exc}", condition.span)
         value = False
     return when_due(state, now, value)
+
+
+def compile_condition(condition: Any, scope: Scope) -> Condition | None:
+    """The condition as a function of the health readings {venue: health or None}, when it
+    compares only `health(V)` at lending venues and constants (`let`s and numbers, worked
+    out once here); None for any other condition (the evaluator runs it each step).
+
+    Equal to `holds(condition, scope)`: the same comparisons of the same values, with
+    `health(V)` infinite where V has no debt (None, or no reading at all)."""
+    market = scope.market
+    static = Scope(scope.lets, {}, None, None)
+
+    def health_of(expr: Any) -> str | None:
+        """V when `expr` is `health(V)` at a lending venue V."""
+        if expr.kind == "call" and expr.func == "health" and len(expr.args) == 1 \
+                and expr.args[0].kind == "name" and market is not None \
+                and isinstance(market.venues.get(expr.args[0].name), LendingVenue):
+            return str(expr.args[0].name)
+        return None
+
+    def fixed(expr: Any) -> Decimal | None:
+        """The value of a constant expression, None for any other."""
+        try:
+            return constant(expr, static)
+        except (EvalError, decimal.DecimalException):
+            return None
+
+    def compare(expr: Any) -> Condition | None:
+        test = _COMPARE[expr.op]
+        left, right = health_of(expr.left), health_of(expr.right)
+        if left is not None and (bound := fixed(expr.right)) is not None:
+            def health_vs_constant(health: Health) -> bool:  # the common case
+                value = health.get(left)
+                return test(_INFINITE if value is None else value, bound)
+            return health_vs_constant
+        if right is not None and (bound := fixed(expr.left)) is not None:
+            def constant_vs_health(health: Health) -> bool:
+                value = health.get(right)
+                return test(bound, _INFINITE if value is None else value)
+            return constant_vs_health
+        if left is not None and right is not None:
+            def health_vs_health(health: Health) -> bool:
+                one, two = health.get(left), health.get(right)
+                return test(_INFINITE if one is None else one, _INFINITE if two is None else two)
+            return health_vs_health
+        lhs, rhs = fixed(expr.left), fixed(expr.right)
+        if lhs is not None and rhs is not None:
+            result = bool(test(lhs, rhs))
+            return lambda health: result
+        return None
+
+    def build(expr: Any) -> Condition | None:
+        if expr.kind == "not":
+            inner = build(expr.operand)
+            return None if inner is None else (lambda health: not inner(health))
+        if expr.kind == "boolop":
+            left, right = build(expr.left), build(expr.right)
+            if left is None or right is None:
+                return None
+            if expr.op == "and":
+                return lambda health: left(health) and right(health)
+            return lambda health: left(health) or right(health)
+        if expr.kind == "compare":
+            return compare(expr)
+        return None
+
+    return build(condition)
 
 
 def _condition_failed(result: Any, trigger: Any, now: int, code: str, message: str,

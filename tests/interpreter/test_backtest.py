@@ -82,7 +82,9 @@ def test_one_funding_settlement_on_a_short():
     monitor.add("balance", "binance", "USDT", Decimal(100))
     monitor.add("position", "binance", "BTC/USDT", Decimal("-0.1"))
     # A short receives a positive rate: -size * mark * rate = 0.1 * 67800 * 0.0001 = 0.678
-    received = settle_funding(monitor, "binance", "BTC/USDT", Decimal("0.0001"), Decimal(67800))
+    market = default_market().model_copy(update={"prices": {
+        **default_market().prices, "BTC": Decimal(67800), "USDT": Decimal(1)}})
+    received = settle_funding(monitor, market, "binance", "BTC/USDT", Decimal("0.0001"))
     assert received == Decimal("0.678")
     assert monitor.get("balance", "binance", "USDT") == Decimal("100.678")
 
@@ -97,8 +99,8 @@ def test_depeg_liquidates_with_close_factor_bonus_and_shortfall():
     insolvent: set[str] = set()
     event = liquidate_lending(monitor, market, "aave", insolvent)
     assert event is not None and event.kind == "lending"
-    from stratplan.executors.liquidation import liquidation_bonus
-    bonus = liquidation_bonus(market, "aave", "weETH", monitor)
+    from stratplan.executors.accounts import liquidation_bonus
+    bonus = liquidation_bonus(monitor, market, "aave", "weETH")
     with arithmetic():
         # The collateral (162000 USD) cannot cover 163200 * (1 + bonus): all of it is seized,
         # and only the debt it covers is repaid: 162000 / (1 + bonus) USD of WETH.

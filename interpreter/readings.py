@@ -1,0 +1,170 @@
+"""What a backtest step reads from the books, fast: value, health per lending venue and
+exposure per asset (LANGUAGE.md section 8, step 5, and the `health(V)` of `when` triggers).
+
+`executors/accounts.py` defines these quantities (`portfolio_value`, `lending_account`,
+`exposure`); each walks the books through the ledger protocol (`venues`, sorted, then
+`items`), which costs about 10 µs a call — most of a step when a backtest has 525,600.
+Between two firings the books keep the same keys (accrual changes amounts, not which
+(venue, asset) entries exist), so `Readings` works out once per *shape* of the books which
+entries each quantity sums, with which sign, threshold or rate, in the order `accounts`
+visits them, and then reads amounts and prices straight from the dictionaries.
+
+Same order, same operations: every reading is equal, to the last digit, to the `accounts`
+function it replaces (tests/interpreter/test_backtest_fast.py checks it at every step of
+generated backtests). The shape is compared at each `refresh` (a tuple of each book's keys),
+so nothing that adds or removes an entry can leave the layout stale.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from operator import itemgetter
+
+from stratplan.executors.accounts import asset_terms, emode_in_use
+from stratplan.executors.market import LendingVenue, Market
+from stratplan.interpreter.monitor import PositionMonitor
+
+ZERO = Decimal(0)
+_STABLE = ("USD", "USDT", "USDC")
+_Key = tuple[str, str]
+_Table = dict[_Key, Decimal]
+# Books in the order of accounts.portfolio_value and accounts._EXPOSURE.
+_VALUE_BOOKS = (("balance", 1), ("collateral", 1), ("debt", -1), ("flash", -1))
+_EXPOSURE_BOOKS = (("balance", 1, 0), ("collateral", 1, 0), ("debt", -1, 0), ("flash", -1, 0),
+                   ("position", 1, 0), ("margin", 1, 1))
+
+
+def _by_venue(table: _Table) -> list[_Key]:
+    """The keys as `accounts` visits them: venues sorted, each venue's assets in the
+    book's insertion order (what `ledger.items(book, venue)` gives); sort is stable."""
+    return sorted(table, key=itemgetter(0))
+
+
+class _Lending:
+    """One lending account's layout: collateral entries with their liquidation threshold
+    (None: the venue does not list the asset), and debt entries."""
+
+    __slots__ = ("collateral", "debts", "venue")
+
+    def __init__(self, venue: str, terms: LendingVenue, books: dict[str, _Table]) -> None:
+        self.venue = venue
+        debts = [key for key in _by_venue(books["debt"]) if key[0] == venue]
+        emode = emode_in_use(terms, [asset for _, asset in debts])
+        self.collateral: list[tuple[_Key, Decimal | None]] = []
+        for key in _by_venue(books["collateral"]):
+            if key[0] == venue:
+                own = asset_terms(terms, key[1], emode)
+                self.collateral.append((key, own.liquidation_threshold if own else None))
+        self.debts = debts
+
+
+class Readings:
+    """Value, health and exposure of a monitor's books at a market's current prices."""
+
+    def __init__(self, monitor: PositionMonitor, market: Market) -> None:
+        self.books, self.market = monitor.books, market
+        self._tables = list(monitor.books.values())
+        self._shape: list[tuple[_Key, ...]] | None = None
+        self._health: dict[str, Decimal | None] | None = None
+
+    # --- the layout ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Forget the health read so far (amounts or prices changed); rebuild the layout
+        when an entry appeared or disappeared."""
+        self._health = None
+        shape = list(map(tuple, self._tables))
+        if shape != self._shape:
+            self._shape = shape
+            self._layout()
+
+    def _layout(self) -> None:
+        books, market = self.books, self.market
+        self.value_terms = [(books[book], key, sign) for book, sign in _VALUE_BOOKS
+                            for key in _by_venue(books[book])]
+        self.margin_terms = [(key, key[1].split("/")[1]) for key in _by_venue(books["margin"])]
+        self.perps: list[tuple[_Key, str, str]] = []
+        for key in _by_venue(books["position"]):
+            base, quote = key[1].split("/")
+            self.perps.append((key, base, quote))
+        venues = {venue for venue, _ in books["debt"]} | {venue for venue, _ in books["collateral"]}
+        self.lending = [_Lending(venue, lender, books) for venue in sorted(venues)
+                        if isinstance(lender := market.venues.get(venue), LendingVenue)]
+        bases = {market.underlying(asset) for book in ("balance", "collateral", "debt")
+                 for _, asset in books[book]} | {pair.split("/")[0] for _, pair in books["position"]}
+        self.exposure_terms: dict[str, list[tuple[_Table, _Key, int, str | None]]] = {}
+        for base in sorted(bases):
+            if base in _STABLE:
+                continue
+            terms: list[tuple[_Table, _Key, int, str | None]] = []
+            for book, sign, side in _EXPOSURE_BOOKS:
+                for key in _by_venue(books[book]):
+                    asset = key[1].split("/")[side] if "/" in key[1] else key[1]
+                    if asset == base:
+                        terms.append((books[book], key, sign, None))
+                    elif market.underlying(asset) == base:
+                        terms.append((books[book], key, sign, asset))
+            self.exposure_terms[base] = terms
+
+    # --- the readings -------------------------------------------------------------------------
+    def value(self) -> Decimal:
+        """accounts.portfolio_value."""
+        prices = self.market.prices
+        total = ZERO
+        for table, key, sign in self.value_terms:
+            total += sign * table[key] * prices[key[1]]
+        margin = self.books["margin"]
+        for key, quote in self.margin_terms:
+            total += margin[key] * prices[quote]
+        if self.perps:
+            position, entry = self.books["position"], self.books["entry"]
+            for key, base, quote in self.perps:
+                mark = prices[base] / prices[quote]
+                total += position[key] * (mark - entry.get(key, ZERO)) * prices[quote]
+        return total
+
+    def health(self) -> dict[str, Decimal | None]:
+        """accounts.health_factor of every lending venue the books use, by venue name;
+        computed once until the next `refresh`."""
+        if self._health is not None:
+            return self._health
+        prices = self.market.prices
+        collateral, debt = self.books["collateral"], self.books["debt"]
+        found: dict[str, Decimal | None] = {}
+        for account in self.lending:
+            threshold = ZERO
+            for key, liquidation_threshold in account.collateral:
+                if liquidation_threshold is not None:
+                    threshold += collateral[key] * prices[key[1]] * liquidation_threshold
+            owed = sum((debt[key] * prices[key[1]] for key in account.debts), ZERO)
+            found[account.venue] = threshold / owed if owed > 0 else None
+        self._health = found
+        return found
+
+    def net_units(self, asset: str) -> Decimal:
+        """Units of `asset` held (wallet, CEX, collateral) less owed (debt, flash debt)."""
+        net = ZERO
+        for table, key, sign in self.value_terms:
+            if key[1] == asset:
+                net += sign * table[key]
+        return net
+
+    def below_one(self) -> bool:
+        """True when some lending account's health is below 1 (a liquidation is due)."""
+        for value in self.health().values():
+            if value is not None and value < 1:
+                return True
+        return False
+
+    def exposures(self) -> dict[str, Decimal]:
+        """accounts.exposure of every non-stable base asset the books hold, by name."""
+        assets = self.market.assets
+        found: dict[str, Decimal] = {}
+        for base, terms in self.exposure_terms.items():
+            total = ZERO
+            for table, key, sign, asset in terms:
+                if asset is None:
+                    total += sign * table[key]
+                else:
+                    total += sign * table[key] * assets[asset].rate
+            found[base] = total
+        return found
