@@ -77,3 +77,52 @@ def python_source(n: int, *, unrolled: bool = False) -> str:
         else:
             out.append(PY_REPEAT.format(cex=cex))
     return "".join(out)
+
+
+# --- the flat shape (issue 17): no repeats, one small phase per unit ----------------------
+
+FLAT_UNIT = """\
+phase p{n} {{
+  transfer 1_000 USDT from wallet to {cex}
+  spot buy 0.001 BTC/USDT on {cex}
+  spot sell 0.0009 BTC/USDT on {cex}
+  atomic lever_{n} via instadapp {{
+    flash borrow 0.5 WETH from balancer
+    flash repay all WETH to balancer
+  }}
+}}
+"""
+FLAT_UNIT_INSTRUCTIONS = 5
+
+PY_FLAT_UNIT = """\
+with phase("p{n}"):
+    transfer(amount=1000, token="USDT", source="wallet", target="{cex}")
+    spot(side="buy", amount=0.001, pair="BTC/USDT", venue="{cex}")
+    spot(side="sell", amount=0.0009, pair="BTC/USDT", venue="{cex}")
+    with atomic("lever_{n}", via="instadapp"):
+        flash_borrow(amount=0.5, token="WETH", venue="balancer")
+        flash_repay(amount=ALL, token="WETH", venue="balancer")
+"""
+
+
+def flat_units(n: int) -> int:
+    return max(1, round(n / FLAT_UNIT_INSTRUCTIONS))
+
+
+def flat_plan_text(n: int) -> str:
+    """A plan of about `n` instructions and no repeats: n/5 phases, each a transfer, two
+    spot trades and an atomic flash-loan block (the 100k plan is about 4.5 MB)."""
+    out = [f'plan flat_{n} "generated flat benchmark plan"\n',
+           "holdings {\n  wallet: 1_000_000_000_000 USDT, 10_000_000 ETH\n}\n"]
+    out += [FLAT_UNIT.format(n=unit, cex=CEXES[unit % 3]) for unit in range(flat_units(n))]
+    return "".join(out)
+
+
+def flat_instruction_count(n: int) -> int:
+    return flat_units(n) * FLAT_UNIT_INSTRUCTIONS
+
+
+def flat_python_source(n: int) -> str:
+    """The same instructions as Python: a `with` block per phase and per atomic block."""
+    return "".join(PY_FLAT_UNIT.format(n=unit, cex=CEXES[unit % 3])
+                   for unit in range(flat_units(n)))

@@ -414,6 +414,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute a plan against simulated venues and report."""
+    from stratplan.dsl.performance import paused_gc
+    # The whole command, not only the execution: the rules and the DAG of a large plan
+    # build millions of acyclic objects, and generational collections rescanning them cost
+    # as much as the run itself (issue 17). Reference counting still frees everything.
+    with paused_gc():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.run import run_plan
     from stratplan.render import dumps
