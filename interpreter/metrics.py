@@ -4,7 +4,9 @@ Every metric is a Decimal; ratios use step returns r_i = V_i / V_(i-1) - 1 over 
 snapshots, annualised by the number of steps in a 365-day year (the mean step length).
 Sharpe = mean / standard deviation * sqrt(steps a year); Sortino = mean / downside
 deviation (root mean square of the negative returns) * sqrt(steps a year). Both are null
-when undefined (fewer than two returns, or no deviation).
+when undefined (fewer than two returns, or no deviation). The metrics are worked out at the
+project's precision (40 significant digits, stratplan.dsl.decimals.PRECISION); only the PnL
+attribution keeps every digit, so that its parts add up exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from typing import Any
 
+from stratplan.dsl.decimals import CONTEXT
 from stratplan.interpreter.backtest import _EXACT, PARTS, BacktestResult
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series import iso
@@ -25,7 +28,13 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
 
 
 def summary(result: BacktestResult) -> dict[str, Any]:
-    """The summary metrics, as Decimals (None where undefined)."""
+    """The summary metrics, as Decimals of at most 40 significant digits (None where
+    undefined)."""
+    with localcontext(CONTEXT):
+        return _summary(result)
+
+
+def _summary(result: BacktestResult) -> dict[str, Any]:
     snaps = result.snapshots
     start, end = result.value_start, result.value_end
     first_t, last_t = snaps[0].time, snaps[-1].time

@@ -16,7 +16,7 @@ import json
 import sys
 from array import array
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +30,29 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "backtest", help="run a plan over a series of prices, funding and rates",
         description="Run the phases at the series' first time, then accrual, funding, "
-                    "liquidations and triggers at every later time, and report.")
+                    "liquidations and triggers at every later time, and report.",
+        epilog="exit codes: 0 no firing failed, 1 the phases or a firing failed, 2 usage, "
+               "file, market or series error, 3 internal error")
     parser.add_argument("path", metavar="FILE", help="the plan file")
     parser.add_argument("--series", metavar="CSV", help="series that replaces the plan's "
                         "`use series` (default: the plan's)")
     parser.add_argument("--market", metavar="FILE", help="market YAML file (default: the "
                         "plan's `use market`, else the built-in market)")
-    parser.add_argument("--from", dest="start", metavar="T", help="first time (ISO or ms)")
-    parser.add_argument("--to", dest="end", metavar="T", help="last time (ISO or ms)")
+    parser.add_argument("--from", dest="start", metavar="T", help="first time, ISO or "
+                        "milliseconds (default: the series' first)")
+    parser.add_argument("--to", dest="end", metavar="T", help="last time, ISO or "
+                        "milliseconds (default: the series' last)")
     parser.add_argument("--days", type=int, metavar="N", help="with no series: N days over "
-                        "the market's constant prices and rates")
+                        "the market's constant prices and rates (default: none; a plan "
+                        "without a series needs it)")
     parser.add_argument("--step", default="1d", metavar="D",
                         help="with --days: the step, a duration (default: %(default)s)")
     parser.add_argument("--format", choices=["text", "json", "csv"], default="text",
                         help="output format (default: %(default)s)")
-    parser.add_argument("--steps", action="store_true", help="JSON: include every step")
-    parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure")
+    parser.add_argument("--steps", action="store_true", help="JSON: include every step "
+                        "(default: the summary, PnL and events only)")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
+                        "over time into this PNG (default: no plot)")
     parser.set_defaults(func=cmd_backtest)
 
 
@@ -154,15 +161,18 @@ def _progress(total: int) -> tuple[Callable[[int, int], None], Callable[[], None
 
 
 def readable(value: str | None) -> str:
-    """At most 8 significant digits, no exponent, `≈` when rounded."""
+    """For reading: 8 significant digits at most, and no digit below 1e-12 (rounding dust
+    such as 9.2E-35 reads `≈0`); never an exponent; `≈` when rounded."""
     if value is None:
         return "n/a"
     number = Decimal(value)
     if number == 0:
         return "0"
-    shown = number.quantize(Decimal(1).scaleb(min(0, number.adjusted() - 7)))
-    text = f"{shown.normalize():f}"
-    return text if shown == number else f"≈{text}"
+    with localcontext() as context:
+        context.prec = max(60, number.adjusted() + 10)  # room for every digit quantize keeps
+        shown = number.quantize(Decimal(1).scaleb(max(number.adjusted() - 7, -12)))
+        text = "0" if shown == 0 else f"{shown.normalize():f}"
+        return text if shown == number else f"≈{text}"
 
 
 def _percent(value: str | None) -> str:
@@ -190,9 +200,27 @@ def render_text(data: dict[str, Any], path: str) -> str:
     lines += ["", "PnL attribution (USD)"]
     for name, value in data["pnl"].items():
         lines.append(f"  {name:<16} {readable(value)}")
-    if data["events"]:
+    # Successful firings collapse into one line a trigger; failures and liquidations are
+    # listed one by one (the JSON report keeps every event).
+    firings: dict[str, list[Any]] = {}
+    others = []
+    for event in data["events"]:
+        if event["kind"] == "firing":
+            seen = firings.setdefault(event["trigger"], [0, event["time"], event["time"],
+                                                         event["line"]])
+            seen[0] += 1
+            seen[2] = event["time"]
+        else:
+            others.append(event)
+    if firings:
+        lines += ["", "Firings"]
+        for name, (count, first, last, line) in firings.items():
+            where = f" (line {line})" if line else ""
+            when = f"at {first}" if count == 1 else f"first {first}, last {last}"
+            lines.append(f"  {shown(name)}{where}: {count} firing(s), {when}")
+    if others:
         lines += ["", "Events"]
-        for event in data["events"]:
+        for event in others:
             who = event.get("trigger") or event.get("venue")
             code = f" {event['code']}" if event["code"] else ""
             where = f" line {event['line']}" if event["line"] else ""

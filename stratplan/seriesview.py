@@ -13,20 +13,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+_EPILOG = "exit codes: 0 series written, 2 usage or input error, 3 internal error"
+
 
 def register(sub: Any) -> None:
     """Add the `series` subcommand (with `import` and `synth`) to the CLI's subparsers."""
     parser = sub.add_parser("series", help="make series files: import public dumps, or "
                             "generate a synthetic one",
                             description="Write a series CSV (LANGUAGE.md section 8) for "
-                                        "`stratplan backtest`.")
-    inner = parser.add_subparsers(dest="series_command", metavar="ACTION")
+                                        "`stratplan backtest`.", epilog=_EPILOG)
+    inner = parser.add_subparsers(dest="series_command", metavar="ACTION",
+                                  help="import or synth (stratplan series ACTION --help)")
     parser.set_defaults(func=lambda args: _usage(parser))
 
     imp = inner.add_parser("import", help="turn Binance or Tardis dumps into a series",
                            description="Read Binance fundingRate or kline dumps, or Tardis "
                                        "derivative_ticker CSV files, and merge them into one "
-                                       "series (the format is detected from the columns).")
+                                       "series (the format is detected from the columns).",
+                           epilog=_EPILOG)
     imp.add_argument("files", nargs="+", metavar="FILE", help="the dumps (CSV)")
     imp.add_argument("--venue", help="venue of funding columns (default: binance, or the "
                      "Tardis file's exchange)")
@@ -42,7 +46,7 @@ def register(sub: Any) -> None:
                            description="Prices with volatility and jumps, mean-reverting "
                                        "funding, utilisation-driven Aave rates, weETH rate "
                                        "growth and an occasional depeg; the same seed gives "
-                                       "the same file.")
+                                       "the same file.", epilog=_EPILOG)
     syn.add_argument("--days", type=int, default=365, help="length (default: %(default)s)")
     syn.add_argument("--step", default="8h", help="interval between rows, a duration "
                      "(default: %(default)s)")

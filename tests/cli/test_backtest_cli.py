@@ -149,3 +149,26 @@ def test_the_v2_examples_backtest_on_the_shipped_series(capsys):
         assert set(data["summary"]["firings"]) == triggers
         assert all(data["summary"]["firings"].values())  # every trigger fires at least once
         assert data["summary"]["liquidations"] == 0
+
+
+def test_backtest_report_is_readable_and_json_keeps_forty_digits(capsys):
+    from stratplan.backtestview import readable
+    from tests.conftest import ROOT
+    plan = str(ROOT / "examples" / "leveraged_restaking_over_time.plan")
+    code, out, _ = _main(capsys, "backtest", plan)
+    assert code == 0
+    # 52 weekly firings collapse into one line; no exponent anywhere in the text view
+    assert "weekly (line 39): 52 firing(s), first 2024-01-08T00:00:00Z, last " \
+           "2024-12-30T00:00:00Z" in out
+    assert "node(s) ran" not in out and "E-" not in out and "E+" not in out
+    assert "sharpe     ≈0." in out
+    code, out, _ = _main(capsys, "backtest", "--format", "json", plan)
+    summary = json.loads(out)["summary"]
+    for name in ("return", "apr", "max_drawdown", "sharpe", "sortino"):
+        digits = summary[name].lstrip("-0.").replace(".", "")
+        assert 0 < len(digits) <= 40, (name, summary[name])
+    # reading: 8 significant digits, `≈` when rounded, dust reads ≈0, never an exponent
+    assert readable("9.2E-35") == "≈0" and readable("-9.2E-35") == "≈0"
+    assert readable("123456789.123") == "≈123456790"
+    assert readable("1.23456789E+35") == "≈123456790000000000000000000000000000"
+    assert readable("0.25") == "0.25" and readable("1E+3") == "1000"
