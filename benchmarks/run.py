@@ -1,9 +1,15 @@
 """Benchmark runner: parse, lint (static + dry run) and run times for N instructions, as
 ratios against CPython's `ast.parse` and `yaml.CSafeLoader` on equivalent input.
 
-    python benchmarks/run.py                 # N = 10k, 100k, 1M
+    python benchmarks/run.py                 # N = 10k, 100k, 1M, both plan shapes
     python benchmarks/run.py --sizes 10000   # chosen sizes
+    python benchmarks/run.py --shape flat    # one shape: `repeat` (26 of 35 instructions
+                                             # inside a repeat) or `flat` (no repeats)
     python benchmarks/run.py --smoke         # tiny N, for CI: proves the benchmark still runs
+
+It also prints the command line's startup (`stratplan --version` and a small lint, whole
+processes, against the interpreter's bare start and the core dependencies' imports) and,
+for the flat shape, `stratplan lint` and `stratplan run` as whole processes.
 
 Peak memory is measured in a child process per size (ru_maxrss less the baseline after
 imports). Timing goals live here, printed, never asserted in tests.
@@ -15,11 +21,13 @@ import argparse
 import ast
 import gc
 import json
+import os
 import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,7 +41,21 @@ from stratplan.interpreter.evaluate import Scope  # noqa: E402
 from stratplan.interpreter.export import export_entries  # noqa: E402
 from stratplan.interpreter.run import run_plan  # noqa: E402
 
-from benchmarks.generate import instruction_count, plan_text, python_source  # noqa: E402
+from benchmarks.generate import (  # noqa: E402
+    flat_instruction_count,
+    flat_plan_text,
+    flat_python_source,
+    instruction_count,
+    plan_text,
+    python_source,
+)
+
+# shape -> (plan text, instruction count, Python with loops, Python one call per instruction)
+SHAPES = {
+    "repeat": (plan_text, instruction_count, python_source,
+               lambda n: python_source(n, unrolled=True)),
+    "flat": (flat_plan_text, flat_instruction_count, flat_python_source, flat_python_source),
+}
 
 
 def timed(repeat, func, *args):
@@ -75,12 +97,22 @@ def bare_loop(count: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(n: int, repeat: int = 1) -> dict[str, float]:
+def gc_paused(func, *args):
+    """`func(*args)` with the cyclic GC paused, as lint and run pause it."""
+    gc.disable()
+    try:
+        return func(*args)
+    finally:
+        gc.enable()
+
+
+def measure(n: int, repeat: int = 1, shape: str = "repeat") -> dict[str, Any]:
     """Every timing for one size, in this process."""
-    text = plan_text(n)
-    count = instruction_count(n)
-    py = python_source(n)
-    py_unrolled = python_source(n, unrolled=True)
+    make_text, make_count, make_py, make_py_unrolled = SHAPES[shape]
+    text = make_text(n)
+    count = make_count(n)
+    py = make_py(n)
+    py_unrolled = make_py_unrolled(n)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     # Nothing measured is kept alive while the next thing is timed: a large live object
     # graph slows whatever runs next (the references' garbage collector walks it).
@@ -96,18 +128,19 @@ def measure(n: int, repeat: int = 1) -> dict[str, float]:
     del result
     t_ast = timed(repeat, ast.parse, py)[0]
     t_ast_unrolled = timed(repeat, ast.parse, py_unrolled)[0]
+    t_ast_paused = timed(repeat, gc_paused, ast.parse, py_unrolled)[0]
     exported = export_yaml(text)
     t_yaml = timed(repeat, yaml.load, exported, loader)[0]
     t_loop = min(bare_loop(count) for _ in range(repeat))
-    return {"n": count, "parse": t_parse, "lint": t_lint, "run": t_run, "ast": t_ast,
-            "ast_unrolled": t_ast_unrolled,
+    return {"shape": shape, "n": count, "parse": t_parse, "lint": t_lint, "run": t_run,
+            "ast": t_ast, "ast_unrolled": t_ast_unrolled, "ast_paused": t_ast_paused,
             "yaml": t_yaml, "loop": t_loop, "kb": len(text) / 1024}
 
 
 PEAK_PROBE = """
 import resource, sys
 sys.path.insert(0, {root!r})
-from benchmarks.generate import plan_text
+from benchmarks.generate import flat_plan_text, plan_text
 from stratplan.interpreter.check import lint_source
 
 
@@ -125,18 +158,73 @@ def peak_kib():
 
 
 lint_source(plan_text(100), "warm.plan")  # the baseline holds the grammar and tables
-text = plan_text({n})
+text = {generator}({n})
 base = peak_kib()
 lint_source(text, "bench.plan")
 print(peak_kib() - base)
 """
 
 
-def peak_memory(n: int) -> float:
+def peak_memory(n: int, shape: str = "repeat") -> float:
     """Peak resident memory (bytes) a child process adds to lint an n-instruction plan."""
-    code = PEAK_PROBE.format(root=str(ROOT), n=n)
+    code = PEAK_PROBE.format(root=str(ROOT), n=n,
+                             generator="flat_plan_text" if shape == "flat" else "plan_text")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip()) * 1024
+
+
+def _process_env() -> dict[str, str]:
+    """The environment of the timed processes: bytecode may be written, as an installed
+    package has its .pyc files (with PYTHONDONTWRITEBYTECODE every start recompiles every
+    module of the project, about 30 ms)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def stratplan_command() -> list[str]:
+    """The console script beside this interpreter, as a user runs it."""
+    script = Path(sys.executable).parent / "stratplan"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "stratplan"]
+
+
+def process_time(argv: list[str], repeat: int) -> float:
+    """Wall seconds of the fastest of `repeat` runs of a whole process (output discarded),
+    after one warm-up run (page cache, .pyc files, the grammar cache)."""
+    env = _process_env()
+    best = float("inf")
+    for attempt in range(repeat + 1):
+        start = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                       check=False)
+        if attempt:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def startup(repeat: int) -> None:
+    """The command line's startup ratios (issue 17 targets: 3x and 2x)."""
+    python = sys.executable
+    bare = process_time([python, "-c", "pass"], repeat)
+    core = process_time([python, "-c", "import lark, pydantic, yaml"], repeat)
+    version = process_time([*stratplan_command(), "--version"], repeat)
+    lint = process_time([*stratplan_command(), "lint", str(ROOT / "examples" / "btc_basis.plan")],
+                        repeat)
+    print(f"startup (whole processes, best of {repeat}): python -c pass {bare:.3f} s   "
+          f"import lark, pydantic, yaml {core:.3f} s")
+    print(f"  stratplan --version {version:.3f} s = {version / bare:.2f}x python -c pass "
+          "(target <= 3x)")
+    print(f"  stratplan lint examples/btc_basis.plan {lint:.3f} s = {lint / core:.2f}x the core "
+          "imports (target <= 2x)")
+
+
+def cli_flat(n: int, repeat: int) -> tuple[float, float]:
+    """`stratplan lint` and `stratplan run --format json` of the flat plan, whole processes."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "flat.plan"
+        path.write_text(flat_plan_text(n), encoding="utf-8")
+        lint = process_time([*stratplan_command(), "lint", str(path)], repeat)
+        run = process_time([*stratplan_command(), "run", "--format", "json", str(path)], repeat)
+    return lint, run
 
 
 def main() -> int:
@@ -148,35 +236,62 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     parser.add_argument("--repeat", type=int, default=None,
                         help="best of this many runs per timing (default: 3 up to 100k, else 1)")
+    parser.add_argument("--shape", choices=["repeat", "flat", "both"], default="both",
+                        help="plan shape (default: both)")
+    parser.add_argument("--no-startup", action="store_true", help="skip the startup ratios")
     args = parser.parse_args()
     sizes = [150, 600] if args.smoke else args.sizes
-    rows = []
-    for n in sizes:
-        repeat = max(1, args.repeat if args.repeat is not None else (3 if n <= 100_000 else 1))
-        row = measure(n, repeat)
-        if not args.no_memory:
-            row["mem_per_instr"] = peak_memory(n) / row["n"]
-        rows.append(row)
-        if args.json:
-            print(json.dumps(row))
-            continue
-        print(f"N={row['n']:>9,}  ({row['kb']:,.0f} KB of plan, best of {repeat})")
-        print(f"  parse {row['parse']:8.3f} s   lint {row['lint']:8.3f} s   run {row['run']:8.3f} s")
-        print(f"  ast.parse {row['ast']:8.3f} s (loops)  {row['ast_unrolled']:8.3f} s (unrolled)"
-              f"   CSafeLoader {row['yaml']:8.3f} s   bare loop {row['loop']:8.4f} s")
-        print(f"  lint / ast.parse = {row['lint'] / row['ast']:6.2f}x (loops) "
-              f"{row['lint'] / row['ast_unrolled']:6.2f}x (unrolled)   "
-              f"CSafeLoader / lint = {row['yaml'] / row['lint']:6.2f}x   "
-              f"parse / ast.parse = {row['parse'] / row['ast']:6.2f}x (loops)")
-        print(f"  lint {row['n'] / row['lint']:,.0f} instr/s   run {row['n'] / row['run']:,.0f} "
-              f"instr/s   run / bare loop = {row['run'] / row['loop']:,.1f}x")
-        if "mem_per_instr" in row:
-            print(f"  peak memory {row['mem_per_instr']:,.0f} bytes per instruction")
-    if len(rows) > 1 and not args.json:
-        first, last = rows[0], rows[-1]
-        growth = (last["lint"] / last["n"]) / (first["lint"] / first["n"])
-        print(f"lint cost per instruction, N={last['n']:,} vs N={first['n']:,}: {growth:.2f}x")
+    shapes = ["repeat", "flat"] if args.shape == "both" else [args.shape]
+    if not args.no_startup and not args.json:
+        startup(2 if args.smoke else 5)
+    for shape in shapes:
+        rows = []
+        if not args.json:
+            print(f"--- {shape} plans" + (" (26 of every 35 instructions inside `repeat`)"
+                                         if shape == "repeat" else
+                                         " (no repeats: a transfer, two spot trades and an "
+                                         "atomic flash-loan block per phase)"))
+        for n in sizes:
+            repeat = max(1, args.repeat if args.repeat is not None else (3 if n <= 100_000 else 1))
+            row = measure(n, repeat, shape)
+            if not args.no_memory:
+                row["mem_per_instr"] = peak_memory(n, shape) / row["n"]
+            if shape == "flat" and n <= 100_000:
+                row["cli_lint"], row["cli_run"] = cli_flat(n, 1 if args.smoke else repeat)
+            rows.append(row)
+            if args.json:
+                print(json.dumps(row))
+                continue
+            _print_row(row, repeat)
+        if len(rows) > 1 and not args.json:
+            first, last = rows[0], rows[-1]
+            growth = (last["lint"] / last["n"]) / (first["lint"] / first["n"])
+            print(f"lint cost per instruction ({shape}), N={last['n']:,} vs N={first['n']:,}: "
+                  f"{growth:.2f}x (target <= 1.2x)")
     return 0
+
+
+def _print_row(row: dict[str, Any], repeat: int) -> None:
+    print(f"N={row['n']:>9,}  ({row['kb']:,.0f} KB of plan, best of {repeat})")
+    print(f"  parse {row['parse']:8.3f} s   lint {row['lint']:8.3f} s   run {row['run']:8.3f} s")
+    loops = "loops" if row["shape"] == "repeat" else "as written"
+    print(f"  ast.parse {row['ast']:8.3f} s ({loops})  {row['ast_unrolled']:8.3f} s (unrolled)"
+          f"  {row['ast_paused']:8.3f} s (unrolled, GC paused as lint pauses it)")
+    print(f"  CSafeLoader {row['yaml']:8.3f} s   bare loop {row['loop']:8.4f} s")
+    print(f"  lint / ast.parse = {row['lint'] / row['ast']:6.2f}x ({loops}) "
+          f"{row['lint'] / row['ast_unrolled']:6.2f}x (unrolled) "
+          f"{row['lint'] / row['ast_paused']:6.2f}x (unrolled, GC paused)   "
+          f"CSafeLoader / lint = {row['yaml'] / row['lint']:6.2f}x   "
+          f"parse / ast.parse = {row['parse'] / row['ast']:6.2f}x ({loops})")
+    print(f"  lint {row['n'] / row['lint']:,.0f} instr/s   run {row['n'] / row['run']:,.0f} "
+          f"instr/s   run / bare loop = {row['run'] / row['loop']:,.1f}x")
+    if "mem_per_instr" in row:
+        print(f"  peak memory {row['mem_per_instr']:,.0f} bytes per instruction "
+              "(target <= 1,024)")
+    if "cli_lint" in row:
+        print(f"  stratplan lint {row['cli_lint']:.3f} s   stratplan run {row['cli_run']:.3f} s"
+              f"   run / lint = {row['cli_run'] / row['cli_lint']:.2f}x (target <= 1.3x)   "
+              f"stratplan lint / ast.parse = {row['cli_lint'] / row['ast']:.2f}x")
 
 
 if __name__ == "__main__":
