@@ -10,7 +10,10 @@ the plan's hash, the node id and the attempt; an atomic block is one key.
 monitor, each intent without a result is reconciled through its executor's `lookup`
 (executed: record what the venue did; not seen: send it; unknown: stop and say so), and
 the run goes on. The report is the one `run` prints. A journal that ended is replayed and
-nothing is written; a journal whose plan or market changed is refused.
+nothing is written; a journal whose plan or market changed is refused. A plan with
+`use series` runs at the series' first time, as plain `run` does: the market the journal
+records, and `resume` checks, is the market at that time (the series' first prices and
+rates), so a changed series start is refused too.
 
 The simulated venues keep their books and executed keys in their own store beside the
 journal (`FILE.venues`, executors/store.py), so a crash can fall between the venue's
@@ -470,7 +473,25 @@ def run_journaled(plan: Plan, market: Market, journal_path: str | Path, *, sourc
 
 
 def _current_market(meta: Mapping[str, str], plan: Plan) -> Market | None:
-    """The market the plan would run against now, or None when its file is gone."""
+    """The market the plan would run against now — at its series' first time when it has a
+    `use series`, as `stratplan run` starts it — or None when a file is gone."""
+    market = _current_base_market(meta, plan)
+    if market is None or plan.series is None:
+        return market
+    from stratplan.interpreter.backtest import start_market
+    from stratplan.interpreter.backtest_lint import resolve_series
+    folder = Path(meta["plan_path"]).parent if meta["plan_path"] else None
+    if folder is None or not (folder / plan.series.path).exists():
+        return None
+    series, problem = resolve_series(plan, folder)
+    if series is None:
+        why = problem.message if problem is not None else "it cannot be read"
+        raise JournalError(f"the series changed since the journal was written: {why}")
+    return start_market(plan, market, series)
+
+
+def _current_base_market(meta: Mapping[str, str], plan: Plan) -> Market | None:
+    """The market file's (or the built-in) market now, or None when its file is gone."""
     if meta["market_path"]:
         file = Path(meta["market_path"])
         if not file.exists():
@@ -535,6 +556,8 @@ def resume(journal_path: str | Path, executors: Mapping[str, Executor] | None = 
                     from None
         elif hashlib.sha256(market_data(market).encode()).hexdigest() != market_hash:
             where = meta["market_path"] or "the plan's market"
+            if plan.series is not None:
+                where += f", at the first time of the series {plan.series.path!r}"
             raise JournalError(f"the market ({where}) changed since the journal was "
                                "written; restore it to resume")
         events = journal.events()

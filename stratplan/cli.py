@@ -433,8 +433,7 @@ def _run(args: argparse.Namespace) -> int:
     plan, market, dag, checked = _sound_plan(args.path, args.market, lets=args.set)
     if args.series is not None and args.journal is not None:
         raise UsageError("--series cannot be journaled; run without --journal")
-    if args.journal is None:
-        market, dag = _series_start(args, plan, market, dag)
+    market, dag = _series_start(args, plan, market, dag)  # journaled too: the same prices
     if args.journal is not None:
         from stratplan.interpreter.journal import run_journaled
         return _journaled(args, args.path, lambda: run_journaled(

@@ -748,3 +748,44 @@ def test_random_sigkills_during_a_generated_2000_node_run(crash_dir):
     result = resume(journal)
     assert result.report == reference.report
     _check_venues(journal, result, text)
+
+
+def test_a_journaled_run_starts_at_the_series_first_prices_as_plain_run(tmp_path, capsys):
+    """`use series`: `run --journal` runs the phases at the series' first prices and rates,
+    as `run` does, and `resume` refuses a series whose first row changed."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(EXAMPLES / "leveraged_restaking_over_time.plan", tmp_path / "loop.plan")
+    series = tmp_path / "data" / "synthetic_8h.csv"
+    shutil.copy(EXAMPLES / "data" / "synthetic_8h.csv", series)
+    # first prices that are not the market's (ETH 3350, weETH 3500)
+    rows = series.read_text().splitlines()
+    header = rows[0].split(",")
+    cells = rows[1].split(",")
+    cells[header.index("price.ETH")], cells[header.index("price.weETH")] = "3350", "3500"
+    series.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    plan = str(tmp_path / "loop.plan")
+    assert main(["run", plan, "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    journal = tmp_path / "run.journal"
+    assert main(["run", plan, "--journal", str(journal), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == plain
+    # without the series the phases see the market's prices: another report
+    text = (tmp_path / "loop.plan").read_text()
+    (tmp_path / "no_series.plan").write_text(text.replace('use series "data/synthetic_8h.csv"',
+                                                          ""))
+    assert main(["run", str(tmp_path / "no_series.plan"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["value_usd"] != plain["value_usd"]
+    # a crash, then a changed first row: refused; restored: the same report as plain run
+    crashed = tmp_path / "crash.journal"
+    code = _in_child(lambda: main(["run", plan, "--journal", str(crashed)]),
+                     {FAILPOINT_ENV: "entry/leverage:before"})
+    assert code == CRASH_EXIT
+    original = series.read_text()
+    rows = original.splitlines()
+    cells = rows[1].split(",")
+    cells[header.index("price.weETH")] = "3501"
+    series.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    _one_line_error(capsys, ["resume", str(crashed)], "changed", "series")
+    series.write_text(original)
+    assert main(["resume", str(crashed), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == plain
