@@ -89,6 +89,9 @@ class Readings:
         venues = {venue for venue, _ in books["debt"]} | {venue for venue, _ in books["collateral"]}
         self.lending = [_Lending(venue, lender, books) for venue in sorted(venues)
                         if isinstance(lender := market.venues.get(venue), LendingVenue)]
+        # Debt at a venue that is not a lending venue: liquidation must look (and say so).
+        self.stray_debt = any(not isinstance(market.venues.get(venue), LendingVenue)
+                              for venue, _ in books["debt"])
         bases = {market.underlying(asset) for book in ("balance", "collateral", "debt")
                  for _, asset in books[book]} | {pair.split("/")[0] for _, pair in books["position"]}
         self.exposure_terms: dict[str, list[tuple[_Table, _Key, int, str | None]]] = {}
@@ -149,7 +152,10 @@ class Readings:
         return net
 
     def below_one(self) -> bool:
-        """True when some lending account's health is below 1 (a liquidation is due)."""
+        """True when some lending account's health is below 1 (a liquidation is due), or
+        when there is debt at a venue that is not a lending venue (liquidation reports it)."""
+        if self.stray_debt:
+            return True
         for value in self.health().values():
             if value is not None and value < 1:
                 return True

@@ -7,10 +7,13 @@
     def test_my_executor_keeps_the_invariants():
         check_executor(LiveCexExecutor(), max_examples=200)
 
-`check_executor` draws sound plans (`stratplan.interpreter.strategies.valid_plans`), swaps your executor in
-for the built-in of its families, and asserts on every plan: no negative balance, failures
-reported with a node and a source line, atomic blocks all-or-nothing (gas aside), and the
-same final state for every order of the DAG.
+`check_executor` draws sound plans (`stratplan.interpreter.strategies.valid_plans`, with
+triggers), swaps your executor in for the built-in of its families, and asserts on every
+plan: no negative balance, failures reported with a node and a source line, atomic blocks
+all-or-nothing (gas aside), and the same final state for every order of the DAG. Then it
+backtests the plan over a drawn series (`strategies.series`: prices with shocks, funding,
+APRs) with your executor, so that what it put on the books is accrued and, when a shock
+comes, liquidated (`assert_backtest_invariants`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, build_dag
 from stratplan.interpreter.engine import Engine, NodeFailed, Outcome
+from stratplan.interpreter.series import Series
 
 _SPAN = Span(line=1, column=1, end_line=1, end_column=1)
 UNSIGNED_BOOKS = ("balance", "collateral", "debt", "margin", "flash")
@@ -164,15 +168,68 @@ def assert_atomic_all_or_nothing(plan: Plan, phase_index: int, stmt_index: int, 
             return  # the plan failed before the block: nothing left to check
 
 
+def assert_backtest_invariants(plan: Plan, series: Series, market: Market | None = None,
+                               executors: Mapping[str, Executor] | None = None) -> None:
+    """Backtest the plan with the executors and check what accrual and liquidation did to
+    the books they built (LANGUAGE.md section 8):
+
+    - the backtest runs to its end (no exception: every asset on the books is priced, every
+      account is at a venue that can accrue and liquidate it);
+    - no unsigned book goes negative, at the end and after any liquidation;
+    - at every step supply interest is >= 0 and borrow interest <= 0 (the series' APRs are
+      not negative), and the PnL parts add up exactly to the value change;
+    - every liquidation is an SP501 event at a source line with its loss in USD (which may
+      be negative: closing a perp whose losses exceed its margin wipes that deficit), and
+      every failure names a code and a line;
+    - a second backtest gives the same steps and events (an executor keeps no hidden state
+      from one firing to the next that the books do not show).
+    """
+    from stratplan.interpreter.backtest import _EXACT, PARTS, run_backtest
+
+    def once() -> Any:
+        try:
+            return run_backtest(plan, market or default_market(), series, executors)
+        except Exception as exc:
+            raise InvariantError(f"the backtest raised {type(exc).__name__}: {exc}") from exc
+
+    result = once()
+    assert_no_negative(result.engine)
+    previous = result.value_start
+    for snap in result.snapshots:
+        if snap.parts["supply_interest"] < 0 or snap.parts["borrow_interest"] > 0:
+            raise InvariantError(f"interest with the wrong sign at {snap.time}: {snap.parts}")
+        total = Decimal(0)
+        for part in PARTS:
+            total = _EXACT.add(total, snap.parts[part])
+        if total != _EXACT.subtract(snap.value, previous):
+            raise InvariantError(f"the PnL parts at {snap.time} do not add up to the value "
+                                 "change")
+        previous = snap.value
+    for event in result.events:
+        if event.kind == "liquidation":
+            if event.code != "SP501" or not event.line or event.loss_usd is None:
+                raise InvariantError(f"a liquidation without SP501, a line or a loss: {event}")
+        elif event.kind == "failure" and (not event.code or not event.line):
+            raise InvariantError(f"a failed firing without a code or a line: {event}")
+
+    def trace(run: Any) -> list[Any]:
+        return [(s.time, s.value, s.health, s.exposure) for s in run.snapshots] + \
+            [(e.time, e.kind, e.name, e.code, e.message) for e in run.events]
+
+    if trace(once()) != trace(result):
+        raise InvariantError("two backtests of the same plan and series differ")
+
+
 def check_executor(executor: Executor, plans: st.SearchStrategy[Plan] | None = None,
                    market: Market | None = None, max_examples: int = 100) -> None:
-    """Fuzz an executor: every invariant on every drawn plan; raises on the first breach."""
-    from stratplan.interpreter.strategies import valid_plans
+    """Fuzz an executor: every invariant on every drawn plan, and the backtest invariants
+    over a drawn series; raises on the first breach."""
+    from stratplan.interpreter.strategies import series, valid_plans
 
     executors = dict(discover())
     for family in executor.families:
         executors[family] = executor
-    strategy = plans if plans is not None else valid_plans(market=market)
+    strategy = plans if plans is not None else valid_plans(market=market, triggers=True)
 
     @settings(max_examples=max_examples, deadline=None, database=None)
     @given(strategy, st.randoms(use_true_random=False), st.data())
@@ -190,5 +247,7 @@ def check_executor(executor: Executor, plans: st.SearchStrategy[Plan] | None = N
             position = data.draw(st.integers(0, size))
             assert_atomic_all_or_nothing(plan, phase_index, stmt_index, position, market,
                                          executors)
+        drawn = data.draw(series(plan, market, max_rows=12))
+        assert_backtest_invariants(plan, drawn, market, executors)
 
     invariants()
