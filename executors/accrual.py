@@ -15,6 +15,7 @@ the asset it touched, so the caller can attribute it in USD.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from stratplan.executors.accounts import perp_position
 from stratplan.executors.ledger import Ledger
@@ -43,26 +44,27 @@ def borrow_factor(apr: Decimal, dt_years: Decimal) -> Decimal:
     return 1 + x + x * x * _HALF + x * x * x * _SIXTH
 
 
+def _grow(ledger: Ledger, book: Literal["collateral", "debt"], venue: str, asset: str,
+          factor: Decimal) -> Decimal:
+    """Multiply one entry of a book by its index's growth; returns the growth in units."""
+    held = ledger.get(book, venue, asset)
+    if not held:
+        return ZERO
+    interest = held * factor - held
+    ledger.add(book, venue, asset, interest)
+    return interest
+
+
 def accrue_supply(ledger: Ledger, venue: str, asset: str, apr: Decimal,
                   dt_years: Decimal) -> Decimal:
     """Grow the collateral of `asset` at `venue`; returns the interest in units."""
-    held = ledger.get("collateral", venue, asset)
-    if not held or not apr:
-        return ZERO
-    interest = held * supply_factor(apr, dt_years) - held
-    ledger.add("collateral", venue, asset, interest)
-    return interest
+    return _grow(ledger, "collateral", venue, asset, supply_factor(apr, dt_years)) if apr else ZERO
 
 
 def accrue_borrow(ledger: Ledger, venue: str, asset: str, apr: Decimal,
                   dt_years: Decimal) -> Decimal:
     """Grow the debt of `asset` at `venue`; returns the interest in units (what is owed more)."""
-    owed = ledger.get("debt", venue, asset)
-    if not owed or not apr:
-        return ZERO
-    interest = owed * borrow_factor(apr, dt_years) - owed
-    ledger.add("debt", venue, asset, interest)
-    return interest
+    return _grow(ledger, "debt", venue, asset, borrow_factor(apr, dt_years)) if apr else ZERO
 
 
 def settle_funding(ledger: Ledger, market: Market, venue: str, pair: str,

@@ -34,6 +34,25 @@ def register(sub: Any) -> None:
         epilog="exit codes: 0 no firing failed, 1 the phases or a firing failed, 2 usage, "
                "file, market or series error, 3 internal error")
     parser.add_argument("path", metavar="FILE", help="the plan file")
+    add_time_options(parser)
+    parser.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                        help="output format (default: %(default)s)")
+    parser.add_argument("--steps", action="store_true", help="JSON: include every step "
+                        "(default: the summary, PnL and events only)")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
+                        "over time into this PNG (default: no plot)")
+    parser.set_defaults(func=cmd_backtest)
+
+
+def _days(text: str) -> int:
+    """`--days`: a whole number of days, in ASCII digits (`int` also takes other scripts')."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}")
+    return int(text)
+
+
+def add_time_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say what a backtest runs over (`backtest` and `sweep` share them)."""
     parser.add_argument("--series", metavar="CSV", help="series that replaces the plan's "
                         "`use series` (default: the plan's)")
     parser.add_argument("--market", metavar="FILE", help="market YAML file (default: the "
@@ -42,18 +61,11 @@ def register(sub: Any) -> None:
                         "milliseconds (default: the series' first)")
     parser.add_argument("--to", dest="end", metavar="T", help="last time, ISO or "
                         "milliseconds (default: the series' last)")
-    parser.add_argument("--days", type=int, metavar="N", help="with no series: N days over "
+    parser.add_argument("--days", type=_days, metavar="N", help="with no series: N days over "
                         "the market's constant prices and rates (default: none; a plan "
                         "without a series needs it)")
     parser.add_argument("--step", default="1d", metavar="D",
                         help="with --days: the step, a duration (default: %(default)s)")
-    parser.add_argument("--format", choices=["text", "json", "csv"], default="text",
-                        help="output format (default: %(default)s)")
-    parser.add_argument("--steps", action="store_true", help="JSON: include every step "
-                        "(default: the summary, PnL and events only)")
-    parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
-                        "over time into this PNG (default: no plot)")
-    parser.set_defaults(func=cmd_backtest)
 
 
 def duration_ms(text: str) -> int:

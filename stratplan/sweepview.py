@@ -59,6 +59,7 @@ def _workers(text: str) -> int:
 
 def register(sub: Any) -> None:
     """Add the `sweep` subcommand to the CLI's subparsers."""
+    from stratplan.backtestview import add_time_options
     from stratplan.cli import _set_option
     parser = sub.add_parser(
         "sweep", help="backtest a plan at every point of a grid of `let` values",
@@ -73,18 +74,7 @@ def register(sub: Any) -> None:
                              "inclusive by STEP; repeat for more names (the points are every "
                              "combination) (default: none; at least one is required)")
     _set_option(parser)
-    parser.add_argument("--series", metavar="CSV", help="series that replaces the plan's "
-                        "`use series` (default: the plan's)")
-    parser.add_argument("--market", metavar="FILE", help="market YAML file (default: the "
-                        "plan's `use market`, else the built-in market)")
-    parser.add_argument("--from", dest="start", metavar="T", help="first time (ISO or ms) "
-                        "(default: the series' first)")
-    parser.add_argument("--to", dest="end", metavar="T", help="last time (ISO or ms) "
-                        "(default: the series' last)")
-    parser.add_argument("--days", type=int, metavar="N", help="with no series: N days over "
-                        "the market's constant prices and rates (default: the series)")
-    parser.add_argument("--step", default="1d", metavar="D",
-                        help="with --days: the step, a duration (default: %(default)s)")
+    add_time_options(parser)
     parser.add_argument("--metric", default="return", metavar="M",
                         help="summary metric to rank by: "
                              f"{', '.join(HIGHER_BETTER)} (higher is better), "
