@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hypothesis import given, settings  # noqa: E402
+
 from stratplan.dsl.formatter import format_plan  # noqa: E402
 from stratplan.dsl.models import AtomicBlock, Repeat  # noqa: E402
 from stratplan.interpreter.check import lint_source  # noqa: E402

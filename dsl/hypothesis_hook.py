@@ -18,6 +18,7 @@ def _plans(_: type) -> Any:
 
 def setup() -> None:
     from hypothesis import strategies as st
+
     from stratplan.dsl.models import Plan
 
     st.register_type_strategy(Plan, _plans)

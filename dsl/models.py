@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from stratplan.dsl.spans import Span
 
 # Comment carriers: a comment on its own line belongs to the item after it (`leading`),

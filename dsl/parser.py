@@ -34,6 +34,7 @@ from typing import Any, cast
 from lark import Lark, Token, Transformer
 from lark import __version__ as lark_version
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
 from stratplan.dsl.comments import RawComment, attach_comments, noqa_table
 from stratplan.dsl.decimals import PRECISION, arithmetic, in_range
 from stratplan.dsl.diagnostics import Diagnostic, error

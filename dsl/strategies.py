@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
+
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.models import (
     AllAmount,

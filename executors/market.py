@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails
+
 from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market_numbers import (

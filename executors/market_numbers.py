@@ -28,6 +28,7 @@ from decimal import Decimal, DecimalException, Inexact, Rounded, Underflow
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
+
 from stratplan.dsl.decimals import PRECISION, arithmetic, exact_digits, in_range
 
 # ASCII digits only (LANGUAGE.md section 2: a Bengali or fullwidth digit is never a number),

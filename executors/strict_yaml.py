@@ -21,9 +21,10 @@ from decimal import Decimal, DecimalException, Inexact, Rounded
 from typing import Any
 
 import yaml
-from stratplan.dsl.decimals import arithmetic
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from stratplan.dsl.decimals import arithmetic
 
 _MERGE = "tag:yaml.org,2002:merge"
 _VALUE = "tag:yaml.org,2002:value"  # the `=` key, which SafeLoader turns into the text "="

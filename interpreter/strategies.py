@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
+
 from stratplan.dsl.models import (
     AllAmount,
     Assert,

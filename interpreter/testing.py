@@ -26,6 +26,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stratplan.dsl.models import AtomicBlock, Number, Plan, SmartContractInstruction
 from stratplan.dsl.spans import Span
 from stratplan.executors.market import Market, default_market

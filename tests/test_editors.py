@@ -12,9 +12,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
 from stratplan.dsl.parser import KEYWORDS, grammar_text
 from stratplan.interpreter.evaluate import FUNCTIONS
-
 from tests.conftest import CONFORMANCE, EXAMPLES, ROOT
 
 EDITORS = ROOT / "editors"

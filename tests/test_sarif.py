@@ -11,9 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from stratplan.interpreter.codes import CODES, explain
 
 from stratplan.cli import main
+from stratplan.interpreter.codes import CODES, explain
 from stratplan.sarif import RULE_NAMES, fingerprint, rule_name
 from tests.conftest import CONFORMANCE, DATA
 

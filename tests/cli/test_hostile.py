@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stratplan.dsl.parser import MAX_FILE_BYTES
 
 from stratplan.cli import main
+from stratplan.dsl.parser import MAX_FILE_BYTES
 from tests.conftest import EXAMPLES
 
 FILE_COMMANDS = ["lint", "fmt", "graph", "export", "run"]

@@ -8,10 +8,10 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
-from stratplan.dsl.parser import parse
-from stratplan.interpreter.params import ParamError, parse_assignment, parse_value, with_lets
 
 from stratplan.cli import main
+from stratplan.dsl.parser import parse
+from stratplan.interpreter.params import ParamError, parse_assignment, parse_value, with_lets
 
 WRAP = """plan p
 holdings { wallet: 10 ETH }

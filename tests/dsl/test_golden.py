@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from stratplan.dsl import format_plan, parse
 from stratplan.dsl.models import without_spans
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stratplan.dsl import parser as parser_module
 from stratplan.dsl.parser import build_lark, grammar_cache_path, grammar_text, parse
 from stratplan.dsl.strategies import plan_texts

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
+
 from stratplan.dsl.lexer import FastContextualLexer
 from stratplan.dsl.parser import _lark, grammar_text
 from stratplan.dsl.strategies import plan_texts

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
+
 from stratplan.dsl import parse
 from stratplan.dsl.models import without_spans
 from stratplan.dsl.spans import Span, position, split_lines

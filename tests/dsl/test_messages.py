@@ -4,6 +4,7 @@ asset, misplaced underscores; and what counts as nesting in an expression."""
 from __future__ import annotations
 
 import pytest
+
 from stratplan.dsl import parse
 from stratplan.dsl.parser import MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_HEIGHT
 

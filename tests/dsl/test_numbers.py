@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stratplan.dsl import parse
 from stratplan.dsl import parser as parser_module
 from stratplan.dsl.decimals import PRECISION

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 import pytest
+
 from stratplan.dsl import parse
 from stratplan.dsl.models import (
     AllAmount,
@@ -17,7 +18,6 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.dsl.parser import MAX_FILE_BYTES
-
 from tests.conftest import PENDING_V2_SYNTAX, conformance_cases, example_plans, pending
 
 MARKER = re.compile(r"#\s*expect:\s*(.+)$")

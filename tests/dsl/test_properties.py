@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stratplan.dsl import format_plan, parse
 from stratplan.dsl.models import Plan, without_spans
 from stratplan.dsl.strategies import plan_texts, plans

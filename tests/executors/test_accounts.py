@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+
 from stratplan.dsl import parse
 from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.accounts import (

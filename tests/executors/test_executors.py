@@ -7,6 +7,7 @@ from decimal import Decimal
 from importlib.metadata import EntryPoint
 
 import pytest
+
 from stratplan.dsl import parse
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import Ledger

@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 import yaml
+
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import (
     MAX_MARKET_BYTES,

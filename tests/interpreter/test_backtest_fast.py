@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from stratplan.dsl.models import Assert, BoolOp, Call, Compare, NameRef, Not, Number, Trigger
 from stratplan.dsl.parser import parse
 from stratplan.executors.accounts import exposure, health_factor, portfolio_value

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.models import Assert, Call, Compare, Number, Phase, Plan, Trigger
 from stratplan.dsl.parser import parse

@@ -9,6 +9,7 @@ import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stratplan.dsl import parse
 from stratplan.dsl.strategies import plans
 from stratplan.executors.market import default_market

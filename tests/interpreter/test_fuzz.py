@@ -12,6 +12,7 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 from lark.lexer import PatternStr
 from rich.console import Console
+
 from stratplan.dsl.parser import grammar_text
 from stratplan.executors.market import default_market
 from stratplan.interpreter.check import LintResult, lint_source
@@ -19,7 +20,6 @@ from stratplan.interpreter.codes import CODES
 from stratplan.interpreter.dag import DagError
 from stratplan.interpreter.run import run_plan
 from stratplan.interpreter.strategies import plan_texts, valid_plans
-
 from stratplan.render import github, lint_json, render_text, sarif
 from tests.conftest import conformance_cases, example_plans
 

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from stratplan.cli import main
 from stratplan.dsl import parse
 from stratplan.executors.market import default_market
 from stratplan.executors.protocol import Effect, Immediate, Lookup, Order, Rejection
@@ -50,8 +52,6 @@ from stratplan.interpreter.journal import (
     venue_store_path,
 )
 from stratplan.interpreter.run import run_plan
-
-from stratplan.cli import main
 from tests.conftest import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]

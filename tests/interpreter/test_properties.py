@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from stratplan.executors.accounts import portfolio_value
 from stratplan.executors.contract import ContractExecutor
 from stratplan.executors.protocol import ExecutionResult
@@ -23,7 +24,6 @@ from stratplan.interpreter.testing import (
     prepare,
     run_in_order,
 )
-
 from tests.conftest import ROOT
 
 TOLERANCE = Decimal("1e-12")

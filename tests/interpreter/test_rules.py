@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stratplan.interpreter.check import lint_source
 from stratplan.interpreter.codes import CODES, explain
 

@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+
 from stratplan.dsl import parse
 from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.market import default_market
@@ -13,7 +14,6 @@ from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import build_dag
 from stratplan.interpreter.engine import Engine
 from stratplan.interpreter.run import run_plan
-
 from tests.conftest import CONFORMANCE, EXAMPLES
 
 

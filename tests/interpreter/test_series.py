@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from stratplan.interpreter.series import SeriesError, iso, load_series, parse_time, read_series
 
 CSV = b"""time,price.ETH,funding.binance.BTC,supply.aave.weETH

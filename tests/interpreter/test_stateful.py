@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from stratplan.dsl import parse
 from stratplan.executors.market import default_market
 from stratplan.executors.registry import discover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hypothesis import given, settings
+
 from stratplan.dsl.formatter import format_plan
 from stratplan.interpreter.check import lint_source
 from stratplan.interpreter.strategies import instructions, markets, valid_plans

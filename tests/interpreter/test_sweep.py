@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from stratplan.cli import main
 from stratplan.interpreter.params import plain
 from stratplan.interpreter.sweep import (
     Axis,
@@ -22,8 +24,6 @@ from stratplan.interpreter.sweep import (
     parse_axis,
     point_key,
 )
-
-from stratplan.cli import main
 
 LOOP = """plan loop "A weETH loop, deleveraged when health falls"
 holdings { wallet: 15 ETH }

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from lsprotocol import types
+
 from stratplan.dsl.diagnostics import Diagnostic, Severity
 from stratplan.dsl.spans import Span
 from stratplan.interpreter.check import lint_source
-
 from stratplan.lsp import (
     Positions,
     add_via,

@@ -11,11 +11,11 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.parser import parse
 from stratplan.executors.market import default_market
 from stratplan.interpreter.check import lint_source
-
 from tests.conftest import CONFORMANCE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
