@@ -44,7 +44,6 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SP503": (W, "the series lacks a funding rate or APR the plan needs"),
     "SP504": (W, "an `every` period shorter than the series' step"),
 }
-HELP_URI = "https://stratplan.dev/rules/{code}"
 
 
 def explain(code: str) -> str | None:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.check import LintResult
-from stratplan.sarif import sarif  # noqa: F401  (moved to stratplan.sarif; re-exported)
 from stratplan.terminal import shown
 
 if TYPE_CHECKING:  # rich is loaded by the text output only (issue 17)

@@ -20,7 +20,8 @@ from stratplan.interpreter.codes import CODES
 from stratplan.interpreter.dag import DagError
 from stratplan.interpreter.run import run_plan
 from stratplan.interpreter.strategies import plan_texts, valid_plans
-from stratplan.render import github, lint_json, render_text, sarif
+from stratplan.render import github, lint_json, render_text
+from stratplan.sarif import sarif
 from tests.conftest import conformance_cases, example_plans
 
 CORPUS = [p.read_bytes() for p in example_plans() + conformance_cases()]
