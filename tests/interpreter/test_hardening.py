@@ -76,7 +76,7 @@ def test_noqa_still_silences_warnings():
 
 
 def test_noqa_on_an_error_keeps_the_dry_run_honest(tmp_path, capsys):
-    # Before: `# noqa: SP300` made lint exit 0 and skip the rest of the dry run, while run failed.
+    # Before: a `noqa` comment naming SP300 made lint exit 0 and skip the dry run; run failed.
     path = tmp_path / "p.plan"
     path.write_text(H + "phase p {\n  transfer 200_000 USDT from wallet to okx  # noqa: SP300\n}\n")
     assert main(["lint", str(path)]) == 1
