@@ -33,6 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The summary metrics a sweep ranks by live in their own module (`sweep --help` names them).
+from stratplan.interpreter.metric_names import HIGHER_BETTER, LOWER_BETTER, METRICS, PREFIXES
 from stratplan.interpreter.params import ParamError, check_names, parse_value, plain
 
 if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (issue 17)
@@ -43,12 +45,6 @@ from stratplan import __version__
 
 CACHE_FORMAT = 1
 MAX_POINTS = 1_000_000
-# Summary metrics (LANGUAGE.md section 8) a sweep can sort by, and which way is better.
-# `min_health.VENUE`, `firings.TRIGGER` and `pnl.PART` name the nested ones.
-HIGHER_BETTER = ("return", "apr", "sharpe", "sortino", "value_end", "value_start")
-LOWER_BETTER = ("max_drawdown", "liquidations")
-METRICS = (*HIGHER_BETTER, *LOWER_BETTER)
-PREFIXES = ("min_health.", "firings.", "pnl.")
 
 
 class SweepError(ValueError):

@@ -18,9 +18,10 @@ from array import array
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stratplan.interpreter.series import Series, SeriesError, iso, load_series, parse_time
+if TYPE_CHECKING:  # the series are loaded by the commands, not by `--help` (issue 17)
+    from stratplan.interpreter.series import Series
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -81,6 +82,7 @@ def duration_ms(text: str) -> int:
 
 def constant_series(days: int, step: str) -> Series:
     """A series of times only: the market's constant prices and rates, `days` long."""
+    from stratplan.interpreter.series import Series, parse_time
     step_ms = duration_ms(step)
     if days <= 0:
         raise ValueError("--days must be positive")
@@ -95,6 +97,7 @@ def constant_series(days: int, step: str) -> Series:
 def _series_for(args: argparse.Namespace, plan: Any, plan_dir: Path) -> Series:
     from stratplan.cli import UsageError
     from stratplan.interpreter.backtest_lint import resolve_series
+    from stratplan.interpreter.series import SeriesError, load_series, parse_time
     try:
         if args.series is not None:
             series = load_series(args.series)
@@ -281,4 +284,4 @@ def plot(result: Any, target: str) -> None:
         plt.close(figure)
 
 
-__all__ = ["cmd_backtest", "constant_series", "duration_ms", "iso", "register", "render_text"]
+__all__ = ["cmd_backtest", "constant_series", "duration_ms", "register", "render_text"]

@@ -20,31 +20,19 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stratplan.interpreter.sweep import (
-    HIGHER_BETTER,
-    LOWER_BETTER,
-    Axis,
-    Cache,
-    Context,
-    Sweep,
-    SweepError,
-    check_axes,
-    default_cache_dir,
-    metric_direction,
-    metric_value,
-    parse_axis,
-    ranked,
-    run_sweep,
-    to_json,
-)
+from stratplan.interpreter.metric_names import HIGHER_BETTER, LOWER_BETTER
+
+if TYPE_CHECKING:  # the sweep itself is imported by the command, not by `--help` (issue 17)
+    from stratplan.interpreter.sweep import Axis, Sweep
 
 _EPILOG = ("exit codes: 0 every point ran with no failure, 1 a point failed or could not run, "
            "2 usage, file or market error, 3 internal error")
 
 
 def _axis(text: str) -> Axis:
+    from stratplan.interpreter.sweep import SweepError, parse_axis
     try:
         return parse_axis(text)
     except SweepError as exc:
@@ -105,6 +93,7 @@ def register(sub: Any) -> None:
 def _check_metric(metric: str, plan: Any, market: Any) -> None:
     from stratplan.cli import UsageError
     from stratplan.interpreter.backtest import PARTS
+    from stratplan.interpreter.sweep import SweepError, metric_direction
     try:
         metric_direction(metric)
     except SweepError as exc:
@@ -124,6 +113,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from stratplan.backtestview import _series_for
     from stratplan.cli import UsageError, _sound_plan
     from stratplan.interpreter.params import ParamError, collect
+    from stratplan.interpreter.sweep import (
+        Cache,
+        Context,
+        SweepError,
+        check_axes,
+        default_cache_dir,
+        run_sweep,
+        to_json,
+    )
 
     axes: list[Axis] = args.grid
     if args.address is not None and args.engine != "ray":
@@ -226,6 +224,7 @@ def _cell(metric: str, value: Decimal | None) -> str:
 
 def render_text(data: dict[str, Any], path: str) -> str:
     """The table, best first: the grid values, the metric and the main summary metrics."""
+    from stratplan.interpreter.sweep import metric_value
     from stratplan.terminal import shown
     metric = data["metric"]
     names = list(data["grid"])
@@ -295,6 +294,7 @@ def plot(sweep: Sweep, plan_name: str, metric: str, target: str) -> None:
     from matplotlib.patches import Rectangle
 
     from stratplan.interpreter.params import plain
+    from stratplan.interpreter.sweep import metric_direction, metric_value, ranked
 
     higher = metric_direction(metric)
     values = [metric_value(row, metric) for row in sweep.rows]

@@ -35,6 +35,9 @@ def test_version_builds_the_argument_parser_but_loads_no_parser_models_or_market
     assert "stratplan.cli" in loaded
     assert not loaded & {*HEAVY, "lark", "pydantic", "yaml"}
     assert not {m for m in loaded if m.startswith(("stratplan.dsl.", "stratplan.executors."))}
+    # `backtest` and `sweep` register their options without loading their engines.
+    assert not loaded & {"stratplan.interpreter.sweep", "stratplan.interpreter.series",
+                         "hashlib", "tempfile", "datetime"}
 
 
 def test_lint_loads_no_graph_library_plotting_server_or_backtest():
@@ -45,6 +48,7 @@ def test_lint_loads_no_graph_library_plotting_server_or_backtest():
     assert "stratplan.interpreter.check" in loaded
     assert not loaded & {"networkx", "matplotlib", "ray", "pygls", "rich"}
     assert "stratplan.interpreter.backtest" not in loaded
+    assert not loaded & {"stratplan.interpreter.sweep", "stratplan.interpreter.series"}
 
 
 def test_a_phase_cycle_still_loads_networkx_to_name_it(tmp_path):
