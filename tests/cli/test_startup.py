@@ -49,6 +49,7 @@ def test_lint_loads_no_graph_library_plotting_server_or_backtest():
     assert not loaded & {"networkx", "matplotlib", "ray", "pygls", "rich"}
     assert "stratplan.interpreter.backtest" not in loaded
     assert not loaded & {"stratplan.interpreter.sweep", "stratplan.interpreter.series"}
+    assert "asyncio" not in loaded  # every built-in executor is immediate: no event loop
 
 
 def test_a_phase_cycle_still_loads_networkx_to_name_it(tmp_path):

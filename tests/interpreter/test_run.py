@@ -12,7 +12,7 @@ from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.market import default_market
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import build_dag
-from stratplan.interpreter.engine import Engine
+from stratplan.interpreter.engine import Engine, run_sync
 from stratplan.interpreter.run import run_plan
 from tests.conftest import CONFORMANCE, EXAMPLES
 
@@ -148,6 +148,39 @@ def test_awaited_executor_failure_is_reported_like_an_immediate_one():
     awaited = _run(text, executors={f: _AwaitOnly(e) for f, e in discover().items()}).report
     assert immediate["failure"]["code"] == "SP300"
     assert awaited == immediate
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+def test_a_run_that_starts_without_an_event_loop_and_needs_one_half_way_agrees(concurrent):
+    """`run_sync` drives the immediate nodes without asyncio and starts the loop at the
+    first awaited one: the same report as immediate executors and as `asyncio.run`."""
+    text = (CONFORMANCE / "clean_btc_basis.plan").read_text()
+    # The transfers run immediately, then the first trade needs the loop.
+    mixed = {f: _AwaitOnly(e) if f == "cex_trade" else e for f, e in discover().items()}
+    immediate = _run(text, concurrent=concurrent)
+    half = _run(text, concurrent=concurrent, executors=mixed)
+    assert half.report == immediate.report
+    assert half.engine.monitor.snapshot() == immediate.engine.monitor.snapshot()
+    plan = parse(text).plan
+    assert plan is not None
+    with arithmetic():
+        engine = Engine(plan, default_market(), mixed)
+        dag = build_dag(plan, engine.scope)
+        plain = asyncio.run(engine.run_concurrent(dag) if concurrent
+                            else engine.run_sequential(dag.nodes))
+    assert [tuple(step) for step in plain.steps] == [tuple(step) for step in half.outcome.steps]
+
+
+def test_run_sync_returns_what_a_loop_free_coroutine_returns_and_refuses_a_foreign_await():
+    async def immediate():
+        return 42
+
+    async def foreign():
+        await asyncio.sleep(0)  # suspends without asking for the loop first
+
+    assert run_sync(immediate()) == 42
+    with pytest.raises(RuntimeError, match="outside an event loop"):
+        run_sync(foreign())
 
 
 def test_execute_now_refuses_a_node_whose_executor_must_be_awaited():
