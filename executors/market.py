@@ -14,14 +14,19 @@ creates money, and never gets past `load_market` as anything but a one-line `Mar
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
+import sys
+import threading
+from contextlib import suppress
 from decimal import Decimal, DecimalException
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -46,7 +51,6 @@ from stratplan.executors.market_numbers import (
     SignedFraction,
     show,
 )
-from stratplan.executors.strict_yaml import load_strict, path_part
 
 MAX_MARKET_BYTES = 1024 * 1024
 MAX_MARKET_NODES = 200_000
@@ -55,7 +59,7 @@ _ASSET = re.compile(r"[a-z]*[A-Z][A-Za-z0-9.]*\Z")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class AssetInfo(_Model):
@@ -109,7 +113,7 @@ class CexVenue(_Model):
     maintenance_margin: Fraction = Decimal(0)
     funding_interval: Duration = Decimal(8 * 3600)  # seconds between funding settlements
     withdraw_fee: dict[str, NonNegative] = {}  # in units of the asset, not a rate
-    markets: CexMarkets = CexMarkets()
+    markets: CexMarkets = Field(default_factory=CexMarkets)  # not built at import
 
     @model_validator(mode="after")
     def _default_within_max(self) -> CexVenue:
@@ -248,7 +252,7 @@ class Market(_Model):
     assets: dict[str, AssetInfo] = {}
     gas: Gas
     venues: dict[str, Venue]
-    rates: Rates = Rates()
+    rates: Rates = Field(default_factory=Rates)  # not built at import (issue 17)
 
     @field_validator("prices")
     @classmethod
@@ -391,6 +395,7 @@ def _where(loc: tuple[int | str, ...], data: Any) -> str:
             break  # past the value the user wrote: pydantic's own steps (a union member...)
         else:
             node = None
+        from stratplan.executors.strict_yaml import path_part
         parts.append(path_part(part))
     return ".".join(parts)
 
@@ -455,6 +460,9 @@ def _too_many_nodes(data: Any) -> bool:
 
 def market_from_text(text: str, source: str) -> Market:
     """Parse YAML text (a safe loader only, duplicate keys refused) into a market."""
+    import yaml
+
+    from stratplan.executors.strict_yaml import load_strict
     try:
         data = load_strict(text)
     except yaml.YAMLError as exc:
@@ -504,6 +512,58 @@ def load_market(path: str | Path) -> Market:
 
 @cache
 def default_market() -> Market:
-    """The built-in market of DESIGN.md."""
+    """The built-in market of DESIGN.md (validated, or as validated before: see below)."""
     text = resources.files("stratplan.executors").joinpath("data/default_market.yaml").read_text("utf-8")
-    return market_from_text(text, "built-in market")
+    return cached_default_market(text, default_market_cache_path(text))
+
+
+def default_market_cache_path(text: str) -> Path | None:
+    """Where the validated built-in market is kept between processes: the user's cache
+    folder ($XDG_CACHE_HOME/stratplan, else ~/.cache/stratplan), one file per market text,
+    source of the modules that validate it, pydantic release and Python version; None when
+    STRATPLAN_MARKET_CACHE=0."""
+    if os.environ.get("STRATPLAN_MARKET_CACHE") == "0":
+        return None
+    from pydantic import VERSION
+
+    digest = hashlib.sha256()
+    for part in (text.encode(), VERSION.encode(), sys.version.encode()):
+        digest.update(part + b"\0")
+    here = Path(__file__).parent  # the modules that read and validate it (not imported)
+    try:
+        for name in ("market.py", "market_numbers.py", "strict_yaml.py"):
+            digest.update((here / name).read_bytes() + b"\0")
+    except OSError:  # sources not on disk (a zip import): no key, no cache
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stratplan" / f"market-{digest.hexdigest()[:24]}.pickle"
+
+
+def cached_default_market(text: str, cache_path: Path | None) -> Market:
+    """The built-in market validated from `text`, or read back from `cache_path`.
+
+    Validating it builds pydantic's validators for every market model and scans the
+    installed packages for pydantic plugins: ~25 ms, a tenth of a small lint (issue 17). So
+    the validated market is kept pickled, as validated (fields, fields set, nested models),
+    under a name that changes with the text and the code that validates it. A file that
+    cannot be read back as a Market is validated again and replaced; it is written beside
+    its name and renamed (a concurrent process never reads half of it); a folder that
+    cannot be written only costs the validation."""
+    if cache_path is not None:
+        try:
+            market = pickle.loads(cache_path.read_bytes())
+        except Exception:  # absent, stale or damaged: validate and write it again
+            market = None
+        if type(market) is Market:
+            return market
+    market = market_from_text(text, "built-in market")
+    if cache_path is not None:
+        partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(pickle.dumps(market, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(partial, cache_path)
+        except OSError:
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
+    return market
