@@ -223,7 +223,7 @@ def _lint_files(args: argparse.Namespace) -> int:
             results.append(_lint(path, market, series, args.set))
     else:
         results = [_lint(path, market, series, args.set) for path in files]
-    from stratplan.render import dumps, github, lint_json, render_text
+    from stratplan.render import dumps, github, lint_json, plain_stream, plain_text, render_text
     from stratplan.sarif import sarif
     if args.format == "json":
         sys.stdout.write(dumps(lint_json(results)))
@@ -231,6 +231,8 @@ def _lint_files(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps(sarif(results)))
     elif args.format == "github":
         sys.stdout.write(github(results))
+    elif plain_stream(sys.stdout):  # a pipe or a file: the same text, without loading rich
+        sys.stdout.write(plain_text(results))
     else:
         render_text(results, _out())
     if args.exit_zero:
