@@ -280,6 +280,27 @@ def _dot_lines(lines: list[str], left: bool) -> str:
     return '"' + "\\n".join(escaped) + '"'
 
 
+def _layout(drawing: _Drawing) -> Iterator[tuple[str, Any]]:
+    """The nesting both renderers draw, as events: ("phase", name), ("repeat", index),
+    ("box", box), ("end repeat", None), ("end phase", None); each statement once, each
+    repeat as one group holding its members."""
+    for phase in dict.fromkeys(box.phase for box in drawing.boxes):
+        yield "phase", phase
+        drawn_repeats: set[int] = set()
+        for box in drawing.boxes:
+            if box.phase != phase:
+                continue
+            if box.repeat is None:
+                yield "box", box
+            elif box.repeat not in drawn_repeats:
+                drawn_repeats.add(box.repeat)
+                yield "repeat", box.repeat
+                for member in drawing.repeats[box.repeat].members:
+                    yield "box", drawing.boxes[member]
+                yield "end repeat", None
+        yield "end phase", None
+
+
 def graph_dot(dag: Dag, title: str, scope: Scope | None = None) -> str:
     """Graphviz source: phases and repeats as clusters, atomic blocks as boxes, asserts as
     diamonds; each statement once."""
@@ -300,28 +321,21 @@ def graph_dot(dag: Dag, title: str, scope: Scope | None = None) -> str:
             lines.append(f"{indent}{name} [shape=ellipse, label={_dot_lines(text, False)}];")
 
     clusters = 0
-    for phase in dict.fromkeys(box.phase for box in drawing.boxes):
-        lines.append(f"  subgraph cluster_{clusters} {{")
-        clusters += 1
-        lines.append(f"    label={_dot_quote(_block_title(dag, phase))}; style=rounded; "
-                     f"color={'gray50' if phase not in dag.triggers else 'darkorange'};")
-        drawn_repeats: set[int] = set()
-        for box in drawing.boxes:
-            if box.phase != phase:
-                continue
-            if box.repeat is None:
-                draw(box, "    ")
-            elif box.repeat not in drawn_repeats:
-                drawn_repeats.add(box.repeat)
-                repeat = drawing.repeats[box.repeat]
-                lines.append(f"    subgraph cluster_{clusters} {{")
-                clusters += 1
-                lines.append(f"      label={_dot_quote(_repeat_title(repeat))}; "
-                             "style=dashed; color=gray40;")
-                for member in repeat.members:
-                    draw(drawing.boxes[member], "      ")
-                lines.append("    }")
-        lines.append("  }")
+    for event, item in _layout(drawing):
+        if event == "phase":
+            lines.append(f"  subgraph cluster_{clusters} {{")
+            clusters += 1
+            lines.append(f"    label={_dot_quote(_block_title(dag, item))}; style=rounded; "
+                         f"color={'gray50' if item not in dag.triggers else 'darkorange'};")
+        elif event == "repeat":
+            lines.append(f"    subgraph cluster_{clusters} {{")
+            clusters += 1
+            lines.append(f"      label={_dot_quote(_repeat_title(drawing.repeats[item]))}; "
+                         "style=dashed; color=gray40;")
+        elif event == "box":
+            draw(item, "      " if item.repeat is not None else "    ")
+        else:
+            lines.append("    }" if event == "end repeat" else "  }")
     for a, b in drawing.edges:
         source = _dot_quote(drawing.boxes[a].first.id.split("#", 1)[0])
         target = _dot_quote(drawing.boxes[b].first.id.split("#", 1)[0])
@@ -350,22 +364,17 @@ def graph_mermaid(dag: Dag, scope: Scope | None = None) -> str:
         else:
             lines.append(f'{indent}n{box.key}("{label}")')
 
-    for index, phase in enumerate(dict.fromkeys(box.phase for box in drawing.boxes)):
-        lines.append(f'  subgraph p{index}["{_mermaid_text(_block_title(dag, phase))}"]')
-        drawn_repeats: set[int] = set()
-        for box in drawing.boxes:
-            if box.phase != phase:
-                continue
-            if box.repeat is None:
-                draw(box, "    ")
-            elif box.repeat not in drawn_repeats:
-                drawn_repeats.add(box.repeat)
-                repeat = drawing.repeats[box.repeat]
-                lines.append(f'    subgraph r{box.repeat}["{_repeat_title(repeat)}"]')
-                for member in repeat.members:
-                    draw(drawing.boxes[member], "      ")
-                lines.append("    end")
-        lines.append("  end")
+    phases = 0
+    for event, item in _layout(drawing):
+        if event == "phase":
+            lines.append(f'  subgraph p{phases}["{_mermaid_text(_block_title(dag, item))}"]')
+            phases += 1
+        elif event == "repeat":
+            lines.append(f'    subgraph r{item}["{_repeat_title(drawing.repeats[item])}"]')
+        elif event == "box":
+            draw(item, "      " if item.repeat is not None else "    ")
+        else:
+            lines.append("    end" if event == "end repeat" else "  end")
     for a, b in drawing.edges:
         lines.append(f"  n{a} --> n{b}")
     return "\n".join(lines) + "\n"
