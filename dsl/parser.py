@@ -38,6 +38,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from stratplan.dsl.comments import RawComment, attach_comments, noqa_table
 from stratplan.dsl.decimals import PRECISION, arithmetic, in_range
 from stratplan.dsl.diagnostics import Diagnostic, error
+from stratplan.dsl.lalr import LalrLoop, NoAction
 from stratplan.dsl.lexer import FastContextualLexer
 from stratplan.dsl.messages import (
     STARTERS,
@@ -82,7 +83,7 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.dsl.performance import paused_gc
-from stratplan.dsl.spans import Span, position, trusted
+from stratplan.dsl.spans import Span, new_span, position, trusted
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -133,8 +134,7 @@ def _symbol(tok: Token) -> str:
 
 def _tok_span(tok: Token) -> Span:
     # Lark fills every position of a lexed token; `or 1` only satisfies the Optional types.
-    return trusted(Span, line=tok.line or 1, column=tok.column or 1,
-                                end_line=tok.end_line or 1, end_column=tok.end_column or 1)
+    return new_span(tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
 
 def _span_of(item: Any) -> Span:
@@ -778,7 +778,7 @@ def parse(data: str | bytes, path: str | None = None) -> ParseResult:
         _COMMENTS.clear()
         lark = _lark()
         try:
-            plan = cast(Plan, lark.parse(lark_text))
+            plan = cast(Plan, _parse_text(lark, lark_text))
             comments = list(_COMMENTS)
         except _Abort as abort:
             return ParseResult(None, [_pathed(abort.diagnostic, path)], source=text)
@@ -798,6 +798,23 @@ def parse(data: str | bytes, path: str | None = None) -> ParseResult:
             _forget_text(lark)
     plan = attach_comments(plan, comments)
     return ParseResult(plan, [], noqa=noqa_table(comments), source=text)
+
+
+def _parse_text(lark: Lark, text: str) -> Any:
+    """The plan of a text, through the faster loop over Lark's tables (`dsl/lalr.py`);
+    a text that does not parse is parsed again by Lark's own loop, from a clean start, so
+    that its syntax error is exactly Lark's."""
+    try:
+        return _loop(lark).parse(text)
+    except (NoAction, UnexpectedInput):
+        _BUILDER.reset()
+        _COMMENTS.clear()
+        return lark.parse(text)
+
+
+@cache
+def _loop(lark: Lark) -> LalrLoop:
+    return LalrLoop(lark)
 
 
 def _last_token_span(lark: Lark) -> Span:

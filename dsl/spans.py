@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
 _DEFAULTS: dict[type, tuple[dict[str, Any], set[str]]] = {}
@@ -33,10 +34,14 @@ def trusted(cls: type[M], **values: Any) -> M:
     return model
 
 
-class Span(BaseModel):
-    """Where a piece of source text starts and ends."""
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a piece of source text starts and ends.
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    A slotted dataclass, not a pydantic model: a plan holds two or three spans per
+    instruction, and a model's instance dictionary made them four times larger (issue 17:
+    peak memory per instruction). Pydantic validates and serialises it as a dataclass, so
+    a diagnostic's JSON is unchanged."""
 
     line: int
     column: int
@@ -46,11 +51,26 @@ class Span(BaseModel):
     @staticmethod
     def join(first: Span, last: Span) -> Span:
         """The span from the start of `first` to the end of `last`."""
-        return trusted(Span, line=first.line, column=first.column, end_line=last.end_line,
-                       end_column=last.end_column)
+        return new_span(first.line, first.column, last.end_line, last.end_column)
 
 
-UNKNOWN_SPAN = trusted(Span, line=1, column=1, end_line=1, end_column=1)  # built lazily
+_SET_SPAN = tuple(getattr(Span, name).__set__
+                  for name in ("line", "column", "end_line", "end_column"))
+
+
+def new_span(line: int, column: int, end_line: int, end_column: int,
+             _new: Any = object.__new__, _set: tuple[Any, ...] = _SET_SPAN) -> Span:
+    """A span from positions the parser already guarantees: the hot path of the parser,
+    without the frozen dataclass's `__init__` (which goes through `object.__setattr__`)."""
+    span = _new(Span)
+    _set[0](span, line)
+    _set[1](span, column)
+    _set[2](span, end_line)
+    _set[3](span, end_column)
+    return span
+
+
+UNKNOWN_SPAN = new_span(1, 1, 1, 1)
 
 
 # LANGUAGE.md section 2: a line ends at `\n`, `\r\n` or a lone `\r`, and nowhere else (not
