@@ -1,4 +1,4 @@
-"""The typed plan: frozen pydantic models, each carrying its source span.
+"""The typed plan: frozen, slotted pydantic dataclasses, each carrying its source span.
 
 The three instruction families of DESIGN.md (wallet transfer, CEX trade, smart-contract
 operation) form one discriminated union; expressions, conditions and the block statements
@@ -7,10 +7,14 @@ operation) form one discriminated union; expressions, conditions and the block s
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Self, TypeVar, Union, cast, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 
 from stratplan.dsl.spans import Span
 
@@ -20,15 +24,66 @@ from stratplan.dsl.spans import Span
 Comments = tuple[str, ...]
 
 
-class Model(BaseModel):
-    """Base of every plan model: frozen, no extra fields; validators built on first use."""
+T = TypeVar("T")
+_CONFIG = ConfigDict(extra="forbid", defer_build=True)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(Field,))
+def plan_model(cls: type[T]) -> type[T]:
+    """A plan model: a frozen pydantic dataclass with `__slots__`, keyword-only, no extra
+    fields, validators built on first use.
+
+    Slots, not pydantic's `BaseModel`: a plan holds several models per instruction, and a
+    `BaseModel` keeps its fields in an instance dictionary, three to four times the size of
+    the object itself (issue 17: peak memory per instruction). Constructing one validates
+    as a model does; the parser builds them with `trusted()`, without validation."""
+    return cast(type[T], dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)(cls))
+
+
+class _FieldsOf:
+    """`Cls.model_fields`: a model's fields by name, as `BaseModel` offers them."""
+
+    def __get__(self, instance: object, owner: type) -> dict[str, FieldInfo]:
+        fields: dict[str, FieldInfo] = owner.__pydantic_fields__  # type: ignore[attr-defined]
+        return fields
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+class Model:
+    """Base of every plan model: the part of `BaseModel`'s interface the project uses."""
+
+    __slots__ = ()
+    model_fields = _FieldsOf()
+
+    def model_dump(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The model as plain data (JSON types with `mode="json"`)."""
+        data: dict[str, Any] = _adapter(type(self)).dump_python(self, mode=mode)
+        return data
+
+    def model_copy(self, update: Mapping[str, Any] | None = None) -> Self:
+        """A copy with some fields replaced, not validated (as `BaseModel.model_copy`);
+        a name that is not a field is an AttributeError."""
+        copied = copy.copy(self)
+        for name, value in (update or {}).items():
+            if name not in type(self).model_fields:
+                raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+            object.__setattr__(copied, name, value)
+        return copied
 
 
 # --- expressions ---------------------------------------------------------------------
 
 
+@plan_model
 class Number(Model):
     """A numeric literal; `value` has its suffix applied (93% -> 0.93), `text` is as written."""
 
@@ -38,6 +93,7 @@ class Number(Model):
     span: Span
 
 
+@plan_model
 class NameRef(Model):
     """A reference to a `let` constant or a loop variable."""
 
@@ -46,6 +102,7 @@ class NameRef(Model):
     span: Span
 
 
+@plan_model
 class AssetArg(Model):
     """An asset symbol passed to a state function, as in `balance(wallet, ETH)`."""
 
@@ -54,6 +111,7 @@ class AssetArg(Model):
     span: Span
 
 
+@plan_model
 class Call(Model):
     """A state function call: balance, collateral, debt, position, price, health, exposure."""
 
@@ -63,6 +121,7 @@ class Call(Model):
     span: Span
 
 
+@plan_model
 class Neg(Model):
     """Unary minus."""
 
@@ -71,6 +130,7 @@ class Neg(Model):
     span: Span
 
 
+@plan_model
 class BinOp(Model):
     """Arithmetic: + - * /."""
 
@@ -81,6 +141,7 @@ class BinOp(Model):
     span: Span
 
 
+@plan_model
 class Compare(Model):
     """A comparison, the atom of a condition."""
 
@@ -91,6 +152,7 @@ class Compare(Model):
     span: Span
 
 
+@plan_model
 class BoolOp(Model):
     """`and` / `or` of two conditions."""
 
@@ -101,6 +163,7 @@ class BoolOp(Model):
     span: Span
 
 
+@plan_model
 class Not(Model):
     """`not` of a condition."""
 
@@ -116,6 +179,7 @@ Expr = Annotated[
 CONDITION_KINDS = frozenset({"compare", "boolop", "not"})
 
 
+@plan_model
 class AllAmount(Model):
     """`all`: the whole balance the instruction draws from."""
 
@@ -123,6 +187,7 @@ class AllAmount(Model):
     span: Span
 
 
+@plan_model
 class MaxAmount(Model):
     """`max`: for borrow, the most the lending venue's LTV allows."""
 
@@ -139,6 +204,7 @@ Amount = Annotated[
 # --- statements ----------------------------------------------------------------------
 
 
+@plan_model
 class Node(Model):
     """Anything that stands on its own line(s) and may carry comments."""
 
@@ -153,6 +219,7 @@ ContractOperation = Literal[
 ]
 
 
+@plan_model
 class WalletTransferInstruction(Node):
     """`transfer A T from V1 to V2`."""
 
@@ -163,6 +230,7 @@ class WalletTransferInstruction(Node):
     target_venue: str
 
 
+@plan_model
 class CEXTradeInstruction(Node):
     """`spot|perp buy|sell A B/Q on V [limit P] [leverage Nx]`."""
 
@@ -182,6 +250,7 @@ class CEXTradeInstruction(Node):
         return f"{self.base}/{self.quote}"
 
 
+@plan_model
 class SmartContractInstruction(Node):
     """A contract operation: stake, supply, borrow, swap, flash borrow, ..."""
 
@@ -200,12 +269,14 @@ Instruction = Annotated[
 ]
 
 
+@plan_model
 class Block(Node):
     """A node with a body in braces."""
 
     end_comments: Comments = ()
 
 
+@plan_model
 class AtomicBlock(Block):
     """`atomic NAME [via VENUE] { ... }`: one on-chain transaction."""
 
@@ -215,6 +286,7 @@ class AtomicBlock(Block):
     body: tuple[Statement, ...] = ()
 
 
+@plan_model
 class Repeat(Block):
     """`repeat N [as i] { ... }`."""
 
@@ -224,6 +296,7 @@ class Repeat(Block):
     body: tuple[Statement, ...] = ()
 
 
+@plan_model
 class Assert(Node):
     """`assert CONDITION [else "message"]`."""
 
@@ -239,6 +312,7 @@ Statement = Annotated[
 ]
 
 
+@plan_model
 class Phase(Block):
     """`phase NAME [after A, B] { ... }`."""
 
@@ -247,12 +321,14 @@ class Phase(Block):
     body: tuple[Statement, ...] = ()
 
 
+@plan_model
 class MarketRef(Node):
     """`use market "path.yaml"`."""
 
     path: str
 
 
+@plan_model
 class SeriesRef(Node):
     """`use series "path.csv"` (v2): prices, funding and rates over time."""
 
@@ -262,6 +338,7 @@ class SeriesRef(Node):
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
+@plan_model
 class Duration(Model):
     """A duration literal (`30s`, `15m`, `8h`, `1d`, `2w`): `value` in units as written."""
 
@@ -276,6 +353,7 @@ class Duration(Model):
         return self.value * DURATION_SECONDS[self.unit]
 
 
+@plan_model
 class Trigger(Block):
     """`trigger NAME every D { ... }` or `trigger NAME when C [cooldown D] { ... }` (v2)."""
 
@@ -291,6 +369,7 @@ class Trigger(Block):
         return Phase(name=self.name, body=self.body, span=self.span)
 
 
+@plan_model
 class HoldingAmount(Model):
     """One `AMOUNT ASSET` of a holdings entry."""
 
@@ -299,6 +378,7 @@ class HoldingAmount(Model):
     span: Span
 
 
+@plan_model
 class HoldingEntry(Node):
     """`VENUE: AMOUNT ASSET, ...`."""
 
@@ -306,12 +386,14 @@ class HoldingEntry(Node):
     amounts: tuple[HoldingAmount, ...]
 
 
+@plan_model
 class Holdings(Block):
     """`holdings { ... }`: starting balances."""
 
     entries: tuple[HoldingEntry, ...] = ()
 
 
+@plan_model
 class Let(Node):
     """`let NAME = EXPR`."""
 
@@ -319,6 +401,7 @@ class Let(Node):
     value: Expr
 
 
+@plan_model
 class Setting(Node):
     """`set OPTION = EXPR`."""
 
@@ -326,6 +409,7 @@ class Setting(Node):
     value: Expr
 
 
+@plan_model
 class Plan(Block):
     """A whole plan file. `end_comments` are the comments after the last phase."""
 
@@ -340,8 +424,8 @@ class Plan(Block):
     triggers: tuple[Trigger, ...] = ()
 
 
-# No `model_rebuild()` here: the models are built lazily (`defer_build`), on their first
-# validation, when every forward reference is defined. The parser builds them with
+# No `rebuild_dataclass()` here: the models are built lazily (`defer_build`), on their
+# first validation, when every forward reference is defined. The parser builds them with
 # `trusted()`, so a lint never pays pydantic's schema build for them (issue 17).
 
 INSTRUCTION_TYPES = (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction)
@@ -354,7 +438,7 @@ AnyExpr = Number | NameRef | AssetArg | Call | Neg | BinOp | Compare | BoolOp | 
 AnyAmount = AnyExpr | AllAmount | MaxAmount
 
 
-def without_spans(model: BaseModel) -> Any:
+def without_spans(model: Model) -> Any:
     """The model as plain data with every `span` left out, to compare plans by meaning."""
     return _strip(model.model_dump(mode="python"))
 

@@ -18,7 +18,7 @@ afterwards).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
@@ -274,7 +274,7 @@ def _repeat_phase(draw: Any, budget: _Budget, name: str) -> Phase | None:
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
-def _duration(value: int, unit: str) -> Duration:
+def _duration(value: int, unit: Literal["m", "h", "d", "w"]) -> Duration:
     return Duration(value=Decimal(value), unit=unit, text=f"{value}{unit}", span=SPAN)
 
 
