@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import MISSING, Field, FrozenInstanceError
+from dataclasses import dataclass as std_dataclass
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Self, TypeVar, Union, cast, dataclass_transform
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    dataclass_transform,
+)
 
-from pydantic import ConfigDict, Field, TypeAdapter
-from pydantic.dataclasses import dataclass
-from pydantic.fields import FieldInfo
+from pydantic import ConfigDict, TypeAdapter
+from pydantic import Field as PydanticField
 
 from stratplan.dsl.spans import Span
 
@@ -25,27 +37,35 @@ Comments = tuple[str, ...]
 
 
 T = TypeVar("T")
-_CONFIG = ConfigDict(extra="forbid", defer_build=True)
 
 
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(Field,))
+@dataclass_transform(frozen_default=True, kw_only_default=True)
 def plan_model(cls: type[T]) -> type[T]:
-    """A plan model: a frozen pydantic dataclass with `__slots__`, keyword-only, no extra
-    fields, validators built on first use.
+    """A plan model: a dataclass with `__slots__`, frozen, keyword-only.
 
     Slots, not pydantic's `BaseModel`: a plan holds several models per instruction, and a
     `BaseModel` keeps its fields in an instance dictionary, three to four times the size of
-    the object itself (issue 17: peak memory per instruction). Constructing one validates
-    as a model does; the parser builds them with `trusted()`, without validation."""
-    return cast(type[T], dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)(cls))
+    the object itself (issue 17: peak memory per instruction). Pydantic still validates
+    and serialises them (`model_validate`, `model_dump`), as dataclasses, with schemas
+    built on first use.
 
-
-class _FieldsOf:
-    """`Cls.model_fields`: a model's fields by name, as `BaseModel` offers them."""
-
-    def __get__(self, instance: object, owner: type) -> dict[str, FieldInfo]:
-        fields: dict[str, FieldInfo] = owner.__pydantic_fields__  # type: ignore[attr-defined]
-        return fields
+    The constructor, equality, hashing, `repr` and freezing come from `Model`, written once
+    for all, not generated per class by `dataclasses` or pydantic (which compile several
+    functions a class: 15-40 ms of every command's start for thirty classes). The
+    constructor does not validate: models are made by the parser, which guarantees the
+    types, and by the project's own code."""
+    made: Any = std_dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)(cls)
+    required: list[tuple[str, Any]] = []
+    optional: list[tuple[str, Any, Any]] = []
+    for field in dataclass_fields(made):
+        setter = getattr(made, field.name).__set__  # the slot's member descriptor
+        if field.default is MISSING:
+            required.append((field.name, setter))
+        else:
+            optional.append((field.name, setter, field.default))
+    made._field_names = tuple(field.name for field in dataclass_fields(made))
+    made._setters = (tuple(required), tuple(optional))
+    return cast(type[T], made)
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -58,11 +78,75 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
     return adapter
 
 
+class _FieldsOf:
+    """`Cls.model_fields`: a model's fields by name (each with its `default`)."""
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Field[Any]]:
+        return {field.name: field for field in dataclass_fields(owner)}
+
+
 class Model:
-    """Base of every plan model: the part of `BaseModel`'s interface the project uses."""
+    """Base of every plan model: construction, frozen value semantics over the fields,
+    and the part of pydantic's `BaseModel` interface the project uses."""
 
     __slots__ = ()
+    # Read by pydantic for the dataclasses that derive from this one.
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+    _field_names: ClassVar[tuple[str, ...]] = ()
+    _setters: ClassVar[tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any, Any], ...]]]
     model_fields = _FieldsOf()
+
+    def __init__(self, **values: Any) -> None:
+        required, optional = self._setters
+        try:
+            for name, setter in required:
+                setter(self, values[name])
+        except KeyError as missing:
+            raise TypeError(f"{type(self).__name__} needs {missing}") from None
+        given = len(required)
+        for name, setter, default in optional:
+            if name in values:
+                setter(self, values[name])
+                given += 1
+            else:
+                setter(self, default)
+        if given != len(values):
+            unknown = sorted(set(values) - set(self._field_names))
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        """A model from plain data (or a model), validated by pydantic."""
+        model: Self = _adapter(cls).validate_python(data)
+        return model
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self._field_names])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == cast(Model, other)._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._field_names)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self._values()
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self._field_names, state, strict=True):
+            object.__setattr__(self, name, value)
 
     def model_dump(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
         """The model as plain data (JSON types with `mode="json"`)."""
@@ -74,7 +158,7 @@ class Model:
         a name that is not a field is an AttributeError."""
         copied = copy.copy(self)
         for name, value in (update or {}).items():
-            if name not in type(self).model_fields:
+            if name not in self._field_names:
                 raise AttributeError(f"{type(self).__name__} has no field {name!r}")
             object.__setattr__(copied, name, value)
         return copied
@@ -174,7 +258,7 @@ class Not(Model):
 
 Expr = Annotated[
     Union[Number, NameRef, AssetArg, Call, Neg, BinOp, Compare, BoolOp, Not],
-    Field(discriminator="kind"),
+    PydanticField(discriminator="kind"),
 ]
 CONDITION_KINDS = frozenset({"compare", "boolop", "not"})
 
@@ -197,7 +281,7 @@ class MaxAmount(Model):
 
 Amount = Annotated[
     Union[Number, NameRef, AssetArg, Call, Neg, BinOp, Compare, BoolOp, Not, AllAmount, MaxAmount],
-    Field(discriminator="kind"),
+    PydanticField(discriminator="kind"),
 ]
 
 
@@ -265,7 +349,7 @@ class SmartContractInstruction(Node):
 
 Instruction = Annotated[
     Union[WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction],
-    Field(discriminator="kind"),
+    PydanticField(discriminator="kind"),
 ]
 
 
@@ -308,7 +392,7 @@ class Assert(Node):
 Statement = Annotated[
     Union[WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction,
           AtomicBlock, Repeat, Assert],
-    Field(discriminator="kind"),
+    PydanticField(discriminator="kind"),
 ]
 
 
@@ -424,9 +508,8 @@ class Plan(Block):
     triggers: tuple[Trigger, ...] = ()
 
 
-# No `rebuild_dataclass()` here: the models are built lazily (`defer_build`), on their
-# first validation, when every forward reference is defined. The parser builds them with
-# `trusted()`, so a lint never pays pydantic's schema build for them (issue 17).
+# Pydantic's schemas for the models are built on first use (`model_dump`, `model_validate`),
+# when every forward reference is defined: a lint never builds them (issue 17).
 
 INSTRUCTION_TYPES = (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction)
 AnyInstruction = WalletTransferInstruction | CEXTradeInstruction | SmartContractInstruction

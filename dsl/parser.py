@@ -29,7 +29,7 @@ from decimal import (
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from lark import Lark, Token, Transformer
 from lark import __version__ as lark_version
@@ -83,7 +83,7 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.dsl.performance import paused_gc
-from stratplan.dsl.spans import Span, new_span, position, trusted
+from stratplan.dsl.spans import Span, new_span, position
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -319,7 +319,7 @@ class _Builder(Transformer[Token, Any]):
             raise _Abort(error(problem.code, problem.message, span)) from None
         except DecimalException as signal:
             raise _Abort(_signal_diagnostic(signal, span)) from None
-        return trusted(Number, value=value, text=text, span=span)
+        return Number(value=value, text=text, span=span)
 
     def _block_nesting(self, node: Any, body: tuple[Any, ...]) -> Any:
         level = 1 + max((self.nesting.get(id(s), 0) for s in body), default=0)
@@ -365,7 +365,7 @@ class _Builder(Transformer[Token, Any]):
                                "the phases", triggers[0].span))
         last = max((*phases, *triggers), key=lambda item: (item.span.end_line,
                                                           item.span.end_column))
-        return trusted(Plan,
+        return Plan(
             name=decl[0], description=decl[1], lets=tuple(lets), sets=tuple(sets),
             phases=tuple(phases), triggers=tuple(triggers),
             span=Span.join(decl[2], last.span), leading=(),
@@ -376,33 +376,33 @@ class _Builder(Transformer[Token, Any]):
         return self._name(ch[1]), desc, _around(ch[0], ch[-1])
 
     def use_market(self, ch: list[Any]) -> MarketRef:
-        return trusted(MarketRef, path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
+        return MarketRef(path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
                                          leading=(), trailing=None)
 
     def use_series(self, ch: list[Any]) -> SeriesRef:
-        return trusted(SeriesRef, path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
+        return SeriesRef(path=self._string(ch[2]), span=_around(ch[0], ch[-1]),
                        leading=(), trailing=None)
 
     def holdings(self, ch: list[Any]) -> Holdings:
-        return trusted(Holdings, entries=tuple(ch[2:-1]), span=_around(ch[0], ch[-1]),
+        return Holdings(entries=tuple(ch[2:-1]), span=_around(ch[0], ch[-1]),
                                         leading=(), trailing=None, end_comments=())
 
     def holding(self, ch: list[Any]) -> HoldingEntry:
         amounts = tuple(c for c in ch[2:] if isinstance(c, HoldingAmount))
-        return trusted(HoldingEntry, venue=self._name(ch[0]), amounts=amounts,
+        return HoldingEntry(venue=self._name(ch[0]), amounts=amounts,
                                             span=_around(ch[0], ch[-1]), leading=(),
                                             trailing=None)
 
     def holding_amount(self, ch: list[Any]) -> HoldingAmount:
-        return trusted(HoldingAmount, amount=ch[0], asset=_symbol(ch[1]),
+        return HoldingAmount(amount=ch[0], asset=_symbol(ch[1]),
                                              span=_around(ch[0], ch[1]))
 
     def let_stmt(self, ch: list[Any]) -> Let:
-        return trusted(Let, name=self._name(ch[1]), value=self._value(ch[3], "a value"),
+        return Let(name=self._name(ch[1]), value=self._value(ch[3], "a value"),
                                    span=_around(ch[0], ch[3]), leading=(), trailing=None)
 
     def set_stmt(self, ch: list[Any]) -> Setting:
-        return trusted(Setting, name=self._name(ch[1]),
+        return Setting(name=self._name(ch[1]),
                                        value=self._value(ch[3], "a value"),
                                        span=_around(ch[0], ch[3]), leading=(), trailing=None)
 
@@ -412,7 +412,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], tuple):
             after, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        return trusted(Phase, name=self._name(ch[1]), after=after, body=body,
+        return Phase(name=self._name(ch[1]), after=after, body=body,
                                      span=_around(ch[0], ch[-1]), leading=(), trailing=None,
                                      end_comments=())
 
@@ -421,7 +421,7 @@ class _Builder(Transformer[Token, Any]):
         body = tuple(ch[4:-1])
         fields: dict[str, Any] = {"every": first, "when": None, "cooldown": None} \
             if kind == "every" else {"every": None, "when": first, "cooldown": cooldown}
-        node = trusted(Trigger, name=self._name(ch[1]), body=body, span=_around(ch[0], ch[-1]),
+        node = Trigger(name=self._name(ch[1]), body=body, span=_around(ch[0], ch[-1]),
                        leading=(), trailing=None, end_comments=(), **fields)
         return node
 
@@ -443,7 +443,8 @@ class _Builder(Transformer[Token, Any]):
         except LiteralError as exc:
             raise _Abort(error(exc.code, f"duration {_shown(text)}: {exc.message}",
                                span)) from None
-        return trusted(Duration, value=value, unit=text[-1], text=text, span=span)
+        unit = cast(Literal["s", "m", "h", "d", "w"], text[-1])  # the terminal's last letter
+        return Duration(value=value, unit=unit, text=text, span=span)
 
     def after(self, ch: list[Any]) -> tuple[str, ...]:
         return tuple(self._name(t) for t in ch[1::2])
@@ -454,7 +455,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], str) and not isinstance(rest[0], Token):
             via, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        node = trusted(AtomicBlock, name=self._name(ch[1]), via=via, body=body,
+        node = AtomicBlock(name=self._name(ch[1]), via=via, body=body,
                                            span=_around(ch[0], ch[-1]), leading=(),
                                            trailing=None, end_comments=())
         return self._block_nesting(node, body)
@@ -469,7 +470,7 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], str) and not isinstance(rest[0], Token):
             var, rest = rest[0], rest[1:]
         body = tuple(rest[1:-1])
-        node = trusted(Repeat, count=count, var=var, body=body,
+        node = Repeat(count=count, var=var, body=body,
                                       span=_around(ch[0], ch[-1]), leading=(), trailing=None,
                                       end_comments=())
         return self._block_nesting(node, body)
@@ -480,7 +481,7 @@ class _Builder(Transformer[Token, Any]):
     def assert_stmt(self, ch: list[Any]) -> Assert:
         message = ch[2][0] if len(ch) > 2 else None
         last = ch[2][1] if len(ch) > 2 else ch[1]
-        return trusted(Assert, condition=self._condition(ch[1]), message=message,
+        return Assert(condition=self._condition(ch[1]), message=message,
                                       span=_around(ch[0], last), leading=(), trailing=None)
 
     def else_msg(self, ch: list[Any]) -> tuple[str, Token]:
@@ -488,7 +489,7 @@ class _Builder(Transformer[Token, Any]):
 
     # --- instructions -----------------------------------------------------------------
     def transfer(self, ch: list[Any]) -> WalletTransferInstruction:
-        return trusted(WalletTransferInstruction,
+        return WalletTransferInstruction(
             amount=ch[1], token=_symbol(ch[2]), source_venue=self._name(ch[4]),
             target_venue=self._name(ch[6]), span=_around(ch[0], ch[6]), leading=(),
             trailing=None)
@@ -498,7 +499,7 @@ class _Builder(Transformer[Token, Any]):
         if len(ch) > 6:
             extra[ch[6][0]] = ch[6][1]
         base, quote = ch[3]
-        return trusted(CEXTradeInstruction,
+        return CEXTradeInstruction(
             market=cast(Any, market), side=cast(Any, _symbol(ch[1])), amount=ch[2], base=base, quote=quote,
             venue=self._name(ch[5]), span=_around(ch[0], ch[-1] if len(ch) <= 6 else ch[6][2]),
             leading=(), trailing=None, **extra)
@@ -524,7 +525,7 @@ class _Builder(Transformer[Token, Any]):
     def _op(self, operation: str, ch: list[Any], amount: Any, token_in: Token,
             token_out: Any = None, venue: Any = None, slippage: Any = None,
             last: Any = None) -> SmartContractInstruction:
-        return trusted(SmartContractInstruction,
+        return SmartContractInstruction(
             operation=cast(Any, operation), amount=amount, token_in=_symbol(token_in),
             token_out=None if token_out is None else _symbol(token_out),
             venue=None if venue is None else self._name(venue), slippage=slippage,
@@ -574,8 +575,8 @@ class _Builder(Transformer[Token, Any]):
         item = ch[0]
         if isinstance(item, Token):
             if item.type == "ALL":
-                return trusted(AllAmount, span=_tok_span(item))
-            return trusted(MaxAmount, span=_tok_span(item))
+                return AllAmount(span=_tok_span(item))
+            return MaxAmount(span=_tok_span(item))
         result: AnyAmount = self._value(item)
         return result
 
@@ -584,15 +585,15 @@ class _Builder(Transformer[Token, Any]):
         return self._plain_number(ch[0])
 
     def name(self, ch: list[Any]) -> NameRef:
-        return trusted(NameRef, name=self._name(ch[0]), span=_tok_span(ch[0]))
+        return NameRef(name=self._name(ch[0]), span=_tok_span(ch[0]))
 
     def asset_arg(self, ch: list[Any]) -> AssetArg:
-        return trusted(AssetArg, symbol=_symbol(ch[0]), span=_tok_span(ch[0]))
+        return AssetArg(symbol=_symbol(ch[0]), span=_tok_span(ch[0]))
 
     def call(self, ch: list[Any]) -> Call:
         args = tuple(self._value(c, "an argument") for c in ch[2:-1]
                      if c is not None and not isinstance(c, Token))
-        node = trusted(Call, func=self._name(ch[0]), args=args,
+        node = Call(func=self._name(ch[0]), args=args,
                                     span=_around(ch[0], ch[-1]))
         return self._expr(node, *args)
 
@@ -608,12 +609,12 @@ class _Builder(Transformer[Token, Any]):
 
     def neg(self, ch: list[Any]) -> Neg:
         operand = self._value(ch[1], "a number")
-        return self._expr(trusted(Neg, operand=operand, span=_around(ch[0], ch[1])),
+        return self._expr(Neg(operand=operand, span=_around(ch[0], ch[1])),
                           operand)
 
     def _binop(self, ch: list[Any]) -> BinOp:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = trusted(BinOp, op=cast(Any, str(ch[1])), left=left, right=right,
+        node = BinOp(op=cast(Any, str(ch[1])), left=left, right=right,
                                      span=_around(left, right))
         return self._chain(node, left, right)
 
@@ -624,13 +625,13 @@ class _Builder(Transformer[Token, Any]):
 
     def compare_op(self, ch: list[Any]) -> Compare:
         left, right = self._value(ch[0], "a number"), self._value(ch[2], "a number")
-        node = trusted(Compare, op=cast(Any, str(ch[1])), left=left, right=right,
+        node = Compare(op=cast(Any, str(ch[1])), left=left, right=right,
                                        span=_around(left, right))
         return self._expr(node, left, right)
 
     def _boolop(self, ch: list[Any]) -> BoolOp:
         left, right = self._condition(ch[0]), self._condition(ch[2])
-        node = trusted(BoolOp, op=cast(Any, str(ch[1])), left=left, right=right,
+        node = BoolOp(op=cast(Any, str(ch[1])), left=left, right=right,
                                       span=_around(left, right))
         return self._chain(node, left, right)
 
@@ -638,7 +639,7 @@ class _Builder(Transformer[Token, Any]):
 
     def not_op(self, ch: list[Any]) -> Not:
         operand = self._condition(ch[1])
-        return self._expr(trusted(Not, operand=operand, span=_around(ch[0], operand)),
+        return self._expr(Not(operand=operand, span=_around(ch[0], operand)),
                           operand)
 
 

@@ -4,45 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-M = TypeVar("M")
-# Per plan model class: the slot setters of its required fields, and of its optional
-# fields with their defaults.
-_SETTERS: dict[type, tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any, Any], ...]]] = {}
-
-
-def trusted(cls: type[M], **values: Any) -> M:
-    """A plan model from values the parser already guarantees, skipping validation.
-
-    The parser builds hundreds of thousands of models for a large plan; this is the
-    hot path, several times cheaper than validating. The models are frozen slotted
-    dataclasses, so each field is set through its slot's descriptor (what the frozen
-    `__init__` does through `object.__setattr__`). Every default is immutable; a missing
-    required field is a KeyError, never a half-built model."""
-    setters = _SETTERS.get(cls)
-    if setters is None:
-        setters = _SETTERS[cls] = _slot_setters(cls)
-    required, optional = setters
-    model = object.__new__(cls)
-    for name, setter in required:
-        setter(model, values[name])
-    for name, setter, default in optional:
-        setter(model, values.get(name, default))
-    return model
-
-
-def _slot_setters(cls: type) -> tuple[tuple[tuple[str, Any], ...],
-                                      tuple[tuple[str, Any, Any], ...]]:
-    required: list[tuple[str, Any]] = []
-    optional: list[tuple[str, Any, Any]] = []
-    for name, field in cls.__pydantic_fields__.items():  # type: ignore[attr-defined]
-        setter = getattr(cls, name).__set__  # the slot's member descriptor
-        if field.is_required():
-            required.append((name, setter))
-        else:
-            optional.append((name, setter, field.default))
-    return tuple(required), tuple(optional)
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
