@@ -109,7 +109,7 @@ def dry_run(plan: Plan, market: Market) -> list[Diagnostic]:
         nodes = dry_run_nodes(plan, engine.scope)
     except DagError:
         return []
-    outcome = run_sync(engine.run_sequential(nodes))
+    outcome = run_sync(engine.run_sequential(nodes, steps=False))
     found: list[Diagnostic] = []
     seen: set[tuple[str, int]] = set()
     for code, message, span, node_id in outcome.warnings:

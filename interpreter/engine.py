@@ -193,9 +193,10 @@ class Engine:
         self._gas_prices: dict[int, tuple[Decimal, Decimal]] = {}
 
     # --- one node ------------------------------------------------------------------------
-    def _prepare(self, stmt: AnyInstruction | AtomicBlock | Assert) -> _Prepared:
+    def _prepare(self, stmt: AnyInstruction | AtomicBlock | Assert, keep: bool = True) -> _Prepared:
         # Repeats share statement objects, so what depends only on the statement is
-        # worked out once: its operations and the gas of its transaction.
+        # worked out once: its operations and the gas of its transaction. Without `keep`
+        # (a statement the caller knows runs once) the result is not cached.
         cached = self._prepared.get(id(stmt))
         if cached is not None and cached[0] is stmt:
             return cached[1]
@@ -226,8 +227,9 @@ class Engine:
                      if len(appliers) == len(ops) else None)
         prepared = _Prepared(ops, atomic, on_chain, units, eth, usd, orders, stmt.span.line,
                              immediate, cast(Assert, stmt) if kind == "assert" else None)
-        # Keeping the statement alive beside its entry stops its id from being reused.
-        self._prepared[id(stmt)] = (stmt, prepared)
+        if keep:
+            # Keeping the statement alive beside its entry stops its id from being reused.
+            self._prepared[id(stmt)] = (stmt, prepared)
         return prepared
 
     def execute_now(self, node: PlanNode, prepared: _Prepared | None = None) -> Step:
@@ -266,10 +268,10 @@ class Engine:
         # tuple.__new__ skips the named tuple's Python-level __new__ (one step per node).
         return _new_step(Step, (node.id, prepared.line, "ok", prepared.eth, prepared.units))
 
-    async def execute(self, node: PlanNode) -> Step:
+    async def execute(self, node: PlanNode, prepared: _Prepared | None = None) -> Step:
         """Run one node; raises NodeFailed (state restored, gas kept) when it fails."""
         stmt = node.statement
-        prepared = self._prepare(stmt)
+        prepared = prepared or self._prepare(stmt)
         if prepared.immediate is not None:
             return self.execute_now(node, prepared)
         if prepared.on_chain:
@@ -451,9 +453,15 @@ class Engine:
                                  f"{token} to {venue} in flash loans", borrow.span)
 
     # --- whole runs ----------------------------------------------------------------------
-    async def run_sequential(self, nodes: Iterable[PlanNode]) -> Outcome:
-        """Run nodes one after another in the given order; stop at the first failure."""
-        return await self._run_waves(nodes)
+    async def run_sequential(self, nodes: Iterable[PlanNode], *, steps: bool = True) -> Outcome:
+        """Run nodes one after another in the given order; stop at the first failure.
+
+        Without `steps` (lint's dry run, which reads only the warnings and the failure) the
+        outcome records no steps, and a node outside every repeat, whose statement runs
+        once, is prepared without being cached: a flat plan would otherwise keep every
+        node's preparation to the end (issue 17). The warnings and the failure are the
+        same either way (tests compare them)."""
+        return await self._run_waves(nodes, steps)
 
     async def run_concurrent(self, dag: Dag) -> Outcome:
         """Dispatch nodes that are ready together concurrently; stop after a failure."""
@@ -461,25 +469,28 @@ class Engine:
         return await self._run_waves(nodes[wave[0]] if len(wave) == 1 else
                                      [nodes[index] for index in wave] for wave in dag.waves)
 
-    async def _run_waves(self, waves: Iterable[PlanNode | list[PlanNode]]) -> Outcome:
+    async def _run_waves(self, waves: Iterable[PlanNode | list[PlanNode]],
+                         record: bool = True) -> Outcome:
         """Run each wave (a node ready alone, or a list of nodes ready together) in turn;
-        stop after a wave with a failure."""
+        stop after a wave with a failure. Without `record`, see `run_sequential`."""
         outcome = Outcome(warnings=self.warnings)
         steps, prepare = outcome.steps, self._prepare
         for wave in waves:
             if not isinstance(wave, list):
                 # Most nodes share the wallet and are ready alone: no batch, no task.
                 node = wave
-                lone = prepare(node.statement)
+                lone = prepare(node.statement, record or node.iteration is not None)
                 try:
                     if lone.immediate is not None:
-                        steps.append(self.execute_now(node, lone))
+                        step = self.execute_now(node, lone)
                     else:
                         await _needs_loop()
-                        steps.append(await self.execute(node))
+                        step = await self.execute(node, lone)
                 except NodeFailed as failed:
-                    self._record_failure(outcome, node, failed)
+                    self._record_failure(outcome, node, failed, record)
                     break
+                if record:
+                    steps.append(step)
                 continue
             for node, result in zip(wave, await self._attempt_batch(wave), strict=True):
                 if isinstance(result, Step):
@@ -502,9 +513,12 @@ class Engine:
         return list(await asyncio.gather(*(self._attempt(node) for node in batch)))
 
     @staticmethod
-    def _record_failure(outcome: Outcome, node: PlanNode, failed: NodeFailed) -> None:
+    def _record_failure(outcome: Outcome, node: PlanNode, failed: NodeFailed,
+                        record: bool = True) -> None:
         """A failed step, with the gas it paid; the run's failure is the first one."""
-        outcome.steps.append(Step(node.id, node.line, "failed", failed.gas_eth, failed.gas_units))
+        if record:
+            outcome.steps.append(Step(node.id, node.line, "failed", failed.gas_eth,
+                                      failed.gas_units))
         if outcome.failure is None:
             outcome.failure = Failure(node.id, failed.code, failed.message, failed.span)
 

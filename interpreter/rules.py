@@ -1,7 +1,7 @@
 """The static rules (SP101-SP110, SP200-SP207, SP400, SP401), registered in one table.
 
 Each rule is a small function of a RuleContext that yields diagnostics. The context walks
-the plan once (`visits`) and every rule reads that list, so adding a rule means adding one
+the plan once (`visits`) and every rule reads that walk, so adding a rule means adding one
 function here, its tests, and its page in `explain/`.
 """
 
@@ -11,15 +11,15 @@ import difflib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import (
+    INSTRUCTION_KINDS,
     AllAmount,
-    Assert,
     AtomicBlock,
     CEXTradeInstruction,
     Let,
@@ -59,56 +59,79 @@ LENDING_OPS = {"supply", "withdraw", "borrow", "repay"}
 MAX_CHECKED_ITERATIONS = 10_000
 
 
-@dataclass
-class Visit:
-    """One statement of the plan as written, with where it stands."""
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where statements stand: their phase (or trigger body, as a phase), the outermost
+    atomic block around them, and the repeats around them, outermost first. One per body,
+    shared by the statements written in it."""
 
-    stmt: Any
     phase: Phase
     atomic: AtomicBlock | None
     repeats: tuple[Repeat, ...]
 
 
-@dataclass
+# The expressions of each kind of statement, in the order the rules read them.
+_EXPRESSION_FIELDS: dict[str, tuple[str, ...]] = {
+    "wallet_transfer": ("amount",), "cex_trade": ("amount", "limit"),
+    "contract": ("amount", "slippage"), "atomic": (), "repeat": ("count",),
+    "assert": ("condition",)}
+
+
 class RuleContext:
-    """What every rule reads: the plan, the market (None if it failed to load), the walk."""
+    """What every rule reads: the plan, the market (None if it failed to load), the walk.
 
-    plan: Plan
-    market: Market | None
-    source: str = ""
-    visits: list[Visit] = field(default_factory=list)
-    scope: Scope = field(default_factory=Scope)
+    The walk is kept as parallel lists: `statements`, every statement as written (a block
+    before what it holds), `places`, where each stands, and a byte per statement saying
+    whether it is an instruction. Parallel lists, not a record per statement, and venue
+    references streamed rather than kept: a large plan pays for every byte per instruction
+    (issue 17).
+    """
 
-    def __post_init__(self) -> None:
-        self._instructions: list[Visit] | None = None
-        self._expressions: list[tuple[Any, Visit | None, tuple[Repeat, ...]]] | None = None
-        self.venue_refs: list[tuple[str, Span, str]] | None = None
-        self.scope = Scope({let.name: let for let in self.plan.lets}, {}, self.market)
-        self.lines = split_lines(self.source)
+    def __init__(self, plan: Plan, market: Market | None, source: str = "") -> None:
+        self.plan = plan
+        self.market = market
+        self.source = source
+        self.scope = Scope({let.name: let for let in plan.lets}, {}, market)
+        self._lines: list[str] | None = None
         # Phases and trigger bodies (as phases named after their trigger): every rule that
         # walks statements covers both.
-        self.blocks: list[Phase] = [*self.plan.phases,
-                                    *(t.as_phase() for t in self.plan.triggers)]
+        self.blocks: list[Phase] = [*plan.phases, *(t.as_phase() for t in plan.triggers)]
+        self.statements: list[Any] = []
+        self.places: list[Place] = []
+        self._is_instruction = bytearray()
         for phase in self.blocks:
-            self._walk(phase, phase.body, None, ())
+            self._walk(phase.body, Place(phase, None, ()))
+        self._expressions: tuple[list[Any], list[Place | None]] | None = None
 
-    def _walk(self, phase: Phase, body: tuple[Any, ...], atomic: AtomicBlock | None,
-              repeats: tuple[Repeat, ...]) -> None:
+    def _walk(self, body: tuple[Any, ...], place: Place) -> None:
         # Bounded depth: the parser refuses deeper nesting (SP110).
+        statements, places, is_instruction = self.statements, self.places, self._is_instruction
         for stmt in body:
-            self.visits.append(Visit(stmt, phase, atomic, repeats))
-            if isinstance(stmt, AtomicBlock):
-                self._walk(phase, stmt.body, atomic or stmt, repeats)
-            elif isinstance(stmt, Repeat):
-                self._walk(phase, stmt.body, atomic, (*repeats, stmt))
+            statements.append(stmt)
+            places.append(place)
+            kind = stmt.kind
+            is_instruction.append(kind in INSTRUCTION_KINDS)
+            if kind == "atomic":
+                atomic = stmt if place.atomic is None else place.atomic
+                self._walk(stmt.body, Place(place.phase, atomic, place.repeats))
+            elif kind == "repeat":
+                self._walk(stmt.body, Place(place.phase, place.atomic, (*place.repeats, stmt)))
+
+    @property
+    def lines(self) -> list[str]:
+        """The source's lines, split on first use: only a reported diagnostic needs them."""
+        if self._lines is None:
+            self._lines = split_lines(self.source)
+        return self._lines
 
     def at(self, span: Span, word: str | None = None) -> Span:
         """Narrow a span to the first whole-word `word` inside it, when found on its lines."""
-        if not word or not self.lines:
+        if not word or not self.source:
             return span
+        lines = self.lines
         pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])")
-        for number in range(span.line, min(span.end_line, len(self.lines)) + 1):
-            text = self.lines[number - 1]
+        for number in range(span.line, min(span.end_line, len(lines)) + 1):
+            text = lines[number - 1]
             start = span.column - 1 if number == span.line else 0
             end = span.end_column - 1 if number == span.end_line else len(text)
             match = pattern.search(text, start, end)
@@ -117,45 +140,43 @@ class RuleContext:
                             end_column=match.end() + 1)
         return span
 
-    def instructions(self) -> list[Visit]:
-        """Visits of instructions (not blocks or asserts)."""
-        if self._instructions is None:
-            self._instructions = [v for v in self.visits if isinstance(
-                v.stmt, (WalletTransferInstruction, CEXTradeInstruction, SmartContractInstruction))]
-        return self._instructions
+    def visits(self) -> Iterator[tuple[Any, Place]]:
+        """(statement, place) for every statement, in the order written."""
+        return zip(self.statements, self.places, strict=True)
 
-    def expressions(self) -> list[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
-        """Every expression in the plan with the visit it belongs to (None: top level)."""
+    def instructions(self) -> Iterator[tuple[Any, Place]]:
+        """The visits of instructions (not blocks or asserts)."""
+        # `compress` picks them by the walk's bytes, without a test per statement here.
+        return itertools.compress(self.visits(), self._is_instruction)
+
+    def expressions(self) -> Iterator[tuple[Any, Place | None]]:
+        """Every expression in the plan with the place of its statement (None: a `let` or
+        `set`; a trigger's condition stands in the trigger's body)."""
         if self._expressions is None:
-            self._expressions = list(self._walk_expressions())
-        return self._expressions
+            # Found once, kept as two parallel lists: four rules read them.
+            exprs: list[Any] = []
+            places: list[Place | None] = []
+            for expr, place in self._walk_expressions():
+                exprs.append(expr)
+                places.append(place)
+            self._expressions = exprs, places
+        return zip(*self._expressions, strict=True)
 
-    def _walk_expressions(self) -> Iterator[tuple[Any, Visit | None, tuple[Repeat, ...]]]:
+    def _walk_expressions(self) -> Iterator[tuple[Any, Place | None]]:
         for let in self.plan.lets:
-            yield let.value, None, ()
+            yield let.value, None
         for setting in self.plan.sets:
-            yield setting.value, None, ()
-        for trigger in self.plan.triggers:
+            yield setting.value, None
+        for trigger, phase in zip(self.plan.triggers, self.blocks[len(self.plan.phases):],
+                                  strict=True):
             if trigger.when is not None:
-                yield trigger.when, Visit(trigger, trigger.as_phase(), None, ()), ()
-        for visit in self.visits:
-            stmt = visit.stmt
-            exprs: list[Any]
-            if isinstance(stmt, Repeat):
-                exprs = [stmt.count]
-            elif isinstance(stmt, Assert):
-                exprs = [stmt.condition]
-            elif isinstance(stmt, AtomicBlock):
-                exprs = []
-            elif isinstance(stmt, CEXTradeInstruction):
-                exprs = [stmt.amount, stmt.limit]
-            elif isinstance(stmt, SmartContractInstruction):
-                exprs = [stmt.amount, stmt.slippage]
-            else:
-                exprs = [stmt.amount]
-            for expr in exprs:
-                if expr is not None and not isinstance(expr, (AllAmount, MaxAmount)):
-                    yield expr, visit, visit.repeats
+                yield trigger.when, Place(phase, None, ())
+        fields = _EXPRESSION_FIELDS
+        for stmt, place in self.visits():
+            for name in fields[stmt.kind]:
+                expr = getattr(stmt, name)
+                if expr is not None and expr.kind != "all" and expr.kind != "max":
+                    yield expr, place
 
 
 Check = Callable[[RuleContext], Iterable[Diagnostic]]
@@ -195,31 +216,29 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
 # --- venue references ---------------------------------------------------------------------
 
 
-def venue_refs(ctx: RuleContext) -> list[tuple[str, Span, str]]:
+def venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
     """(venue, span, role) for every venue the plan names; role says what it is used for.
 
-    The span is the statement's; `ctx.at` narrows it to the name only when reporting."""
-    if ctx.venue_refs is None:
-        ctx.venue_refs = list(_walk_venue_refs(ctx))
-    return ctx.venue_refs
-
-
-def _walk_venue_refs(ctx: RuleContext) -> Iterator[tuple[str, Span, str]]:
+    The span is the statement's; `ctx.at` narrows it to the name only when reporting.
+    Streamed, not kept: two rules read them, and a second walk costs less than a record
+    per reference (issue 17)."""
     if ctx.plan.holdings:
         for entry in ctx.plan.holdings.entries:
             yield entry.venue, entry.span, "holdings"
-    for visit in ctx.visits:
-        stmt = visit.stmt
-        if isinstance(stmt, WalletTransferInstruction):
+    for stmt in ctx.statements:
+        # `kind`, not isinstance: one string test per statement.
+        kind = stmt.kind
+        if kind == "wallet_transfer":
             yield stmt.source_venue, stmt.span, "transfer"
             yield stmt.target_venue, stmt.span, "transfer"
-        elif isinstance(stmt, CEXTradeInstruction):
+        elif kind == "cex_trade":
             yield stmt.venue, stmt.span, "cex"
-        elif isinstance(stmt, SmartContractInstruction) and stmt.venue:
-            yield stmt.venue, stmt.span, stmt.operation
-        elif isinstance(stmt, AtomicBlock) and stmt.via:
+        elif kind == "contract":
+            if stmt.venue:
+                yield stmt.venue, stmt.span, stmt.operation
+        elif kind == "atomic" and stmt.via:
             yield stmt.via, stmt.span, "via"
-    for expr, _, _ in ctx.expressions():
+    for expr, _ in ctx.expressions():
         for call in calls(expr):
             signature = FUNCTIONS.get(call.func, ())
             for arg, kind in zip(call.args, signature, strict=False):
@@ -285,18 +304,18 @@ def _asset_refs(ctx: RuleContext) -> Iterator[tuple[str, Span]]:
         for entry in ctx.plan.holdings.entries:
             for amount in entry.amounts:
                 yield amount.asset, amount.span
-    for visit in ctx.instructions():
-        stmt = visit.stmt
-        if isinstance(stmt, WalletTransferInstruction):
+    for stmt, _ in ctx.instructions():
+        kind = stmt.kind
+        if kind == "wallet_transfer":
             yield stmt.token, stmt.span
-        elif isinstance(stmt, CEXTradeInstruction):
+        elif kind == "cex_trade":
             yield stmt.base, stmt.span
             yield stmt.quote, stmt.span
         else:
             yield stmt.token_in, stmt.span
             if stmt.token_out:
                 yield stmt.token_out, stmt.span
-    for expr, _, _ in ctx.expressions():
+    for expr, _ in ctx.expressions():
         for call in calls(expr):
             for arg in call.args:
                 if arg.kind == "asset":
@@ -363,12 +382,12 @@ def unknown_asset(ctx: RuleContext) -> Iterator[Diagnostic]:
                         amount.asset not in terms.assets:
                     yield diag("SP103", f"{entry.venue} does not list {amount.asset}",
                                ctx.at(amount.span, amount.asset))
-    for visit in ctx.instructions():
-        if visit.stmt.span.line in flagged:
+    for stmt, _ in ctx.instructions():
+        if stmt.span.line in flagged:
             continue
-        problem = _listing_problem(market, visit.stmt)
+        problem = _listing_problem(market, stmt)
         if problem:
-            yield diag("SP103", problem, visit.stmt.span)
+            yield diag("SP103", problem, stmt.span)
 
 
 def _iterations(repeats: tuple[Repeat, ...], scope: Scope) -> Iterator[dict[str, Decimal]] | None:
@@ -407,6 +426,23 @@ def _values(ctx: RuleContext, expr: Any, repeats: tuple[Repeat, ...]) -> Iterato
         yield value, label
 
 
+def _positive(value: Decimal) -> bool:
+    return value > 0
+
+
+def _fraction(value: Decimal) -> bool:
+    return 0 <= value < 1
+
+
+# The values SP104 checks in each kind of instruction: (field, what it is, valid).
+_RANGES: dict[str, tuple[tuple[str, str, Callable[[Decimal], bool]], ...]] = {
+    "wallet_transfer": (("amount", "amount", _positive),),
+    "cex_trade": (("amount", "amount", _positive), ("limit", "limit price", _positive),
+                  ("leverage", "leverage", _positive)),
+    "contract": (("amount", "amount", _positive), ("slippage", "slippage", _fraction)),
+}
+
+
 @rule("SP104")
 def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Constant amounts, prices, leverage and options must be in range."""
@@ -416,19 +452,12 @@ def non_positive(ctx: RuleContext) -> Iterator[Diagnostic]:
                 if amount.amount.value <= 0:
                     yield diag("SP104", f"holding of {amount.asset} is not positive",
                                amount.amount.span)
-    for visit in ctx.instructions():
-        stmt = visit.stmt
-        checks: list[tuple[Any, str, Callable[[Decimal], bool]]] = [
-            (stmt.amount, "amount", lambda v: v > 0)]
-        if isinstance(stmt, CEXTradeInstruction):
-            checks += [(stmt.limit, "limit price", lambda v: v > 0),
-                       (stmt.leverage, "leverage", lambda v: v > 0)]
-        if isinstance(stmt, SmartContractInstruction):
-            checks.append((stmt.slippage, "slippage", lambda v: 0 <= v < 1))
-        for expr, what, valid in checks:
-            if expr is None or isinstance(expr, (AllAmount, MaxAmount)):
+    for stmt, place in ctx.instructions():
+        for name, what, valid in _RANGES[stmt.kind]:
+            expr = getattr(stmt, name)
+            if expr is None or expr.kind == "all" or expr.kind == "max":
                 continue
-            for value, label in _values(ctx, expr, visit.repeats):
+            for value, label in _values(ctx, expr, place.repeats):
                 if not valid(value):
                     yield diag("SP104", f"the {what} is {value.normalize():f}{label}; "
                                f"it must be {'from 0 to below 1' if what == 'slippage' else 'positive'}",
@@ -502,17 +531,17 @@ def duplicate_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from dupes(((x.name, x.span) for x in ctx.plan.lets), "constant")
     yield from dupes(((x.name, x.span) for x in ctx.plan.sets), "option")
     # One pass over the visits, grouped by phase (a scan per phase would be quadratic).
-    blocks: dict[int, list[tuple[str, Span]]] = {id(phase): [] for phase in ctx.blocks}
-    for visit in ctx.visits:
-        if isinstance(visit.stmt, AtomicBlock):
-            blocks[id(visit.phase)].append((visit.stmt.name, visit.stmt.span))
+    blocks: dict[int, list[tuple[str, Span]]] = {}
+    for stmt, place in ctx.visits():
+        if stmt.kind == "atomic":
+            blocks.setdefault(id(place.phase), []).append((stmt.name, stmt.span))
     for phase in ctx.blocks:
-        yield from dupes(blocks[id(phase)], f"atomic block in {phase.name}")
+        if id(phase) in blocks:
+            yield from dupes(blocks[id(phase)], f"atomic block in {phase.name}")
     lets = {x.name for x in ctx.plan.lets}
-    for visit in ctx.visits:
-        stmt = visit.stmt
-        if isinstance(stmt, Repeat) and stmt.var:
-            outer = {r.var for r in visit.repeats if r.var}
+    for stmt, place in ctx.visits():
+        if stmt.kind == "repeat" and stmt.var:
+            outer = {r.var for r in place.repeats if r.var}
             if stmt.var in lets or stmt.var in outer:
                 yield diag("SP105", f"loop variable `{stmt.var}` hides another name",
                            ctx.at(stmt.span, stmt.var))
@@ -568,10 +597,10 @@ def undefined_names(ctx: RuleContext) -> Iterator[Diagnostic]:
             yield diag("SP108", f"unknown option `{setting.name}`", ctx.at(setting.span, setting.name),
                        _suggest(setting.name, OPTIONS) or f"options: {', '.join(sorted(OPTIONS))}")
         yield from _check_expr(ctx, setting.value, lets)
-    for expr, visit, repeats in ctx.expressions():
-        if visit is None:
+    for expr, place in ctx.expressions():
+        if place is None:
             continue
-        loop_vars = {r.var for r in repeats if r.var}
+        loop_vars = {r.var for r in place.repeats if r.var}
         yield from _check_expr(ctx, expr, lets | loop_vars)
 
 
@@ -606,8 +635,7 @@ def _instruction_key(stmt: Any) -> str:
 @rule("SP109")
 def all_or_max(ctx: RuleContext) -> Iterator[Diagnostic]:
     """`all` only where the instruction draws from a balance; `max` only for borrow."""
-    for visit in ctx.instructions():
-        stmt = visit.stmt
+    for stmt, _ in ctx.instructions():
         key = _instruction_key(stmt)
         if isinstance(stmt.amount, AllAmount) and key not in ALL_ALLOWED:
             yield diag("SP109", f"`all` is not allowed for {key.replace('_', ' ')}",
@@ -621,9 +649,8 @@ def all_or_max(ctx: RuleContext) -> Iterator[Diagnostic]:
 def limits(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Repeat counts are whole constants from 1 to 10,000; a plan unrolls to at most 1M nodes."""
     bad = False
-    for visit in ctx.visits:
-        stmt = visit.stmt
-        if isinstance(stmt, Repeat) and repeat_count(stmt, ctx.scope) is None:
+    for stmt in ctx.statements:
+        if stmt.kind == "repeat" and repeat_count(stmt, ctx.scope) is None:
             bad = True
             yield diag("SP110", f"repeat count must be a whole constant from 1 to {MAX_REPEAT:,}",
                        stmt.count.span)
@@ -642,19 +669,19 @@ def limits(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule("SP200")
 def transfer_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Wallet transfers cannot be bundled into a contract transaction."""
-    for visit in ctx.instructions():
-        if visit.atomic and isinstance(visit.stmt, WalletTransferInstruction):
-            yield diag("SP200", f"wallet transfer inside atomic block `{visit.atomic.name}`",
-                       visit.stmt.span, "move the transfer before or after the block")
+    for stmt, place in ctx.instructions():
+        if place.atomic and stmt.kind == "wallet_transfer":
+            yield diag("SP200", f"wallet transfer inside atomic block `{place.atomic.name}`",
+                       stmt.span, "move the transfer before or after the block")
 
 
 @rule("SP201")
 def trade_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """CEX trades are off-chain and cannot be part of a transaction."""
-    for visit in ctx.instructions():
-        if visit.atomic and isinstance(visit.stmt, CEXTradeInstruction):
-            yield diag("SP201", f"CEX trade inside atomic block `{visit.atomic.name}`",
-                       visit.stmt.span, "move the trade before or after the block")
+    for stmt, place in ctx.instructions():
+        if place.atomic and stmt.kind == "cex_trade":
+            yield diag("SP201", f"CEX trade inside atomic block `{place.atomic.name}`",
+                       stmt.span, "move the trade before or after the block")
 
 
 def _is_flash(stmt: Any) -> bool:
@@ -664,18 +691,19 @@ def _is_flash(stmt: Any) -> bool:
 @rule("SP202")
 def flash_outside(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Flash loans only exist inside one transaction."""
-    for visit in ctx.instructions():
-        if _is_flash(visit.stmt) and visit.atomic is None:
-            word = visit.stmt.operation.replace("_", " ")
-            yield diag("SP202", f"{word} outside an atomic block", visit.stmt.span,
+    for stmt, place in ctx.instructions():
+        if _is_flash(stmt) and place.atomic is None:
+            word = stmt.operation.replace("_", " ")
+            yield diag("SP202", f"{word} outside an atomic block", stmt.span,
                        "put the flash borrow, its use and its repay in one atomic block")
 
 
 @rule("SP203")
 def flash_unpaid(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Each flash borrow needs repays to the same lender, in full with fee, in its block."""
-    blocks = [v.stmt for v in ctx.visits if isinstance(v.stmt, AtomicBlock)]
-    for block in blocks:
+    for block in ctx.statements:
+        if block.kind != "atomic":
+            continue
         ops = [s for s in block.body if isinstance(s, SmartContractInstruction)]
         borrowed: dict[tuple[str, str], list[Any]] = {}
         for op in ops:
@@ -723,22 +751,21 @@ def _constant_total(ctx: RuleContext, ops: list[Any]) -> Decimal | None:
 @rule("SP204")
 def empty_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """An atomic block with nothing in it still costs a transaction."""
-    for visit in ctx.visits:
-        if isinstance(visit.stmt, AtomicBlock) and not visit.stmt.body:
-            yield diag("SP204", f"atomic block `{visit.stmt.name}` is empty", visit.stmt.span,
+    for stmt in ctx.statements:
+        if stmt.kind == "atomic" and not stmt.body:
+            yield diag("SP204", f"atomic block `{stmt.name}` is empty", stmt.span,
                        "remove it")
 
 
 @rule("SP205")
 def nested_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """An atomic block holds instructions only."""
-    for visit in ctx.visits:
-        if visit.atomic is None:
+    for stmt, place in ctx.visits():
+        if place.atomic is None:
             continue
-        stmt = visit.stmt
-        if isinstance(stmt, (AtomicBlock, Repeat, Assert)):
+        if stmt.kind in ("atomic", "repeat", "assert"):
             what = {"atomic": "atomic block", "repeat": "repeat", "assert": "assert"}[stmt.kind]
-            yield diag("SP205", f"{what} inside atomic block `{visit.atomic.name}`", stmt.span,
+            yield diag("SP205", f"{what} inside atomic block `{place.atomic.name}`", stmt.span,
                        "atomic blocks hold instructions only; write the operations out")
 
 
@@ -746,9 +773,8 @@ def nested_in_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
 def not_one_transaction(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Operations that wait (an unstake queue) cannot complete in one transaction."""
     assert ctx.market is not None
-    for visit in ctx.instructions():
-        stmt = visit.stmt
-        if visit.atomic and isinstance(stmt, SmartContractInstruction) and \
+    for stmt, place in ctx.instructions():
+        if place.atomic and stmt.kind == "contract" and \
                 stmt.operation == "unstake":
             terms = ctx.market.venues.get(stmt.venue or "")
             if isinstance(terms, StakingVenue) and not terms.unstake_atomic:
@@ -760,9 +786,9 @@ def not_one_transaction(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule("SP207")
 def flash_without_executor(ctx: RuleContext) -> Iterator[Diagnostic]:
     """A flash loan calls back into contract code: the block needs a `via` executor."""
-    for visit in ctx.visits:
-        block = visit.stmt
-        if not isinstance(block, AtomicBlock) or visit.atomic is not None:
+    for block, place in ctx.visits():
+        # The outermost blocks only: a nested one is SP205's.
+        if block.kind != "atomic" or place.atomic is not None:
             continue
         if not any(isinstance(op, SmartContractInstruction) and op.operation == "flash_borrow"
                    for op in block.body):
@@ -781,12 +807,12 @@ def flash_without_executor(ctx: RuleContext) -> Iterator[Diagnostic]:
 def could_be_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Runs of contract operations outside atomic blocks pay one base fee each."""
     bodies: list[tuple[tuple[Any, ...], int]] = [(p.body, 1) for p in ctx.blocks]
-    for visit in ctx.visits:
-        if isinstance(visit.stmt, Repeat) and visit.atomic is None:
+    for stmt, place in ctx.visits():
+        if stmt.kind == "repeat" and place.atomic is None:
             passes = 1
-            for repeat in (*visit.repeats, visit.stmt):
+            for repeat in (*place.repeats, stmt):
                 passes *= repeat_count(repeat, ctx.scope) or 1
-            bodies.append((visit.stmt.body, passes))
+            bodies.append((stmt.body, passes))
     base = ctx.market.gas.base_tx if ctx.market else 21_000
     gwei = ctx.market.gas.price_gwei if ctx.market else Decimal(20)
     for setting in ctx.plan.sets:
@@ -814,7 +840,7 @@ def could_be_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
 def unused_let(ctx: RuleContext) -> Iterator[Diagnostic]:
     """A constant nobody reads is probably a mistake."""
     used: set[str] = set()
-    for expr, _, _ in ctx.expressions():
+    for expr, _ in ctx.expressions():
         used |= names_used(expr)
     for let in ctx.plan.lets:
         if let.name not in used:
