@@ -248,11 +248,15 @@ class _Builder(Transformer[Token, Any]):
         self.depth: dict[int, tuple[int, int]] = {}
         self.grouped: set[int] = set()  # ids of expressions written in parentheses
         self.nesting: dict[int, int] = {}
+        # Number literals seen in this text: the same literal shares its text and value
+        # (Decimal is immutable). Plans repeat their amounts; a Decimal is 104 bytes.
+        self.literals: dict[str, tuple[str, Decimal]] = {}
 
     def reset(self) -> None:
         self.depth.clear()
         self.grouped.clear()
         self.nesting.clear()
+        self.literals.clear()
 
     # --- helpers ----------------------------------------------------------------------
     @staticmethod
@@ -313,13 +317,15 @@ class _Builder(Transformer[Token, Any]):
             raise _Abort(error("SP100", 'the "x" suffix is only allowed after `leverage`', span))
         if allow_x and (text.endswith("%") or text.endswith("bps")):
             raise _Abort(error("SP100", "expected a leverage such as 3x", span))
-        try:
-            value = number_value(text)
-        except LiteralError as problem:
-            raise _Abort(error(problem.code, problem.message, span)) from None
-        except DecimalException as signal:
-            raise _Abort(_signal_diagnostic(signal, span)) from None
-        return Number(value=value, text=text, span=span)
+        known = self.literals.get(text)
+        if known is None:
+            try:
+                known = self.literals[text] = (text, number_value(text))
+            except LiteralError as problem:
+                raise _Abort(error(problem.code, problem.message, span)) from None
+            except DecimalException as signal:
+                raise _Abort(_signal_diagnostic(signal, span)) from None
+        return Number(value=known[1], text=known[0], span=span)
 
     def _block_nesting(self, node: Any, body: tuple[Any, ...]) -> Any:
         level = 1 + max((self.nesting.get(id(s), 0) for s in body), default=0)

@@ -268,3 +268,18 @@ def test_property_parse_never_raises_on_numbers_digits_and_line_ends(text):
 @given(st.lists(_PIECES, max_size=40).map("".join).map(lambda t: t.encode("utf-8")))
 def test_property_parse_never_raises_on_bytes_of_numbers_and_line_ends(data):
     assert isinstance(parse(data), ParseResult)
+
+
+def test_a_literal_written_twice_shares_its_value_and_each_keeps_its_own_span():
+    text = "plan p\nphase a {\n  wrap 0.5 ETH\n  wrap 0.5 ETH\n  wrap 0.50 ETH\n}\n"
+    plan = parse(text).plan
+    assert plan is not None
+    first, second, third = (stmt.amount for stmt in plan.phases[0].body)
+    assert first.value is second.value and first.text is second.text
+    assert (first.span.line, second.span.line) == (3, 4)
+    # 0.50 is another literal: equal value, its own text and exponent.
+    assert third.value == first.value and third.text == "0.50"
+    assert str(third.value) == "0.50" and str(first.value) == "0.5"
+    # Nothing carries over to the next parse.
+    again = parse(text).plan
+    assert again is not None and again.phases[0].body[0].amount.value is not first.value
