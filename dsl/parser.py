@@ -725,11 +725,17 @@ def _lark_for_errors() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="basic")
 
 
-def decode(data: str | bytes) -> tuple[str | None, Diagnostic | None]:
-    """Text from bytes, or an SP100/SP110 saying why the bytes are not a plan."""
+def decode(data: str | bytes, max_bytes: int | None = MAX_FILE_BYTES
+           ) -> tuple[str | None, Diagnostic | None]:
+    """Text from bytes, or an SP100/SP110 saying why the bytes are not a plan.
+
+    `max_bytes` is LANGUAGE.md's file limit; only a program embedding the parser may lift
+    it (None), as the benchmark does for its flat plan of a million instructions. The
+    command line, the language server and the linter keep it."""
+    limit = max_bytes if max_bytes is not None else sys.maxsize
     if isinstance(data, bytes):
-        if len(data) > MAX_FILE_BYTES:
-            return None, _file_too_large(len(data))
+        if len(data) > limit:
+            return None, _file_too_large(len(data), limit)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -741,8 +747,8 @@ def decode(data: str | bytes) -> tuple[str | None, Diagnostic | None]:
                                help="save the plan as UTF-8 text")
     else:
         text = data
-        if len(text) > MAX_FILE_BYTES and len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
-            return None, _file_too_large(len(text.encode("utf-8", "replace")))
+        if len(text) > limit and len(text.encode("utf-8", "replace")) > limit:
+            return None, _file_too_large(len(text.encode("utf-8", "replace")), limit)
     nul = text.find("\x00")
     if nul >= 0:
         line, column = position(text, nul)
@@ -753,8 +759,8 @@ def decode(data: str | bytes) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def _file_too_large(size: int) -> Diagnostic:
-    return error("SP110", f"the file is {size:,} bytes, above the limit of {MAX_FILE_BYTES:,}",
+def _file_too_large(size: int, limit: int) -> Diagnostic:
+    return error("SP110", f"the file is {size:,} bytes, above the limit of {limit:,}",
                  Span(line=1, column=1, end_line=1, end_column=1),
                  help="split the plan into several files")
 
@@ -769,13 +775,15 @@ def _one_line_end(text: str) -> str:
     return _LONE_CR.sub("\n", text) if "\r" in text else text
 
 
-def parse(data: str | bytes, path: str | None = None) -> ParseResult:
+def parse(data: str | bytes, path: str | None = None,
+          max_bytes: int | None = MAX_FILE_BYTES) -> ParseResult:
     """Parse plan text (or bytes) into a typed plan; never raises on any input.
 
     Decimal work is done in `decimals.arithmetic()` (40 significant digits); a decimal
     signal becomes a diagnostic at the line where it arose (SP110 out of range, SP104 not
-    finite). `ParseResult.source` is the text as given (a BOM aside)."""
-    text, problem = decode(data)
+    finite). `ParseResult.source` is the text as given (a BOM aside). `max_bytes`: see
+    `decode`."""
+    text, problem = decode(data, max_bytes)
     if text is None:
         assert problem is not None
         return ParseResult(None, [_pathed(problem, path)])

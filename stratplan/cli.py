@@ -135,7 +135,7 @@ def _read(path: Path) -> bytes | Diagnostic:
                 size = max(os.fstat(handle.fileno()).st_size, len(data))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _file_too_large(size).with_path(str(path))
+    return _file_too_large(size, MAX_FILE_BYTES).with_path(str(path))
 
 
 def _lint(path: Path, market: Market | None, series: Any = None,

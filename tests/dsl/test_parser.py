@@ -165,3 +165,13 @@ def test_bom_is_accepted():
 def test_parse_is_reentrant_after_errors():
     assert parse("plan p phase a { transfer }").plan is None
     assert parse("plan p phase a { wrap 1 ETH }").plan is not None
+
+
+def test_only_an_embedding_program_lifts_the_file_limit():
+    text = "plan p\nphase a {\n  wrap 1 ETH\n}\n" + "#" * 64
+    refused = parse(text, "p.plan", max_bytes=32)
+    assert not refused.ok
+    assert refused.diagnostics[0].code == "SP110"
+    assert "above the limit of 32" in refused.diagnostics[0].message
+    assert parse(text, "p.plan", max_bytes=None).ok
+    assert parse(text.encode(), "p.plan", max_bytes=None).ok
