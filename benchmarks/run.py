@@ -43,8 +43,10 @@ from benchmarks.generate import (  # noqa: E402
     python_source,
 )
 from stratplan.dsl import parse  # noqa: E402
+from stratplan.dsl.parser import MAX_FILE_BYTES  # noqa: E402
+from stratplan.dsl.performance import paused_gc  # noqa: E402
 from stratplan.executors.market import default_market  # noqa: E402
-from stratplan.interpreter.check import lint_source  # noqa: E402
+from stratplan.interpreter.check import lint_parsed  # noqa: E402
 from stratplan.interpreter.dag import build_dag  # noqa: E402
 from stratplan.interpreter.evaluate import Scope  # noqa: E402
 from stratplan.interpreter.export import export_entries  # noqa: E402
@@ -97,6 +99,19 @@ def bare_loop(count: int) -> float:
     return time.perf_counter() - start
 
 
+def lint_text(text: str, path: str = "bench.plan"):
+    """What `lint_source` does (parse, rules, dry run, the GC paused), with LANGUAGE.md's
+    16 MiB file limit lifted: the flat shape of a million instructions is about 50 MB. The
+    command line keeps the limit (the whole-process timings stop below it)."""
+    with paused_gc():
+        return lint_parsed(parse(text, path, max_bytes=None), path)
+
+
+# Above this many instructions the YAML comparison is not run: CSafeLoader takes about
+# four minutes a million instructions, and it is no target.
+YAML_UP_TO = 100_000
+
+
 def gc_paused(func, *args):
     """`func(*args)` with the cyclic GC paused, as lint and run pause it."""
     gc.disable()
@@ -116,21 +131,25 @@ def measure(n: int, repeat: int = 1, shape: str = "repeat") -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     # Nothing measured is kept alive while the next thing is timed: a large live object
     # graph slows whatever runs next (the references' garbage collector walks it).
-    t_parse, parsed = timed(repeat, parse, text)
+    t_parse, parsed = timed(repeat, parse, text, None, None)
     plan = parsed.plan
     assert plan is not None, parsed.diagnostics
     del parsed
     t_run, ran = timed(repeat, run_plan, plan, default_market())
     assert ran.report["status"] == "ok", ran.report["failure"]
     del ran, plan
-    t_lint, result = timed(repeat, lint_source, text, "bench.plan")
+    t_lint, result = timed(repeat, lint_text, text)
     assert result.diagnostics == [], result.diagnostics[:3]
     del result
     t_ast = timed(repeat, ast.parse, py)[0]
-    t_ast_unrolled = timed(repeat, ast.parse, py_unrolled)[0]
+    # The flat shape has no loops: as written and unrolled are the same source.
+    t_ast_unrolled = t_ast if py_unrolled == py else timed(repeat, ast.parse, py_unrolled)[0]
     t_ast_paused = timed(repeat, gc_paused, ast.parse, py_unrolled)[0]
-    exported = export_yaml(text)
-    t_yaml = timed(repeat, yaml.load, exported, loader)[0]
+    t_yaml = None
+    if count <= YAML_UP_TO:
+        exported = export_yaml(text)
+        t_yaml = timed(repeat, yaml.load, exported, loader)[0]
+        del exported
     t_loop = min(bare_loop(count) for _ in range(repeat))
     return {"shape": shape, "n": count, "parse": t_parse, "lint": t_lint, "run": t_run,
             "ast": t_ast, "ast_unrolled": t_ast_unrolled, "ast_paused": t_ast_paused,
@@ -141,7 +160,7 @@ PEAK_PROBE = """
 import resource, sys
 sys.path.insert(0, {root!r})
 from benchmarks.generate import flat_plan_text, plan_text
-from stratplan.interpreter.check import lint_source
+from benchmarks.run import lint_text
 
 
 def peak_kib():
@@ -157,10 +176,10 @@ def peak_kib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-lint_source(plan_text(100), "warm.plan")  # the baseline holds the grammar and tables
+lint_text(plan_text(100), "warm.plan")  # the baseline holds the grammar and tables
 text = {generator}({n})
 base = peak_kib()
-lint_source(text, "bench.plan")
+lint_text(text, "bench.plan")
 print(peak_kib() - base)
 """
 
@@ -256,7 +275,7 @@ def main() -> int:
             row = measure(n, repeat, shape)
             if not args.no_memory:
                 row["mem_per_instr"] = peak_memory(n, shape) / row["n"]
-            if shape == "flat" and n <= 100_000:
+            if shape == "flat" and row["kb"] * 1024 <= MAX_FILE_BYTES:
                 row["cli_lint"], row["cli_run"] = cli_flat(n, 1 if args.smoke else repeat)
             rows.append(row)
             if args.json:
@@ -264,11 +283,21 @@ def main() -> int:
                 continue
             _print_row(row, repeat)
         if len(rows) > 1 and not args.json:
-            first, last = rows[0], rows[-1]
-            growth = (last["lint"] / last["n"]) / (first["lint"] / first["n"])
-            print(f"lint cost per instruction ({shape}), N={last['n']:,} vs N={first['n']:,}: "
-                  f"{growth:.2f}x (target <= 1.2x)")
+            _print_growth(shape, rows)
     return 0
+
+
+def _print_growth(shape: str, rows: list[dict[str, Any]]) -> None:
+    """Lint and run cost per instruction of each size against the smallest (issue 17:
+    within 1.2x from 10k to 1M)."""
+    first = rows[0]
+    for row in rows[1:]:
+        parts = []
+        for stage in ("lint", "run"):
+            growth = (row[stage] / row["n"]) / (first[stage] / first["n"])
+            parts.append(f"{stage} {growth:.2f}x")
+        print(f"cost per instruction ({shape}), N={row['n']:,} vs N={first['n']:,}: "
+              f"{'   '.join(parts)} (target <= 1.2x)")
 
 
 def _print_row(row: dict[str, Any], repeat: int) -> None:
@@ -277,11 +306,14 @@ def _print_row(row: dict[str, Any], repeat: int) -> None:
     loops = "loops" if row["shape"] == "repeat" else "as written"
     print(f"  ast.parse {row['ast']:8.3f} s ({loops})  {row['ast_unrolled']:8.3f} s (unrolled)"
           f"  {row['ast_paused']:8.3f} s (unrolled, GC paused as lint pauses it)")
-    print(f"  CSafeLoader {row['yaml']:8.3f} s   bare loop {row['loop']:8.4f} s")
+    yaml_time = (f"{row['yaml']:8.3f} s" if row["yaml"] is not None
+                 else f"not run above {YAML_UP_TO:,} instructions")
+    print(f"  CSafeLoader {yaml_time}   bare loop {row['loop']:8.4f} s")
+    versus_yaml = (f"CSafeLoader / lint = {row['yaml'] / row['lint']:6.2f}x   "
+                   if row["yaml"] is not None else "")
     print(f"  lint / ast.parse = {row['lint'] / row['ast']:6.2f}x ({loops}) "
           f"{row['lint'] / row['ast_unrolled']:6.2f}x (unrolled) "
-          f"{row['lint'] / row['ast_paused']:6.2f}x (unrolled, GC paused)   "
-          f"CSafeLoader / lint = {row['yaml'] / row['lint']:6.2f}x   "
+          f"{row['lint'] / row['ast_paused']:6.2f}x (unrolled, GC paused)   {versus_yaml}"
           f"parse / ast.parse = {row['parse'] / row['ast']:6.2f}x ({loops})")
     print(f"  lint {row['n'] / row['lint']:,.0f} instr/s   run {row['n'] / row['run']:,.0f} "
           f"instr/s   run / bare loop = {row['run'] / row['loop']:,.1f}x")
@@ -291,7 +323,11 @@ def _print_row(row: dict[str, Any], repeat: int) -> None:
     if "cli_lint" in row:
         print(f"  stratplan lint {row['cli_lint']:.3f} s   stratplan run {row['cli_run']:.3f} s"
               f"   run / lint = {row['cli_run'] / row['cli_lint']:.2f}x (target <= 1.3x)   "
-              f"stratplan lint / ast.parse = {row['cli_lint'] / row['ast']:.2f}x")
+              f"stratplan lint / ast.parse = {row['cli_lint'] / row['ast']:.2f}x "
+              "(target <= 1.0x)")
+    elif row["shape"] == "flat":
+        print(f"  stratplan lint / run: not run, the plan is over LANGUAGE.md's file limit "
+              f"({MAX_FILE_BYTES // 2**20} MiB, SP110); lint above is the same work in process")
 
 
 if __name__ == "__main__":
