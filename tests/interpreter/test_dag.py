@@ -244,3 +244,17 @@ def test_phase_order_in_plain_python_is_networkx_lexicographical_sort(phases):
         expected = None
     assert phase_names_in_order(plan) == expected
     assert (expected is None) == (not nx.is_directed_acyclic_graph(phase_graph(plan)))
+
+
+@given(st.lists(st.integers(0, 999), min_size=1, max_size=40, unique=True)
+       .map(lambda keys: [f"n{k}" for k in keys]))
+@settings(max_examples=100, deadline=None)
+def test_phase_order_without_after_is_the_written_order_as_networkx_finds(names):
+    """The shortcut for unique names and no `after` (issue 17) agrees with networkx."""
+    from stratplan.interpreter.dag import phase_graph, phase_names_in_order
+    plan = parse("plan p\n" + "".join(f"phase {name} {{ wrap 1 ETH }}\n" for name in names)).plan
+    assert plan is not None
+    index = {p.name: i for i, p in enumerate(plan.phases)}
+    expected = list(nx.lexicographical_topological_sort(phase_graph(plan),
+                                                        key=lambda n: index[n]))
+    assert phase_names_in_order(plan) == expected == names
