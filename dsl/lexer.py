@@ -27,6 +27,7 @@ from lark.lexer import (
     LexerState,
     PatternStr,
     UnlessCallback,
+    _create_unless,
 )
 
 _new_str = str.__new__
@@ -71,14 +72,34 @@ def _matches_space(regexp: str, flags: int) -> bool:
     return any(compiled.match(space + after) for space in _SPACES for after in _PROBES)
 
 
+def scanner_tables(lexer: BasicLexer) -> tuple[list[Any], dict[str, Any]] | None:
+    """The terminals in the order Lark's scanner tries them, and the callbacks by terminal,
+    as `BasicLexer._build_scanner` makes them, without compiling Lark's own scanner
+    regex: the fast path has its own, and Lark's is needed only in the states where Lark's
+    loop runs (comments, the end, errors). That halves the regex compilations of a
+    process's first parse (~7 ms of a small lint). None when a user callback would be
+    chained to a keyword check (Lark's `CallChain`): such a state keeps Lark's loop.
+    A test compares these tables with Lark's scanner in every parser state."""
+    terminals, callbacks = _create_unless(lexer.terminals, lexer.g_regex_flags, lexer.re,
+                                          lexer.use_bytes)
+    for name, callback in lexer.user_callbacks.items():
+        if name in callbacks:
+            return None
+        callbacks[name] = callback
+    return terminals, callbacks
+
+
 def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan | None:
     """The fast path for one state's lexer, or None when it cannot match Lark exactly."""
-    scanner = lexer.scanner  # builds Lark's terminal order and its callbacks
+    tables = scanner_tables(lexer)
+    if tables is None:
+        return None
+    terminals, lark_callbacks = tables
     ignored = lexer.ignore_types
     alternatives: list[str] = []
     keywords: dict[str, dict[str, str]] = {}
     callbacks: dict[str, Callable[[Token], Token]] = {}
-    for terminal in scanner.terminals:
+    for terminal in terminals:
         if terminal.name in skipped:
             continue
         regexp = terminal.pattern.to_regexp()
@@ -87,7 +108,7 @@ def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan 
         # Ignored terminals stay in Lark's order: one that matches (a comment) sends the
         # token to the slow path instead of letting a later terminal match in its place.
         alternatives.append(f"(?P<{terminal.name}>{regexp})")
-    for name, callback in lexer.callback.items():
+    for name, callback in lark_callbacks.items():
         if name in ignored:
             continue
         table = _keyword_table(callback)
@@ -124,8 +145,15 @@ class FastContextualLexer(ContextualLexer):
         self.lexer_state: LexerState | None = None
 
     def _build_scan(self, state: int) -> _Scan | None:
-        """The fast path of a parser state the first time the loop meets it."""
+        """The fast path of a parser state the first time the loop meets it. Lark gives
+        states that accept the same terminals one lexer; they share one scan too (its
+        pattern compiles once: about half as many compilations on a process's first
+        parse)."""
         lexer = self.lexers[state]
+        for other, known in self._scans.items():
+            if self.lexers[other] is lexer:
+                self._scans[state] = known
+                return known
         try:
             scan = (_state_scan(lexer, self._skip, self._skipped)
                     if isinstance(lexer, BasicLexer) else None)

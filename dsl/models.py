@@ -25,7 +25,7 @@ from typing import (
     dataclass_transform,
 )
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict
 from pydantic import Field as PydanticField
 
 from stratplan.dsl.spans import Span
@@ -68,12 +68,15 @@ def plan_model(cls: type[T]) -> type[T]:
     return cast(type[T], made)
 
 
-_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+_ADAPTERS: dict[type, Any] = {}
 
 
-def _adapter(cls: type) -> TypeAdapter[Any]:
+def _adapter(cls: type) -> Any:
+    """Pydantic's validator and serialiser of a model class (imported and built on first
+    use: a lint needs neither, and `pydantic.type_adapter` costs ~15 ms to import)."""
     adapter = _ADAPTERS.get(cls)
     if adapter is None:
+        from pydantic import TypeAdapter
         adapter = _ADAPTERS[cls] = TypeAdapter(cls)
     return adapter
 

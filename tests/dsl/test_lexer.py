@@ -115,3 +115,27 @@ def test_lark_tables_it_does_not_understand_leave_lark_s_own_loop_working(monkey
     assert _outcome(lark, comments, text) == _outcome(STOCK, STOCK_COMMENTS, text)
     scans = lark.parser.lexer._scans
     assert scans and all(scan is None for scan in scans.values())
+
+
+def test_scanner_tables_are_lark_s_own_in_every_parser_state():
+    from stratplan.dsl.lexer import scanner_tables
+
+    lexer = FAST.parser.lexer
+    assert isinstance(lexer, FastContextualLexer)
+    checked = 0
+    for state_lexer in {id(x): x for x in lexer.lexers.values()}.values():
+        tables = scanner_tables(state_lexer)
+        assert tables is not None
+        terminals, callbacks = tables
+        lark_scanner = state_lexer.scanner  # Lark's own, compiled
+        assert [t.name for t in terminals] == [t.name for t in lark_scanner.terminals]
+        assert [t.pattern for t in terminals] == [t.pattern for t in lark_scanner.terminals]
+        assert callbacks.keys() == state_lexer.callback.keys()
+        for name, callback in callbacks.items():
+            theirs = state_lexer.callback[name]
+            assert type(callback) is type(theirs)
+            if hasattr(callback, "scanner"):  # a keyword check: the same keywords in order
+                assert [t.name for t in callback.scanner.terminals] == \
+                    [t.name for t in theirs.scanner.terminals]
+        checked += 1
+    assert checked > 20
