@@ -479,7 +479,8 @@ class Engine:
             if not isinstance(wave, list):
                 # Most nodes share the wallet and are ready alone: no batch, no task.
                 node = wave
-                lone = prepare(node.statement, record or node.iteration is not None)
+                # An id has `#` exactly when the node is inside a repeat (`iteration`).
+                lone = prepare(node.statement, record or "#" in node.id)
                 try:
                     if lone.immediate is not None:
                         step = self.execute_now(node, lone)
