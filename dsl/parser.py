@@ -84,6 +84,7 @@ from stratplan.dsl.models import (
 )
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, new_span, position
+from stratplan.dsl.usercache import cache_folder
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -676,8 +677,7 @@ def grammar_cache_path(grammar: str) -> Path | None:
     if os.environ.get("STRATPLAN_GRAMMAR_CACHE") == "0":
         return None
     key = hashlib.sha256("\0".join([grammar, lark_version, sys.version]).encode()).hexdigest()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stratplan" / f"grammar-{key[:24]}.lark"
+    return cache_folder() / f"grammar-{key[:24]}.lark"
 
 
 def build_lark(cache_path: Path | None) -> Lark:

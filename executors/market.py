@@ -19,8 +19,6 @@ import os
 import pickle
 import re
 import sys
-import threading
-from contextlib import suppress
 from decimal import Decimal, DecimalException
 from functools import cache, cached_property
 from importlib import resources
@@ -39,6 +37,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from stratplan.dsl.decimals import arithmetic
+from stratplan.dsl.usercache import cache_folder, write_atomically
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market_numbers import (
     Duration,
@@ -535,8 +534,7 @@ def default_market_cache_path(text: str) -> Path | None:
             digest.update((here / name).read_bytes() + b"\0")
     except OSError:  # sources not on disk (a zip import): no key, no cache
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stratplan" / f"market-{digest.hexdigest()[:24]}.pickle"
+    return cache_folder() / f"market-{digest.hexdigest()[:24]}.pickle"
 
 
 def cached_default_market(text: str, cache_path: Path | None) -> Market:
@@ -558,12 +556,5 @@ def cached_default_market(text: str, cache_path: Path | None) -> Market:
             return market
     market = market_from_text(text, "built-in market")
     if cache_path is not None:
-        partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.{threading.get_ident()}")
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(pickle.dumps(market, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(partial, cache_path)
-        except OSError:
-            with suppress(OSError):
-                partial.unlink(missing_ok=True)
+        write_atomically(cache_path, pickle.dumps(market, protocol=pickle.HIGHEST_PROTOCOL))
     return market

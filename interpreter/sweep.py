@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (is
     from stratplan.interpreter.series import Series
 
 from stratplan import __version__
+from stratplan.dsl.usercache import cache_folder
 
 CACHE_FORMAT = 1
 MAX_POINTS = 1_000_000
@@ -255,8 +256,7 @@ def _evaluate(context: Context, parsed: Any, values: Mapping[str, Decimal]) -> d
 
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/stratplan/sweep`, else `~/.cache/stratplan/sweep`."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "stratplan" / "sweep"
+    return cache_folder() / "sweep"
 
 
 class Cache:

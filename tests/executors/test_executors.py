@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from importlib.metadata import EntryPoint
 
 import pytest
 
@@ -210,9 +209,8 @@ def test_transactions_do_not_nest_whichever_log_they_use(first, second):
 
 def test_a_plugin_executor_replaces_the_builtin_and_is_called(monkeypatch):
     from tests.executors.fake import RecordingCexExecutor
-    point = EntryPoint(name="recording", value="tests.executors.fake:RecordingCexExecutor",
-                       group="stratplan.executors")
-    monkeypatch.setattr("stratplan.executors.registry.entry_points", lambda group: [point])
+    points = [("recording", "tests.executors.fake:RecordingCexExecutor")]
+    monkeypatch.setattr("stratplan.executors.registry.entry_point_values", lambda: points)
     RecordingCexExecutor.calls.clear()
     plan = parse("plan p\nphase a { spot buy 2 BTC/USDT on binance }").plan
     report = run_plan(plan, MARKET).report
@@ -221,7 +219,7 @@ def test_a_plugin_executor_replaces_the_builtin_and_is_called(monkeypatch):
 
 
 def test_a_broken_plugin_is_a_one_line_error(monkeypatch):
-    point = EntryPoint(name="broken", value="no_such_module:Thing", group="stratplan.executors")
-    monkeypatch.setattr("stratplan.executors.registry.entry_points", lambda group: [point])
+    points = [("broken", "no_such_module:Thing")]
+    monkeypatch.setattr("stratplan.executors.registry.entry_point_values", lambda: points)
     with pytest.raises(RegistryError, match="broken"):
         discover()
