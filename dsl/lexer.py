@@ -72,6 +72,15 @@ def _matches_space(regexp: str, flags: int) -> bool:
     return any(compiled.match(space + after) for space in _SPACES for after in _PROBES)
 
 
+def _could_start_with_space(pattern: Any, regexp: str, flags: int) -> bool:
+    """Whether a terminal could match at whitespace the fast path skips. A plain string
+    (a keyword or a punctuation mark: most terminals) only if it starts with a space
+    character, which needs no regex compiled; a regex terminal is probed."""
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return pattern.value[:1] in _SPACES
+    return _matches_space(regexp, flags)
+
+
 def scanner_tables(lexer: BasicLexer) -> tuple[list[Any], dict[str, Any]] | None:
     """The terminals in the order Lark's scanner tries them, and the callbacks by terminal,
     as `BasicLexer._build_scanner` makes them, without compiling Lark's own scanner
@@ -103,7 +112,7 @@ def _state_scan(lexer: BasicLexer, skip: str, skipped: frozenset[str]) -> _Scan 
         if terminal.name in skipped:
             continue
         regexp = terminal.pattern.to_regexp()
-        if skip and _matches_space(regexp, lexer.g_regex_flags):
+        if skip and _could_start_with_space(terminal.pattern, regexp, lexer.g_regex_flags):
             return None  # Lark could match it where the fast path skips whitespace
         # Ignored terminals stay in Lark's order: one that matches (a comment) sends the
         # token to the slow path instead of letting a later terminal match in its place.
