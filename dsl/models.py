@@ -1,4 +1,4 @@
-"""The typed plan: frozen, slotted pydantic dataclasses, each carrying its source span.
+"""The typed plan: frozen, slotted dataclasses, each carrying its source span.
 
 The three instruction families of DESIGN.md (wallet transfer, CEX trade, smart-contract
 operation) form one discriminated union; expressions, conditions and the block statements
@@ -13,6 +13,7 @@ from dataclasses import MISSING, Field, FrozenInstanceError
 from dataclasses import dataclass as std_dataclass
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
+from inspect import Parameter, Signature
 from typing import (
     Annotated,
     Any,
@@ -52,12 +53,16 @@ def plan_model(cls: type[T]) -> type[T]:
     The constructor, equality, hashing, `repr` and freezing come from `Model`, written once
     for all, not generated per class by `dataclasses` or pydantic (which compile several
     functions a class: 15-40 ms of every command's start for thirty classes). The
-    constructor does not validate: models are made by the parser, which guarantees the
-    types, and by the project's own code."""
+    constructor does not validate or convert (a list stays a list: pass tuples): models
+    are made by the parser, which guarantees the types, and by the project's own code;
+    `model_validate` validates plain data."""
     made: Any = std_dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)(cls)
     required: list[tuple[str, Any]] = []
     optional: list[tuple[str, Any, Any]] = []
     for field in dataclass_fields(made):
+        if field.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{field.name}: plan models take immutable "
+                            "defaults, not default factories")
         setter = getattr(made, field.name).__set__  # the slot's member descriptor
         if field.default is MISSING:
             required.append((field.name, setter))
@@ -88,6 +93,23 @@ class _FieldsOf:
         return {field.name: field for field in dataclass_fields(owner)}
 
 
+class _SignatureOf:
+    """`Cls.__signature__`, which `inspect.signature` (and so Hypothesis' `builds`) reads:
+    the fields as keyword-only parameters, not the shared constructor's `**values`. Made
+    on first use: building thirty signatures costs more than the classes themselves."""
+
+    def __get__(self, instance: object, owner: type) -> Signature:
+        made: Signature | None = owner.__dict__.get("_signature")
+        if made is None:
+            made = Signature([
+                Parameter(field.name, Parameter.KEYWORD_ONLY, annotation=field.type,
+                          default=Parameter.empty if field.default is MISSING
+                          else field.default)
+                for field in dataclass_fields(owner)])
+            type.__setattr__(owner, "_signature", made)
+        return made
+
+
 class Model:
     """Base of every plan model: construction, frozen value semantics over the fields,
     and the part of pydantic's `BaseModel` interface the project uses."""
@@ -98,6 +120,7 @@ class Model:
     _field_names: ClassVar[tuple[str, ...]] = ()
     _setters: ClassVar[tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any, Any], ...]]]
     model_fields = _FieldsOf()
+    __signature__ = _SignatureOf()
 
     def __init__(self, **values: Any) -> None:
         required, optional = self._setters

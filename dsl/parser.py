@@ -818,9 +818,13 @@ def parse(data: str | bytes, path: str | None = None,
 def _parse_text(lark: Lark, text: str) -> Any:
     """The plan of a text, through the faster loop over Lark's tables (`dsl/lalr.py`);
     a text that does not parse is parsed again by Lark's own loop, from a clean start, so
-    that its syntax error is exactly Lark's."""
+    that its syntax error is exactly Lark's. (Broken text costs two parses; it is short
+    while being typed, and a long file with an error is rare.)"""
+    loop = _loop(lark)
+    if loop is None:
+        return lark.parse(text)
     try:
-        return _loop(lark).parse(text)
+        return loop.parse(text)
     except (NoAction, UnexpectedInput):
         _BUILDER.reset()
         _COMMENTS.clear()
@@ -828,8 +832,12 @@ def _parse_text(lark: Lark, text: str) -> Any:
 
 
 @cache
-def _loop(lark: Lark) -> LalrLoop:
-    return LalrLoop(lark)
+def _loop(lark: Lark) -> LalrLoop | None:
+    try:
+        return LalrLoop(lark)
+    except (AttributeError, TypeError, KeyError, ValueError):
+        # A Lark release whose tables look different: its own loop still works.
+        return None
 
 
 def _last_token_span(lark: Lark) -> Span:

@@ -1,5 +1,6 @@
 """The user's cache folder, shared by every cache of the tool (grammar tables, the
-validated built-in market, the executor plugins found, sweep results)."""
+validated built-in market, the executor plugins found, sweep results), and the one way
+they write a file (Lark writes the grammar's itself, to a name beside its own)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ def cache_folder() -> Path:
     return Path(base) / "stratplan"
 
 
-def write_atomically(path: Path, data: bytes) -> bool:
+def write_atomically(path: Path, data: bytes) -> OSError | None:
     """Write `data` beside `path` and rename it into place, so that a concurrent process
-    never reads half of it; False (and nothing left behind) when the folder cannot be
-    written: a cache that cannot be kept only costs its rebuild."""
+    never reads half of it. When the folder cannot be written, nothing is left behind and
+    the error is returned, not raised: a cache that cannot be kept only costs its rebuild
+    (the caller decides whether to say so)."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(data)
         os.replace(partial, path)
-    except OSError:
+    except OSError as problem:
         with suppress(OSError):
             partial.unlink(missing_ok=True)
-        return False
-    return True
+        return problem
+    return None

@@ -3,11 +3,14 @@
 Reading the group means importing `importlib.metadata` and reading the entry points of
 every installed distribution: ~12 ms, about a twentieth of a small lint (issue 17). So the
 group's entry points (their names and values, not the code) are kept in the user's cache
-folder as JSON, under the import path and the modification time of each of its folders:
-installing, upgrading or removing a distribution adds or removes a `*.dist-info` folder,
-which changes its parent's time, and the group is read again. `STRATPLAN_PLUGIN_CACHE=0`
-turns the cache off. A plugin's code is always imported afresh; the built-ins, which the
-project registers in the same group, are not imported twice.
+folder as JSON, under a key made of the import path and, in each of its folders, every
+`*.dist-info` and `*.egg-info` folder with the modification time of its
+`entry_points.txt`: installing, upgrading or removing a distribution, or rewriting its
+entry points in place (a legacy editable install), changes the key and the group is read
+again. Distributions that a custom import hook serves from elsewhere are not seen by the
+key: `STRATPLAN_PLUGIN_CACHE=0` turns the cache off. A plugin's code is always imported
+afresh; the built-ins, which the project registers in the same group, are not imported
+twice.
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ def _load(name: str, value: str) -> Any:
 
 def entry_point_values() -> list[tuple[str, str]]:
     """(name, value) of each entry point of the group, in `importlib.metadata`'s order,
-    from the cache when the import path has not changed since it was written."""
+    from the cache when nothing the key covers has changed since it was written."""
     if os.environ.get("STRATPLAN_PLUGIN_CACHE") == "0":
         return _read_group()
     key = _path_key()
-    path = cache_folder() / f"plugins-{hashlib.sha256(sys.executable.encode()).hexdigest()[:24]}.json"
+    name = hashlib.sha256(sys.executable.encode()).hexdigest()[:24]
+    path = cache_folder() / f"plugins-{name}.json"
     try:
         kept = json.loads(path.read_bytes())
         if kept["key"] == key:
@@ -92,13 +96,35 @@ def _read_group() -> list[tuple[str, str]]:
     return [(point.name, point.value) for point in entry_points(group=GROUP)]
 
 
+_METADATA_FOLDERS = (".dist-info", ".egg-info")
+
+
 def _path_key() -> list[Any]:
-    """The import path, each folder with its modification time (None if unreadable)."""
+    """The import path (as text), and in each of its folders the metadata folders with the
+    time of their entry points (None where there is none). Entries that are not text or a
+    path, as `importlib.metadata` would skip them, are skipped."""
     key: list[Any] = [sys.version]
     for entry in sys.path:
         try:
-            stamp: int | None = os.stat(entry or ".").st_mtime_ns
-        except OSError:
-            stamp = None
-        key.append([entry, stamp])
+            folder = os.fsdecode(entry)
+        except TypeError:
+            continue
+        found: list[Any] = []
+        try:
+            with os.scandir(folder or ".") as children:
+                for child in children:
+                    if child.name.endswith(_METADATA_FOLDERS):
+                        found.append([child.name, _stamp(os.path.join(child.path,
+                                                                      "entry_points.txt"))])
+        except OSError:  # not a folder (a zip file, a missing folder): its time is enough
+            found.append(_stamp(folder or "."))
+        found.sort(key=str)
+        key.append([folder, found])
     return key
+
+
+def _stamp(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,7 +41,7 @@ if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (is
     from stratplan.interpreter.series import Series
 
 from stratplan import __version__
-from stratplan.dsl.usercache import cache_folder
+from stratplan.dsl.usercache import cache_folder, write_atomically
 
 CACHE_FORMAT = 1
 MAX_POINTS = 1_000_000
@@ -280,18 +279,9 @@ class Cache:
     def put(self, key: str, row: Mapping[str, Any]) -> None:
         """Store a row; a cache that cannot be written is skipped, and `problem` says why."""
         path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump({"key": key, **row}, out)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            self.problem = f"{path.parent}: {exc.strerror or exc}"
+        problem = write_atomically(path, json.dumps({"key": key, **row}).encode())
+        if problem is not None:
+            self.problem = f"{path.parent}: {problem.strerror or problem}"
 
 
 # --- engines ----------------------------------------------------------------------------

@@ -133,3 +133,23 @@ def test_a_loop_over_tables_without_unit_rules_still_parses_alike(monkeypatch):
             parser._BUILDER.reset()
             parser._COMMENTS.clear()
     assert slow[0] == "ok" and slow == fast
+
+
+def test_tables_the_loop_does_not_understand_leave_lark_s_own_loop_working(monkeypatch):
+    class Foreign:
+        def __init__(self, lark: Any) -> None:
+            raise AttributeError("no parse_table here")
+
+    monkeypatch.setattr(parser, "LalrLoop", Foreign)
+    lark = parser._lark()
+    parser._loop.cache_clear()
+    try:
+        assert parser._loop(lark) is None
+        text = EXAMPLES[0].read_text(encoding="utf-8")
+        result = parser.parse(text, "p.plan")
+        assert result.ok
+    finally:
+        parser._loop.cache_clear()
+    monkeypatch.undo()
+    assert parser.parse(text, "p.plan").plan == result.plan
+    assert isinstance(parser._loop(lark), LalrLoop)

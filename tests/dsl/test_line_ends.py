@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from stratplan.dsl import parse
-from stratplan.dsl.models import without_spans
+from stratplan.dsl.models import Model, without_spans
 from stratplan.dsl.spans import Span, position, split_lines
 from stratplan.dsl.strategies import plan_texts
 
@@ -29,7 +28,7 @@ def spans(model: Any) -> list[tuple[str, Span]]:
     def walk(item: Any, path: str) -> None:
         if isinstance(item, Span):
             found.append((path, item))
-        elif isinstance(item, BaseModel):
+        elif isinstance(item, Model):
             for name in type(item).model_fields:
                 walk(getattr(item, name), f"{path}.{name}")
         elif isinstance(item, (tuple, list)):
@@ -179,6 +178,7 @@ def test_property_a_plan_means_the_same_with_any_line_end(text, end):
     other = parse(text.replace("\n", end))
     assert lf.plan is not None and other.plan is not None, other.diagnostics
     assert spans(other.plan) == spans(lf.plan)
+    assert len(spans(lf.plan)) >= 2  # the plan's own and its first phase's, at least
     assert other.noqa == lf.noqa
     assert without_spans(other.plan) == without_spans(lf.plan)
 

@@ -9,6 +9,7 @@ from typing import get_args
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from stratplan.dsl import models
@@ -94,3 +95,21 @@ def test_property_parsed_plans_validate_pickle_and_compare_like_constructed_ones
     assert pickle.loads(pickle.dumps(parsed)) == parsed
     # What the parser built is what pydantic validates back from its own dump.
     assert models.Plan.model_validate(parsed.model_dump()) == parsed
+
+
+@given(st.builds(models.NameRef, name=st.sampled_from(["x", "y"]), span=st.just(SPAN)))
+def test_hypothesis_builds_models_from_their_signatures(built):
+    assert built == models.NameRef(name=built.name, span=SPAN)
+
+
+def test_signatures_name_the_fields_and_factories_are_refused():
+    import inspect
+    from dataclasses import field
+
+    params = inspect.signature(models.Number).parameters
+    assert list(params) == ["kind", "value", "text", "span"]
+    assert params["kind"].default == "number" and params["span"].default is inspect.Parameter.empty
+    with pytest.raises(TypeError, match="default factories"):
+        @models.plan_model
+        class Bad(models.Model):
+            items: list[int] = field(default_factory=list)

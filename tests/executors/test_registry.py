@@ -65,7 +65,6 @@ def test_installing_a_plugin_is_seen_at_once_and_replaces_the_builtin(cache, tmp
     before = registry.discover()
     assert type(before["cex_trade"]) is CexExecutor
     _install(site, "loud_plugin")
-    os.utime(site, ns=(0, 10**18))  # whatever the clock's granularity, the folder changed
     after = registry.discover()
     assert type(after["cex_trade"]).__name__ == "LoudCex"
     assert ("loud", "loud_plugin:LoudCex") in registry.entry_point_values()
@@ -93,3 +92,32 @@ def test_the_cache_can_be_turned_off_and_an_unwritable_folder_costs_only_the_rea
     blocked.write_text("a file where the folder should be")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     assert registry.entry_point_values() == registry._read_group()
+
+
+def test_entry_points_rewritten_in_place_are_read_again(cache, tmp_path, monkeypatch):
+    # A legacy editable install rewrites entry_points.txt inside an existing folder.
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    _install(site, "quiet_plugin")
+    assert ("loud", "quiet_plugin:LoudCex") in registry.entry_point_values()
+    points = site / "quiet_plugin-1.0.dist-info" / "entry_points.txt"
+    points.write_text("[stratplan.executors]\nrenamed = quiet_plugin:LoudCex\n")
+    os.utime(points, ns=(0, points.stat().st_mtime_ns + 10**9))  # a later time, whatever
+    # the clock's granularity
+    found = registry.entry_point_values()
+    assert ("renamed", "quiet_plugin:LoudCex") in found
+    assert ("loud", "quiet_plugin:LoudCex") not in found
+    sys.modules.pop("quiet_plugin", None)
+
+
+def test_import_path_entries_that_are_paths_or_bytes_or_odd_objects(cache, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setattr(sys, "path", [Path(tmp_path), *sys.path])
+    assert [str(tmp_path), []] in registry._path_key()  # a Path reads as its folder
+    assert registry.entry_point_values() == registry._read_group()
+    # The key never fails on what sys.path may hold (importlib.metadata has its own limits).
+    monkeypatch.setattr(sys, "path", [os.fsencode(str(tmp_path)), None, *sys.path])
+    key = registry._path_key()
+    assert key.count([str(tmp_path), []]) == 2  # the bytes and the Path; None is skipped
+    assert len(key) == len(sys.path)  # sys.version, then every entry but None
