@@ -27,7 +27,6 @@ from decimal import (
     Underflow,
 )
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -82,6 +81,7 @@ from stratplan.dsl.models import (
     Trigger,
     WalletTransferInstruction,
 )
+from stratplan.dsl.packagedata import data_text
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, new_span, position
 from stratplan.dsl.usercache import cache_folder
@@ -655,9 +655,10 @@ _BUILDER = _Builder()
 _COMMENTS: list[RawComment] = []
 
 
+@cache
 def grammar_text() -> str:
     """The grammar shipped inside the installed package."""
-    return resources.files("stratplan.grammar").joinpath("plan.lark").read_text(encoding="utf-8")
+    return data_text("stratplan.grammar", "plan.lark")
 
 
 def _lark_options() -> dict[str, Any]:

@@ -21,7 +21,6 @@ import re
 import sys
 from decimal import Decimal, DecimalException
 from functools import cache, cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -37,6 +36,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from stratplan.dsl.decimals import arithmetic
+from stratplan.dsl.packagedata import data_text
 from stratplan.dsl.usercache import cache_folder, write_atomically
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market_numbers import (
@@ -512,7 +512,7 @@ def load_market(path: str | Path) -> Market:
 @cache
 def default_market() -> Market:
     """The built-in market of DESIGN.md (validated, or as validated before: see below)."""
-    text = resources.files("stratplan.executors").joinpath("data/default_market.yaml").read_text("utf-8")
+    text = data_text("stratplan.executors", "data/default_market.yaml")
     return cached_default_market(text, default_market_cache_path(text))
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from stratplan.dsl.diagnostics import Severity
+from stratplan.dsl.packagedata import data_text
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 CODES: dict[str, tuple[Severity, str]] = {
@@ -51,5 +50,4 @@ def explain(code: str) -> str | None:
     code = code.upper()
     if code not in CODES:
         return None
-    page = resources.files("stratplan.interpreter").joinpath(f"explain/{code}.md")
-    return page.read_text(encoding="utf-8")
+    return data_text("stratplan.interpreter", f"explain/{code}.md")
