@@ -19,11 +19,12 @@ Tests compare the two loops on generated, edited and arbitrary text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 from lark import Lark, Token
-from lark.lexer import LexerThread
+from lark.lexer import LexerState, LexerThread
 from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
@@ -99,54 +100,39 @@ class LalrLoop:
         values: list[Any] = []
         frontend: Any = self.lark.parser
         thread = LexerThread.from_text(frontend.lexer, text)
-        token: Token | None = None
-        for token in thread.lex(_Position(stack)):
+        for token in chain(thread.lex(_Position(stack)), _end_after(thread.state)):
             kind = token.type
             while True:
                 entry = states[stack[-1]].get(kind)
                 if entry is None:
                     raise NoAction(kind)
                 op = entry[0]
-                if op == SHIFT:
+                if op == SHIFT:  # never on `$END`: Lark's tables reduce there
                     stack.append(entry[1])
                     values.append(token if entry[2] is None else entry[2](token))
                     break
                 if op == UNIT:
                     # The value stays where it is; only the state under it changes.
                     stack[-1] = states[stack[-2]][entry[1]][1]
-                    continue
-                size = entry[1]
-                if size:
-                    children = values[-size:]
-                    del stack[-size:]
-                    del values[-size:]
                 else:
-                    children = []
-                values.append(entry[2](children))
-                stack.append(states[stack[-1]][entry[3]][1])
-        end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
-        return self._finish(stack, values, end, states, end_state)
+                    size = entry[1]
+                    if size:
+                        children = values[-size:]
+                        del stack[-size:]
+                        del values[-size:]
+                    else:
+                        children = []
+                    values.append(entry[2](children))
+                    stack.append(states[stack[-1]][entry[3]][1])
+                # Only a reduction on `$END` reaches the end state (the start rule is
+                # followed by nothing else): Lark checks there, after every reduction.
+                if stack[-1] == end_state:
+                    return values[-1]
+        raise NoAction("$END")
 
-    @staticmethod
-    def _finish(stack: list[int], values: list[Any], end: Token,
-                states: dict[int, dict[str, tuple[Any, ...]]], end_state: int) -> Any:
-        """Reduce on `$END` until the start rule is complete, as Lark's `feed_token(end,
-        True)` does (checking for the end state after every reduction)."""
-        while True:
-            entry = states[stack[-1]].get(end.type)
-            if entry is None or entry[0] == SHIFT:
-                raise NoAction(end.type)
-            if entry[0] == UNIT:
-                stack[-1] = states[stack[-2]][entry[1]][1]
-            else:
-                size = entry[1]
-                if size:
-                    children = values[-size:]
-                    del stack[-size:]
-                    del values[-size:]
-                else:
-                    children = []
-                values.append(entry[2](children))
-                stack.append(states[stack[-1]][entry[3]][1])
-            if stack[-1] == end_state:
-                return values[-1]
+
+def _end_after(state: LexerState | None) -> Iterator[Token]:
+    """The `$END` token, made as Lark makes it once the lexer has no more tokens: at the
+    position of the last token the lexer handed out (which the lexer keeps)."""
+    last = state.last_token if state is not None else None
+    yield Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)

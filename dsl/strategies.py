@@ -230,3 +230,23 @@ def plan_texts(draw: Any, plan_strategy: st.SearchStrategy[Plan] | None = None) 
         if draw(st.integers(0, 5)) == 0:
             lines.append("")
     return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+# Pieces a random edit inserts: characters and words of the language, odd characters (a
+# Latin letter, a Bengali and a fullwidth digit, a no-break space) and block openers.
+EDIT_PIECES = (*" \t\n\r#\"{}()/,:=<>-+*%x_.0123456789aAzZ", "é", "\u00a0", "\u09ea",
+               "\uff11", "\\", "->", "\r\n", "__", "bps", "all", "max", "flash", "phase",
+               "atomic a {", "repeat 2 {", "not ", " and ", "1e999999999")
+
+
+@st.composite
+def edited_plan_texts(draw: Any) -> str:
+    """Plan text with one to four random edits (a deletion of up to three characters and
+    an insertion at a random place): about half of them are syntax errors."""
+    text = draw(plan_texts())
+    edits = draw(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3),
+                                    st.sampled_from(EDIT_PIECES)), min_size=1, max_size=4))
+    for where, delete, insert in edits:
+        where %= len(text) + 1
+        text = text[:where] + insert + text[where + delete:]
+    return text

@@ -18,7 +18,7 @@ from stratplan.dsl import parser
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.lalr import UNIT, LalrLoop, NoAction
 from stratplan.dsl.performance import paused_gc
-from stratplan.dsl.strategies import plan_texts
+from stratplan.dsl.strategies import edited_plan_texts, plan_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
@@ -95,17 +95,8 @@ def test_property_plans_parse_alike(text):
     assert _same(text)[0] == "ok"
 
 
-_EDITS = st.sampled_from([*" \t\n\r#\"{}()/,:=<>-+*%x_.0123456789aAzZ",
-                          "é", "->", "all", "max", "flash", "phase", "atomic a {", "}",
-                          "repeat 2 {", "(", ")", "not ", " and ", "1e999999999", "\r\n"])
-
-
-@given(plan_texts(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), _EDITS),
-                              min_size=1, max_size=4))
-def test_property_edited_plans_parse_or_fail_alike(text, edits):
-    for where, delete, insert in edits:
-        where %= len(text) + 1
-        text = text[:where] + insert + text[where + delete:]
+@given(edited_plan_texts())
+def test_property_edited_plans_parse_or_fail_alike(text):
     _same(text)
 
 
