@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Lark
@@ -115,7 +115,8 @@ def _lint_clean_runs(data: str | bytes) -> None:
         assert run.report["status"] == "ok", run.report["failed_node"]
     elif run.report["status"] == "failed" and not any(
             d.code < "SP300" for d in result.diagnostics if d.is_error):
-        failed_line = next(s["line"] for s in run.report["steps"] if s["status"] == "failed")
+        # The line of the operation that failed (inside an atomic block, not the block's).
+        failed_line = run.report["failure"]["line"]
         assert failed_line in {d.span.line for d in result.diagnostics if d.is_error}
 
 
@@ -135,7 +136,16 @@ def noqa_sprinkled(draw: st.DrawFn, source: st.SearchStrategy[bytes]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# An atomic block that fails at its fourth operation: the run's step is the block's (line
+# 4), the failure and the lint error are at the operation (line 8).
+ATOMIC_FAILS_INSIDE = (
+    "plan risky  # noqa\nholdings { wallet: 10 ETH }\nphase p {\n  atomic lever {\n"
+    "    stake all ETH on etherfi -> weETH\n    supply all weETH to aave\n"
+    "    borrow 5 WETH from aave\n    withdraw 5 weETH from aave   # expect: SP301\n  }\n}\n")
+
+
 @given(noqa_sprinkled(mutated_examples()))
+@example(ATOMIC_FAILS_INSIDE)
 def test_property_lint_clean_implies_run_ok_on_mutated_plans(text):
     _lint_clean_runs(text)
 
