@@ -1,5 +1,5 @@
 """`python -m stratplan`."""
 
-from stratplan.cli import run
+from stratplan.launch import run
 
 run()

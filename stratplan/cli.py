@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from stratplan.launch import version_line
 from stratplan.terminal import shown
 
 if TYPE_CHECKING:  # the commands import what they use when they run (issue 17: startup)
@@ -583,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand; every option's help says its default."""
     parser = _Parser(prog="stratplan", description="Check, draw, export and run strategy plans.",
                      epilog=_EXIT_CODES)
-    parser.add_argument("--version", action="version", version="stratplan 0.1.0",
+    parser.add_argument("--version", action="version", version=version_line(),
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

@@ -90,3 +90,33 @@ def test_a_phase_cycle_still_loads_networkx_to_name_it(tmp_path):
     run = subprocess.run([sys.executable, "-m", "stratplan", "lint", str(plan)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "SP107" in run.stdout
+
+
+def test_the_console_script_answers_version_before_loading_the_command_line():
+    loaded = _loaded("import contextlib, io, sys\nsys.argv = ['stratplan', '--version']\n"
+                     "from stratplan.launch import run\n"
+                     "with contextlib.redirect_stdout(io.StringIO()):\n"
+                     "    try:\n        run()\n    except SystemExit as done:\n"
+                     "        assert done.code == 0\n")
+    assert "stratplan.launch" in loaded
+    # (pathlib and typing may come with the interpreter's own start: an editable install's
+    # import hook loads them.)
+    assert not loaded & {"stratplan.cli", "argparse", "difflib", *HEAVY}
+
+
+def test_version_reads_the_same_from_the_launcher_and_from_argparse(capsys):
+    import pytest
+
+    from stratplan import __version__
+    from stratplan.cli import main
+
+    script = subprocess.run([sys.executable, "-m", "stratplan", "--version"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert script.stdout == capsys.readouterr().out == f"stratplan {__version__}\n"
+    # Anything else after the program name goes through argparse, as before.
+    other = subprocess.run([sys.executable, "-m", "stratplan", "--version", "lint"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert other.stdout == f"stratplan {__version__}\n" and other.returncode == 0
