@@ -237,6 +237,9 @@ def startup(repeat: int) -> None:
           "(target <= 3x)")
     print(f"  stratplan lint examples/btc_basis.plan {lint:.3f} s = {lint / core:.2f}x the core "
           "imports (target <= 2x)")
+    if any(name.startswith("__editable__") for name in sys.modules):
+        print("  (an editable install: its import hook runs at every start of this venv's "
+              "Python, `python -c pass` included; docs/performance.md has a wheel install's)")
 
 
 def cli_flat(n: int, repeat: int) -> tuple[float, float]:
