@@ -580,19 +580,33 @@ _MARKET_HELP = ("market YAML file that replaces the plan's `use market` (default
 _FORMAT_HELP = "output format (default: %(default)s)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand; every option's help says its default."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; every option's help says its default.
+
+    With `command` (a command line's first word, when it names a command), only that
+    subcommand is added: each subparser costs argparse several gettext lookups (file
+    checks for translations) and the whole set ~10 ms, a twentieth of a small lint
+    (issue 17). A command's parser is the same either way (tested)."""
     parser = _Parser(prog="stratplan", description="Check, draw, export and run strategy plans.",
                      epilog=_EXIT_CODES)
     parser.add_argument("--version", action="version", version=version_line(),
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, add in _COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
+    return parser
 
-    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=summary, description=description, epilog=_EXIT_CODES)
 
-    lint = command("lint", "check plans (static rules and dry run)",
-                   "Check plans: the static rules, then the dry run against the market.")
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description,
+                                                     epilog=_EXIT_CODES)
+    return parser
+
+
+def _add_lint(sub: Any) -> None:
+    lint = _command(sub, "lint", "check plans (static rules and dry run)",
+                    "Check plans: the static rules, then the dry run against the market.")
     lint.add_argument("paths", nargs="+", metavar="FILE|DIR", help=_PATHS_HELP)
     lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text",
                       help=_FORMAT_HELP)
@@ -606,10 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     _set_option(lint)
     lint.set_defaults(func=cmd_lint)
 
-    fmt = command("fmt", "format plans in the canonical layout (rewrites files in place)",
-                  "Format plans in the canonical layout. Without --check or --diff, every file "
-                  "that is not in that layout is rewritten in place; each file keeps its line "
-                  "ends (\\n, \\r\\n or \\r).")
+
+def _add_fmt(sub: Any) -> None:
+    fmt = _command(sub, "fmt", "format plans in the canonical layout (rewrites files in place)",
+                   "Format plans in the canonical layout. Without --check or --diff, every file "
+                   "that is not in that layout is rewritten in place; each file keeps its line "
+                   "ends (\\n, \\r\\n or \\r).")
     fmt.add_argument("paths", nargs="+", metavar="FILE|DIR", help=_PATHS_HELP)
     fmt.add_argument("--check", action="store_true",
                      help="write nothing, list the files that would change, exit 1 if any "
@@ -619,23 +635,29 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: rewrite the files in place)")
     fmt.set_defaults(func=cmd_fmt)
 
-    graph = command("graph", "draw the instruction DAG",
-                    "Draw a sound plan's instruction DAG.")
+
+def _add_graph(sub: Any) -> None:
+    graph = _command(sub, "graph", "draw the instruction DAG",
+                     "Draw a sound plan's instruction DAG.")
     graph.add_argument("path", metavar="FILE", help=_PATH_HELP)
     graph.add_argument("--format", choices=["dot", "mermaid", "json"], default="dot",
                        help=_FORMAT_HELP)
     graph.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     graph.set_defaults(func=cmd_graph)
 
-    export = command("export", "print the unrolled instruction list",
-                     "Print a sound plan's unrolled instruction list.")
+
+def _add_export(sub: Any) -> None:
+    export = _command(sub, "export", "print the unrolled instruction list",
+                      "Print a sound plan's unrolled instruction list.")
     export.add_argument("path", metavar="FILE", help=_PATH_HELP)
     export.add_argument("--format", choices=["yaml", "json"], default="yaml", help=_FORMAT_HELP)
     export.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     export.set_defaults(func=cmd_export)
 
-    run = command("run", "run a plan against simulated venues",
-                  "Run a sound plan against the simulated venues and print the report.")
+
+def _add_run(sub: Any) -> None:
+    run = _command(sub, "run", "run a plan against simulated venues",
+                   "Run a sound plan against the simulated venues and print the report.")
     run.add_argument("path", metavar="FILE", help=_PATH_HELP)
     run.add_argument("--format", choices=["text", "json"], default="text", help=_FORMAT_HELP)
     run.add_argument("--steps", type=_step_limit, default=40, metavar="N|all", action=_Given,
@@ -649,16 +671,27 @@ def build_parser() -> argparse.ArgumentParser:
                           "FILE` can finish the run after a crash (default: no journal)")
     _set_option(run)
     run.set_defaults(func=cmd_run)
-    from stratplan.backtestview import register as register_backtest
-    register_backtest(sub)
-    _set_option(sub.choices["backtest"])
-    from stratplan.sweepview import register as register_sweep
-    register_sweep(sub)
-    from stratplan.seriesview import register as register_series
-    register_series(sub)
 
+
+def _add_backtest(sub: Any) -> None:
+    from stratplan.backtestview import register
+    register(sub)
+    _set_option(sub.choices["backtest"])
+
+
+def _add_sweep(sub: Any) -> None:
+    from stratplan.sweepview import register
+    register(sub)
+
+
+def _add_series(sub: Any) -> None:
+    from stratplan.seriesview import register
+    register(sub)
+
+
+def _add_resume(sub: Any) -> None:
     resume_cmd = sub.add_parser(
-        "resume", help="finish a journaled run after a crash", epilog=parser.epilog,
+        "resume", help="finish a journaled run after a crash", epilog=_EXIT_CODES,
         description="Resume a run started with `run --journal FILE`: replay what the journal "
                     "holds, ask the venues about orders sent but not recorded, run the rest, "
                     "and print the report `run` prints. A journal whose run ended is only "
@@ -671,24 +704,42 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default: %(default)s)")
     resume_cmd.set_defaults(func=cmd_resume)
 
-    explain_cmd = command("explain", "explain a diagnostic code",
-                          "Print a diagnostic code's page, or the list of codes.")
+
+def _add_explain(sub: Any) -> None:
+    explain_cmd = _command(sub, "explain", "explain a diagnostic code",
+                           "Print a diagnostic code's page, or the list of codes.")
     explain_cmd.add_argument("code", nargs="?", metavar="CODE",
                              help="a code such as SP100, any case (default: list every code)")
     explain_cmd.set_defaults(func=cmd_explain)
 
+
+def _add_lsp(sub: Any) -> None:
     lsp = sub.add_parser("lsp", help="run the language server (LSP over stdio)",
                          description="Serve the Language Server Protocol over stdin and "
                                      "stdout, for editors.")
     lsp.add_argument("--stdio", action="store_true",
                      help="talk over stdin and stdout (the default and only transport)")
     lsp.set_defaults(func=cmd_lsp)
-    return parser
+
+
+# Every command, in the order `stratplan --help` lists them.
+_COMMANDS = {"lint": _add_lint, "fmt": _add_fmt, "graph": _add_graph, "export": _add_export,
+             "run": _add_run, "backtest": _add_backtest, "sweep": _add_sweep,
+             "series": _add_series, "resume": _add_resume, "explain": _add_explain,
+             "lsp": _add_lsp}
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command a command line names in its first word, if it names one (before a
+    command only `-h` and `--version` are options, and they take no value)."""
+    return argv[0] if argv and argv[0] in _COMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_word(argv))
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):

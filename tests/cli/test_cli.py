@@ -468,3 +468,49 @@ def test_fmt_replaces_the_file_whole_and_keeps_its_mode(tmp_path, capsys, monkey
     assert "No space left on device" in capsys.readouterr().err
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["messy.plan"]
+
+
+# --- a command line builds only the parser of the command it names (issue 17) ---------------
+
+def _choices(parser):
+    import argparse
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", ["lint", "fmt", "graph", "export", "run", "backtest",
+                                     "sweep", "series", "resume", "explain", "lsp"])
+def test_a_command_s_parser_is_the_same_built_alone(command):
+    from stratplan.cli import _COMMANDS, build_parser
+    alone = _choices(build_parser(command))
+    every = _choices(build_parser())
+    assert list(alone) == [command] and list(every) == list(_COMMANDS)
+    assert alone[command].format_help() == every[command].format_help()
+    assert alone[command].format_usage() == every[command].format_usage()
+
+
+@pytest.mark.parametrize("argv", [
+    ["lint", "a.plan", "b", "--format", "json", "--strict", "--set", "x=1"],
+    ["run", "p.plan", "--steps", "all", "--format", "json"],
+    ["fmt", "--check", "p.plan"], ["explain"], ["explain", "sp100"],
+    ["backtest", "p.plan", "--series", "s.csv"], ["series", "synth", "--days", "3", "-o", "x"],
+    ["sweep", "p.plan", "--grid", "a=1,2"], ["resume", "j.db"], ["lsp", "--stdio"],
+])
+def test_a_command_line_parses_the_same_with_the_command_s_parser_alone(argv):
+    from stratplan.cli import _command_word, build_parser
+    assert _command_word(argv) == argv[0]
+    alone = vars(build_parser(_command_word(argv)).parse_args(argv))
+    every = vars(build_parser().parse_args(argv))
+    assert alone == every
+
+
+def test_help_and_unknown_commands_still_see_every_command(capsys):
+    from stratplan.cli import _COMMANDS, _command_word, main
+    assert _command_word(["--help"]) is None and _command_word(["lintt", "x"]) is None
+    assert _command_word([]) is None and _command_word(["--version"]) is None
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in _COMMANDS)
+    assert main(["lintt", "x.plan"]) == 2
+    assert "lint" in capsys.readouterr().err  # the usage error names the valid choices
