@@ -301,6 +301,20 @@ def _layout(drawing: _Drawing) -> Iterator[tuple[str, Any]]:
         yield "end phase", None
 
 
+# How each kind of box is drawn: an atomic block as a filled box, an assert as a diamond,
+# any other statement as an ellipse (dot) or a rounded box (mermaid).
+_DOT_SHAPES = {"atomic": 'shape=box, style="filled,bold", fillcolor="#e8f0fe"',
+               "assert": "shape=diamond", "step": "shape=ellipse"}
+_MERMAID_SHAPES = {"atomic": ("[", "]"), "assert": ("{", "}"), "step": ("(", ")")}
+
+
+def _box_kind(box: _Drawn) -> str:
+    statement = box.first.statement
+    if isinstance(statement, AtomicBlock):
+        return "atomic"
+    return "assert" if isinstance(statement, Assert) else "step"
+
+
 def graph_dot(dag: Dag, title: str, scope: Scope | None = None) -> str:
     """Graphviz source: phases and repeats as clusters, atomic blocks as boxes, asserts as
     diamonds; each statement once."""
@@ -309,16 +323,10 @@ def graph_dot(dag: Dag, title: str, scope: Scope | None = None) -> str:
              '  node [fontname="Helvetica", fontsize=10];']
 
     def draw(box: _Drawn, indent: str) -> None:
-        stmt = box.first.statement
-        text = _lines(box, drawing, scope)
+        kind = _box_kind(box)
+        text = _dot_lines(_lines(box, drawing, scope), kind == "atomic")
         name = _dot_quote(box.first.id.split("#", 1)[0])
-        if isinstance(stmt, AtomicBlock):
-            lines.append(f'{indent}{name} [shape=box, style="filled,bold", '
-                         f'fillcolor="#e8f0fe", label={_dot_lines(text, True)}];')
-        elif isinstance(stmt, Assert):
-            lines.append(f"{indent}{name} [shape=diamond, label={_dot_lines(text, False)}];")
-        else:
-            lines.append(f"{indent}{name} [shape=ellipse, label={_dot_lines(text, False)}];")
+        lines.append(f"{indent}{name} [{_DOT_SHAPES[kind]}, label={text}];")
 
     clusters = 0
     for event, item in _layout(drawing):
@@ -357,12 +365,8 @@ def graph_mermaid(dag: Dag, scope: Scope | None = None) -> str:
 
     def draw(box: _Drawn, indent: str) -> None:
         label = "<br/>".join(_mermaid_text(line) for line in _lines(box, drawing, scope))
-        if isinstance(box.first.statement, AtomicBlock):
-            lines.append(f'{indent}n{box.key}["{label}"]')
-        elif isinstance(box.first.statement, Assert):
-            lines.append(f'{indent}n{box.key}{{"{label}"}}')
-        else:
-            lines.append(f'{indent}n{box.key}("{label}")')
+        opening, closing = _MERMAID_SHAPES[_box_kind(box)]
+        lines.append(f'{indent}n{box.key}{opening}"{label}"{closing}')
 
     phases = 0
     for event, item in _layout(drawing):
