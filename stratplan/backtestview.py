@@ -129,6 +129,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.metrics import report, step_row
 
+    if args.steps and args.format != "json":
+        raise UsageError("--steps adds every step to the JSON report; the text report is a "
+                         "summary, and --format csv always lists every step")
     plan, market, _, _ = _sound_plan(args.path, args.market, lets=getattr(args, "set", None))
     series = _series_for(args, plan, Path(args.path).parent)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None

@@ -430,9 +430,7 @@ def _run(args: argparse.Namespace) -> int:
     from stratplan.interpreter.run import run_plan
     from stratplan.render import dumps
     from stratplan.runview import render_run
-    if args.format == "json" and "steps" in getattr(args, "given", ()):
-        raise UsageError("--steps sets the rows of the text report; --format json lists "
-                         "every step")
+    _refuse_steps_with_json(args)
     plan, market, dag, checked = _sound_plan(args.path, args.market, lets=args.set)
     if args.series is not None and args.journal is not None:
         raise UsageError("--series cannot be journaled; run without --journal")
@@ -505,6 +503,7 @@ def _journaled(args: argparse.Namespace, path: str, start: Any) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a journaled run after a crash (or replay one that ended) and report."""
     from stratplan.interpreter.journal import resume
+    _refuse_steps_with_json(args)
     return _journaled(args, args.journal, lambda: resume(args.journal))
 
 
@@ -536,6 +535,20 @@ class _Given(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
         namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    """`--format` and `--steps` of the commands that print a run report (run, resume)."""
+    parser.add_argument("--format", choices=["text", "json"], default="text", help=_FORMAT_HELP)
+    parser.add_argument("--steps", type=_step_limit, default=40, metavar="N|all", action=_Given,
+                        help="rows of the text step table, half from each end, or `all`; "
+                             "text format only (default: %(default)s)")
+
+
+def _refuse_steps_with_json(args: argparse.Namespace) -> None:
+    if args.format == "json" and "steps" in getattr(args, "given", ()):
+        raise UsageError("--steps sets the rows of the text report; --format json lists "
+                         "every step")
 
 
 def _step_limit(text: str) -> int | None:
@@ -659,10 +672,7 @@ def _add_run(sub: Any) -> None:
     run = _command(sub, "run", "run a plan against simulated venues",
                    "Run a sound plan against the simulated venues and print the report.")
     run.add_argument("path", metavar="FILE", help=_PATH_HELP)
-    run.add_argument("--format", choices=["text", "json"], default="text", help=_FORMAT_HELP)
-    run.add_argument("--steps", type=_step_limit, default=40, metavar="N|all", action=_Given,
-                     help="rows of the text step table, half from each end, or `all`; text "
-                          "format only (default: %(default)s)")
+    _add_report_options(run)
     run.add_argument("--market", metavar="FILE", help=_MARKET_HELP)
     run.add_argument("--series", metavar="CSV", help="run the phases at the first time of "
                      "this series (default: the plan's `use series`, else the market)")
@@ -690,18 +700,13 @@ def _add_series(sub: Any) -> None:
 
 
 def _add_resume(sub: Any) -> None:
-    resume_cmd = sub.add_parser(
-        "resume", help="finish a journaled run after a crash", epilog=_EXIT_CODES,
-        description="Resume a run started with `run --journal FILE`: replay what the journal "
-                    "holds, ask the venues about orders sent but not recorded, run the rest, "
-                    "and print the report `run` prints. A journal whose run ended is only "
-                    "replayed (docs/journal.md).")
+    resume_cmd = _command(
+        sub, "resume", "finish a journaled run after a crash",
+        "Resume a run started with `run --journal FILE`: replay what the journal holds, ask "
+        "the venues about orders sent but not recorded, run the rest, and print the report "
+        "`run` prints. A journal whose run ended is only replayed (docs/journal.md).")
     resume_cmd.add_argument("journal", metavar="FILE", help="the journal file")
-    resume_cmd.add_argument("--format", choices=["text", "json"], default="text",
-                            help="output format (default: %(default)s)")
-    resume_cmd.add_argument("--steps", type=_step_limit, default=40, metavar="N|all",
-                            help="rows of the text step table, half from each end, or `all` "
-                                 "(default: %(default)s)")
+    _add_report_options(resume_cmd)
     resume_cmd.set_defaults(func=cmd_resume)
 
 

@@ -514,3 +514,20 @@ def test_help_and_unknown_commands_still_see_every_command(capsys):
     assert all(name in listing for name in _COMMANDS)
     assert main(["lintt", "x.plan"]) == 2
     assert "lint" in capsys.readouterr().err  # the usage error names the valid choices
+
+
+# --- an option a format does not use is refused, never ignored ----------------------------------
+
+_OVER_TIME = str(Path(__file__).resolve().parents[2] / "examples" / "btc_basis_over_time.plan")
+
+
+@pytest.mark.parametrize("argv", [
+    ["resume", "missing.journal", "--format", "json", "--steps", "5"],
+    ["backtest", _OVER_TIME, "--steps"],
+    ["backtest", _OVER_TIME, "--steps", "--format", "csv"],
+])
+def test_steps_with_a_format_that_does_not_use_them_is_a_usage_error(capsys, argv):
+    from stratplan.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--steps" in err and len(err.strip().splitlines()) == 1
