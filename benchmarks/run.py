@@ -44,9 +44,8 @@ from benchmarks.generate import (  # noqa: E402
 )
 from stratplan.dsl import parse  # noqa: E402
 from stratplan.dsl.parser import MAX_FILE_BYTES  # noqa: E402
-from stratplan.dsl.performance import paused_gc  # noqa: E402
 from stratplan.executors.market import default_market  # noqa: E402
-from stratplan.interpreter.check import lint_parsed  # noqa: E402
+from stratplan.interpreter.check import lint_source  # noqa: E402
 from stratplan.interpreter.dag import build_dag  # noqa: E402
 from stratplan.interpreter.evaluate import Scope  # noqa: E402
 from stratplan.interpreter.export import export_entries  # noqa: E402
@@ -100,11 +99,10 @@ def bare_loop(count: int) -> float:
 
 
 def lint_text(text: str, path: str = "bench.plan"):
-    """What `lint_source` does (parse, rules, dry run, the GC paused), with LANGUAGE.md's
-    16 MiB file limit lifted: the flat shape of a million instructions is about 50 MB. The
-    command line keeps the limit (the whole-process timings stop below it)."""
-    with paused_gc():
-        return lint_parsed(parse(text, path, max_bytes=None), path)
+    """`lint_source` with LANGUAGE.md's 16 MiB file limit lifted: the flat shape of a
+    million instructions is about 50 MB. The command line keeps the limit (the
+    whole-process timings stop below it)."""
+    return lint_source(text, path, max_bytes=None)
 
 
 # Above this many instructions the YAML comparison is not run: CSafeLoader takes about

@@ -10,7 +10,7 @@ from stratplan.dsl.comments import NOQA
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
-from stratplan.dsl.parser import ParseResult, parse
+from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, parse
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
@@ -163,7 +163,9 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
 
 
 def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,
-                market: Market | None = None, series: Series | None = None) -> LintResult:
-    """Lint plan text; never raises on bad input."""
+                market: Market | None = None, series: Series | None = None,
+                max_bytes: int | None = MAX_FILE_BYTES) -> LintResult:
+    """Lint plan text; never raises on bad input. `max_bytes`: see `parser.decode` (only a
+    program embedding the linter lifts LANGUAGE.md's file limit)."""
     with paused_gc():
-        return lint_parsed(parse(data, path), path, plan_dir, market, series)
+        return lint_parsed(parse(data, path, max_bytes), path, plan_dir, market, series)

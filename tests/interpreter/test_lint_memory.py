@@ -182,3 +182,13 @@ def test_a_flat_dry_run_keeps_no_preparation_and_a_repeat_keeps_one():
         outcome, engine = result
         assert outcome.failure is None and len(engine._prepared) == kept
     assert lint_source(looped, "t.plan").diagnostics == []
+
+
+def test_lint_source_keeps_the_file_limit_unless_an_embedding_program_lifts_it():
+    from stratplan.interpreter.check import lint_source
+
+    text = "plan p\nholdings { wallet: 1 ETH }\nphase a {\n  wrap 0.5 ETH\n}\n" + "#" * 64
+    refused = lint_source(text, "p.plan", max_bytes=32)
+    assert [d.code for d in refused.diagnostics] == ["SP110"]
+    assert lint_source(text, "p.plan", max_bytes=None).diagnostics == []
+    assert lint_source(text, "p.plan").diagnostics == []  # under the default 16 MiB
