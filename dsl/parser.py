@@ -84,7 +84,7 @@ from stratplan.dsl.models import (
 from stratplan.dsl.packagedata import data_text
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, new_span, position
-from stratplan.dsl.usercache import cache_folder
+from stratplan.dsl.usercache import cache_folder, partial_path
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPRESSION_DEPTH = 100
@@ -695,8 +695,7 @@ def build_lark(cache_path: Path | None) -> Lark:
     elif cache_path.is_file():
         lark = Lark(text, cache=str(cache_path), **_lark_options())
     else:
-        partial: Path | None = cache_path.with_name(
-            f".{cache_path.name}.{os.getpid()}.{threading.get_ident()}")
+        partial: Path | None = partial_path(cache_path)
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:

@@ -16,12 +16,18 @@ def cache_folder() -> Path:
     return Path(base) / "stratplan"
 
 
+def partial_path(path: Path) -> Path:
+    """Where a cache file is written before it is renamed to `path`: a hidden name beside
+    it, unique to this process and thread."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+
+
 def write_atomically(path: Path, data: bytes) -> OSError | None:
     """Write `data` beside `path` and rename it into place, so that a concurrent process
     never reads half of it. When the folder cannot be written, nothing is left behind and
     the error is returned, not raised: a cache that cannot be kept only costs its rebuild
     (the caller decides whether to say so)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial = partial_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(data)
