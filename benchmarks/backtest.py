@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     from stratplan.dsl.decimals import arithmetic
     from stratplan.dsl.parser import parse
     from stratplan.executors.market import default_market
-    from stratplan.interpreter.backtest import run_backtest
-    from stratplan.interpreter.series import read_series
-    from stratplan.interpreter.synth import synth
+    from stratplan.interpreter.series.read import read_series
+    from stratplan.interpreter.series.synth import synth
+    from stratplan.interpreter.time.backtest import run_backtest
 
     started = time.perf_counter()
     text = synth(days, 60_000, args.seed)

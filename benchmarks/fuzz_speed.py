@@ -22,8 +22,8 @@ from hypothesis import given, settings  # noqa: E402
 
 from stratplan.dsl.formatter import format_plan  # noqa: E402
 from stratplan.dsl.models import AtomicBlock, Repeat  # noqa: E402
-from stratplan.interpreter.check import lint_source  # noqa: E402
-from stratplan.interpreter.strategies import valid_plans  # noqa: E402
+from stratplan.interpreter.lint.pipeline import lint_source  # noqa: E402
+from stratplan.interpreter.testing.strategies import valid_plans  # noqa: E402
 
 
 def instruction_count(body) -> int:

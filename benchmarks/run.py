@@ -45,10 +45,10 @@ from benchmarks.generate import (  # noqa: E402
 from stratplan.dsl import parse  # noqa: E402
 from stratplan.dsl.parser import MAX_FILE_BYTES  # noqa: E402
 from stratplan.executors.market import default_market  # noqa: E402
-from stratplan.interpreter.check import lint_source  # noqa: E402
 from stratplan.interpreter.dag import build_dag  # noqa: E402
 from stratplan.interpreter.evaluate import Scope  # noqa: E402
 from stratplan.interpreter.export import export_entries  # noqa: E402
+from stratplan.interpreter.lint.pipeline import lint_source  # noqa: E402
 from stratplan.interpreter.run import run_plan  # noqa: E402
 
 # shape -> (plan text, instruction count, Python with loops, Python one call per instruction)

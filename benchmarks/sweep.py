@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from stratplan.dsl.decimals import arithmetic  # noqa: E402
 from stratplan.dsl.parser import parse  # noqa: E402
-from stratplan.interpreter.backtest_lint import resolve_series  # noqa: E402
-from stratplan.interpreter.check import resolve_market  # noqa: E402
-from stratplan.interpreter.sweep import Context, cpu_count, parse_axis, run_sweep  # noqa: E402
+from stratplan.interpreter.lint.pipeline import resolve_market  # noqa: E402
+from stratplan.interpreter.lint.with_series import resolve_series  # noqa: E402
+from stratplan.interpreter.sweep.run import Context, cpu_count, parse_axis, run_sweep  # noqa: E402
 
 PLAN = ROOT / "examples" / "btc_basis_over_time.plan"
 GRID = ("binance_btc=0.24:0.38:0.02", "trim=0.01:0.08:0.01")

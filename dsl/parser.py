@@ -735,7 +735,7 @@ def decode(data: str | bytes, max_bytes: int | None = MAX_FILE_BYTES
     limit = max_bytes if max_bytes is not None else sys.maxsize
     if isinstance(data, bytes):
         if len(data) > limit:
-            return None, _file_too_large(len(data), limit)
+            return None, file_too_large(len(data), limit)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -748,7 +748,7 @@ def decode(data: str | bytes, max_bytes: int | None = MAX_FILE_BYTES
     else:
         text = data
         if len(text) > limit and len(text.encode("utf-8", "replace")) > limit:
-            return None, _file_too_large(len(text.encode("utf-8", "replace")), limit)
+            return None, file_too_large(len(text.encode("utf-8", "replace")), limit)
     nul = text.find("\x00")
     if nul >= 0:
         line, column = position(text, nul)
@@ -759,7 +759,7 @@ def decode(data: str | bytes, max_bytes: int | None = MAX_FILE_BYTES
     return text, None
 
 
-def _file_too_large(size: int, limit: int) -> Diagnostic:
+def file_too_large(size: int, limit: int) -> Diagnostic:
     return error("SP110", f"the file is {size:,} bytes, above the limit of {limit:,}",
                  Span(line=1, column=1, end_line=1, end_column=1),
                  help="split the plan into several files")

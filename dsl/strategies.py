@@ -3,7 +3,7 @@
 Venue-free, like the rest of `stratplan.dsl`: `plans()` gives any syntactically valid plan
 model (what `parse(format_plan(plan))` must give back). The strategies that need a market
 (`markets()`, `valid_plans()`: plans that lint clean by construction) are in
-`stratplan.interpreter.strategies`, above the executors. Spans in generated models are
+`stratplan.interpreter.testing.strategies`, above the executors. Spans in generated models are
 placeholders; compare plans with `stratplan.dsl.models.without_spans`. Strategy builders
 are cached: hypothesis validates a strategy when first drawn from, and recursive ones are
 costly.

@@ -48,9 +48,9 @@ from stratplan.executors.market import Market, load_market, market_from_data
 from stratplan.executors.protocol import Effect, Executor, Reconciling, Settling
 from stratplan.executors.registry import BUILTIN, discover
 from stratplan.executors.store import StoreError, VenueStore, stored_executors
-from stratplan.interpreter.check import resolve_market
 from stratplan.interpreter.dag import Dag, DagError, PlanNode, build_dag
 from stratplan.interpreter.engine import Engine, NodeFailed, Outcome, Step
+from stratplan.interpreter.lint.pipeline import resolve_market
 from stratplan.interpreter.report import build_report
 
 FORMAT = "stratplan-journal/1"
@@ -478,8 +478,8 @@ def _current_market(meta: Mapping[str, str], plan: Plan) -> Market | None:
     market = _current_base_market(meta, plan)
     if market is None or plan.series is None:
         return market
-    from stratplan.interpreter.backtest import start_market
-    from stratplan.interpreter.backtest_lint import resolve_series
+    from stratplan.interpreter.lint.with_series import resolve_series
+    from stratplan.interpreter.time.backtest import start_market
     folder = Path(meta["plan_path"]).parent if meta["plan_path"] else None
     if folder is None or not (folder / plan.series.path).exists():
         return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the series are loaded by the commands, not by `--help` (issue 17)
-    from stratplan.interpreter.series import Series
+    from stratplan.interpreter.series.read import Series
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -82,7 +82,7 @@ def duration_ms(text: str) -> int:
 
 def constant_series(days: int, step: str) -> Series:
     """A series of times only: the market's constant prices and rates, `days` long."""
-    from stratplan.interpreter.series import Series, parse_time
+    from stratplan.interpreter.series.read import Series, parse_time
     step_ms = duration_ms(step)
     if days <= 0:
         raise ValueError("--days must be positive")
@@ -96,8 +96,8 @@ def constant_series(days: int, step: str) -> Series:
 
 def _series_for(args: argparse.Namespace, plan: Any, plan_dir: Path) -> Series:
     from stratplan.cli import UsageError
-    from stratplan.interpreter.backtest_lint import resolve_series
-    from stratplan.interpreter.series import SeriesError, load_series, parse_time
+    from stratplan.interpreter.lint.with_series import resolve_series
+    from stratplan.interpreter.series.read import SeriesError, load_series, parse_time
     try:
         if args.series is not None:
             series = load_series(args.series)
@@ -125,9 +125,9 @@ def _series_for(args: argparse.Namespace, plan: Any, plan_dir: Path) -> Series:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the backtest and print its report."""
     from stratplan.cli import UsageError, _sound_plan  # the CLI's own plan checks
-    from stratplan.interpreter.backtest import run_backtest
     from stratplan.interpreter.dag import DagError
-    from stratplan.interpreter.metrics import report, step_row
+    from stratplan.interpreter.time.backtest import run_backtest
+    from stratplan.interpreter.time.metrics import report, step_row
 
     if args.steps and args.format != "json":
         raise UsageError("--steps adds every step to the JSON report; the text report is a "

@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # the commands import what they use when they run (issue 17: 
     from stratplan.dsl.diagnostics import Diagnostic
     from stratplan.dsl.parser import ParseResult
     from stratplan.executors.market import Market
-    from stratplan.interpreter.check import LintResult
     from stratplan.interpreter.dag import Dag
+    from stratplan.interpreter.lint.pipeline import LintResult
 
 class UsageError(Exception):
     """A bad command line, file or market: one line on stderr, exit 2."""
@@ -125,7 +125,7 @@ def _read(path: Path) -> bytes | Diagnostic:
     """A plan file's bytes, or SP110 when it is larger than the limit: the size is checked
     before reading and at most limit + 1 bytes are ever read (a file that grows, a special
     file). An unreadable file is a usage error (exit 2)."""
-    from stratplan.dsl.parser import MAX_FILE_BYTES, _file_too_large
+    from stratplan.dsl.parser import MAX_FILE_BYTES, file_too_large
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -136,12 +136,12 @@ def _read(path: Path) -> bytes | Diagnostic:
                 size = max(os.fstat(handle.fileno()).st_size, len(data))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _file_too_large(size, MAX_FILE_BYTES).with_path(str(path))
+    return file_too_large(size, MAX_FILE_BYTES).with_path(str(path))
 
 
 def _lint(path: Path, market: Market | None, series: Any = None,
           lets: Any = None) -> LintResult:
-    from stratplan.interpreter.check import LintResult, lint_parsed, lint_source
+    from stratplan.interpreter.lint.pipeline import LintResult, lint_parsed, lint_source
     data = _read(path)
     if not isinstance(data, bytes):
         return LintResult(str(path), [data])
@@ -157,7 +157,7 @@ def _lint(path: Path, market: Market | None, series: Any = None,
 def _with_set(plan: Any, lets: Any, path: str) -> Any:
     """The plan with `--set` values for its lets; a name it has no `let` for is a usage
     error (interpreter/params.py)."""
-    from stratplan.interpreter.params import ParamError, collect, with_lets
+    from stratplan.interpreter.sweep.params import ParamError, collect, with_lets
     try:
         return with_lets(plan, collect(lets))
     except ParamError as exc:
@@ -168,7 +168,7 @@ def _series_option(value: str | None) -> Any:
     """`--series CSV` (v2): the series, or exit 2 saying why it cannot be used."""
     if value is None:
         return None
-    from stratplan.interpreter.series import SeriesError, load_series
+    from stratplan.interpreter.series.read import SeriesError, load_series
     try:
         return load_series(value)
     except SeriesError as exc:
@@ -284,7 +284,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     """Rewrite plans in the canonical layout (or check / show the difference). The layout
     keeps the file's line end (`\n`, `\r\n` or `\r`; a mixed file gets the most used)."""
     from stratplan.dsl.formatter import format_plan
-    from stratplan.interpreter.check import LintResult
+    from stratplan.interpreter.lint.pipeline import LintResult
     from stratplan.render import render_text
     files = _plan_files(args.paths)
     changed = broken = 0
@@ -345,10 +345,10 @@ def _sound_plan(path_text: str, market_opt: str | None, triggers: bool = False,
                 lets: Any = None) -> tuple[Any, Market, Dag, LintResult]:
     """Parse and statically check one plan; UsageError-free failures return via SystemExit.
     With `triggers`, the DAG holds the trigger bodies too (graph, export; never a run)."""
-    from stratplan.interpreter.check import LintResult, resolve_market
     from stratplan.interpreter.dag import DagError, build_dag
     from stratplan.interpreter.evaluate import Scope
-    from stratplan.interpreter.rules import RuleContext, run_rules
+    from stratplan.interpreter.lint.pipeline import LintResult, resolve_market
+    from stratplan.interpreter.lint.rules import RuleContext, run_rules
     if _is_folder(path_text):
         raise UsageError(f"{path_text} is a folder; this command takes one plan file")
     path = Path(path_text)
@@ -465,15 +465,15 @@ def _series_start(args: argparse.Namespace, plan: Any, market: Market,
     first time: its prices and rates; otherwise the market as it is."""
     series = _series_option(args.series)
     if series is None and plan.series is not None:
-        from stratplan.interpreter.backtest_lint import resolve_series
+        from stratplan.interpreter.lint.with_series import resolve_series
         series, problem = resolve_series(plan, Path(args.path).parent)
         if problem is not None:
             raise UsageError(f"{args.path}:{problem.span.line}: {problem.message}")
     if series is None:
         return market, dag
-    from stratplan.interpreter.backtest import start_market
     from stratplan.interpreter.dag import DagError, build_dag
     from stratplan.interpreter.evaluate import Scope
+    from stratplan.interpreter.time.backtest import start_market
     market = start_market(plan, market, series)
     try:
         return market, build_dag(plan, Scope({let.name: let for let in plan.lets}, {}, market))
@@ -509,7 +509,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a rule's page, or the list of codes."""
-    from stratplan.interpreter.codes import CODES, explain
+    from stratplan.interpreter.lint.codes import CODES, explain
     if args.code is None:
         for code, (severity, title) in CODES.items():
             print(f"{code}  {severity.value:<7}  {title}")
@@ -569,7 +569,7 @@ def _step_limit(text: str) -> int | None:
 
 def _assignment(text: str) -> tuple[str, Any]:
     """`--set NAME=VALUE`: VALUE a number as a plan writes one (`50bps`, `1_000`)."""
-    from stratplan.interpreter.params import ParamError, parse_assignment
+    from stratplan.interpreter.sweep.params import ParamError, parse_assignment
     try:
         return parse_assignment(text)
     except ParamError as exc:

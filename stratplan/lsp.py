@@ -50,16 +50,18 @@ from stratplan.dsl.models import (
     SmartContractInstruction,
 )
 from stratplan.dsl.parser import KEYWORDS, ParseResult, parse
+from stratplan.dsl.paths import inside_plan_folder
 from stratplan.dsl.spans import Span
 from stratplan.executors.accounts import health_factor
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market import CexVenue, LendingVenue, Market, default_market, load_market
 from stratplan.executors.registry import discover
-from stratplan.interpreter.check import LintResult, lint_parsed, resolve_market
-from stratplan.interpreter.codes import CODES, explain
 from stratplan.interpreter.dag import DagError, dry_run_nodes, statement_venues
 from stratplan.interpreter.engine import Engine, NodeFailed
 from stratplan.interpreter.evaluate import FUNCTIONS
+from stratplan.interpreter.lint.codes import CODES, explain
+from stratplan.interpreter.lint.pipeline import LintResult, lint_parsed, resolve_market
+from stratplan.interpreter.lint.rules import contract_runs
 from stratplan.interpreter.monitor import BOOKS, PositionMonitor
 from stratplan.interpreter.report import dec
 
@@ -426,8 +428,8 @@ def _series_start(plan: Plan | None, market: Market | None,
     if plan is None or market is None or getattr(plan, "series", None) is None:
         return None
     try:
-        from stratplan.interpreter.backtest import start_market
-        from stratplan.interpreter.backtest_lint import resolve_series
+        from stratplan.interpreter.lint.with_series import resolve_series
+        from stratplan.interpreter.time.backtest import start_market
         series, problem = resolve_series(plan, plan_dir)
         if series is None or problem is not None:
             return None
@@ -443,12 +445,9 @@ def market_of_text(text: str, plan_dir: Path | None) -> Market:
     match = re.search(r'^\s*use\s+market\s+"((?:\\["\\]|[^"\\\r\n])*)"', text, re.MULTILINE)
     if match is None:
         return default_market()
-    folder = (plan_dir or Path.cwd()).resolve()
     try:
-        target = (folder / match.group(1).replace('\\"', '"')).resolve()
-        if target.is_relative_to(folder):
-            return load_market(target)
-    except (OSError, RuntimeError, ValueError, MarketError):
+        return load_market(inside_plan_folder(plan_dir, match.group(1).replace('\\"', '"')))
+    except (OSError, RuntimeError, ValueError, MarketError):  # OutsideFolder is a ValueError
         pass
     return default_market()
 
@@ -723,16 +722,9 @@ def _contract_runs(plan: Plan) -> Iterator[tuple[list[SmartContractInstruction],
         bodies = [phase.body]
         while bodies:
             body = bodies.pop()
-            run: list[SmartContractInstruction] = []
-            for stmt in (*body, None):
-                if isinstance(stmt, SmartContractInstruction):
-                    run.append(stmt)
-                    continue
-                if len(run) >= 2:
-                    yield run, phase
-                run = []
-                if isinstance(stmt, Repeat):
-                    bodies.append(stmt.body)
+            for run in contract_runs(body):
+                yield run, phase
+            bodies.extend(stmt.body for stmt in body if isinstance(stmt, Repeat))
 
 
 def _block_names(body: Sequence[Any]) -> set[str]:

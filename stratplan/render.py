@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
-from stratplan.interpreter.check import LintResult
+from stratplan.interpreter.lint.pipeline import LintResult
 from stratplan.terminal import shown
 
 if TYPE_CHECKING:  # rich is loaded by the text output only (issue 17)

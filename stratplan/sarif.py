@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
-from stratplan.interpreter.check import LintResult
-from stratplan.interpreter.codes import CODES, explain
+from stratplan.interpreter.lint.codes import CODES, explain
+from stratplan.interpreter.lint.pipeline import LintResult
 
 VERSION = "0.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -76,8 +76,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Import dumps."""
     from stratplan.backtestview import duration_ms
     from stratplan.cli import UsageError
-    from stratplan.interpreter.series import SeriesError
-    from stratplan.interpreter.series_import import import_files
+    from stratplan.interpreter.series.importers import import_files
+    from stratplan.interpreter.series.read import SeriesError
     try:
         step = duration_ms(args.step)
         text, said = import_files(args.files, args.venue, args.asset, step)
@@ -93,7 +93,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """Generate a synthetic series."""
     from stratplan.backtestview import duration_ms
     from stratplan.cli import UsageError
-    from stratplan.interpreter.synth import synth
+    from stratplan.interpreter.series.synth import synth
     try:
         text = synth(args.days, duration_ms(args.step), args.seed)
     except ValueError as exc:

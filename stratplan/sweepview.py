@@ -22,17 +22,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratplan.interpreter.metric_names import HIGHER_BETTER, LOWER_BETTER
+from stratplan.interpreter.time.metric_names import HIGHER_BETTER, LOWER_BETTER
 
 if TYPE_CHECKING:  # the sweep itself is imported by the command, not by `--help` (issue 17)
-    from stratplan.interpreter.sweep import Axis, Sweep
+    from stratplan.interpreter.sweep.run import Axis, Sweep
 
 _EPILOG = ("exit codes: 0 every point ran with no failure, 1 a point failed or could not run, "
            "2 usage, file or market error, 3 internal error")
 
 
 def _axis(text: str) -> Axis:
-    from stratplan.interpreter.sweep import SweepError, parse_axis
+    from stratplan.interpreter.sweep.run import SweepError, parse_axis
     try:
         return parse_axis(text)
     except SweepError as exc:
@@ -92,8 +92,8 @@ def register(sub: Any) -> None:
 
 def _check_metric(metric: str, plan: Any, market: Any) -> None:
     from stratplan.cli import UsageError
-    from stratplan.interpreter.backtest import PARTS
-    from stratplan.interpreter.sweep import SweepError, metric_direction
+    from stratplan.interpreter.sweep.run import SweepError, metric_direction
+    from stratplan.interpreter.time.backtest import PARTS
     try:
         metric_direction(metric)
     except SweepError as exc:
@@ -112,8 +112,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep and print its table (or JSON, CSV), and draw it."""
     from stratplan.backtestview import _series_for
     from stratplan.cli import UsageError, _sound_plan
-    from stratplan.interpreter.params import ParamError, collect
-    from stratplan.interpreter.sweep import (
+    from stratplan.interpreter.sweep.params import ParamError, collect
+    from stratplan.interpreter.sweep.run import (
         Cache,
         Context,
         SweepError,
@@ -134,7 +134,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.plot is not None and len(axes) > 2:
         raise UsageError(f"--plot draws one or two grid names; this sweep has {len(axes)}")
     if args.engine == "ray":
-        from stratplan.interpreter.sweep import ray_module
+        from stratplan.interpreter.sweep.run import ray_module
         try:
             ray_module()
         except SweepError as exc:
@@ -224,7 +224,7 @@ def _cell(metric: str, value: Decimal | None) -> str:
 
 def render_text(data: dict[str, Any], path: str) -> str:
     """The table, best first: the grid values, the metric and the main summary metrics."""
-    from stratplan.interpreter.sweep import metric_value
+    from stratplan.interpreter.sweep.run import metric_value
     from stratplan.terminal import shown
     metric = data["metric"]
     names = list(data["grid"])
@@ -293,8 +293,8 @@ def plot(sweep: Sweep, plan_name: str, metric: str, target: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from stratplan.interpreter.params import plain
-    from stratplan.interpreter.sweep import metric_direction, metric_value, ranked
+    from stratplan.interpreter.sweep.params import plain
+    from stratplan.interpreter.sweep.run import metric_direction, metric_value, ranked
 
     higher = metric_direction(metric)
     values = [metric_value(row, metric) for row in sweep.rows]

@@ -19,9 +19,9 @@ def _fresh(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("code", [
-    "import hypothesis\nfrom stratplan.interpreter.strategies import valid_plans\n"
+    "import hypothesis\nfrom stratplan.interpreter.testing.strategies import valid_plans\n"
     "print(valid_plans().example().name)",
-    "from stratplan.interpreter.strategies import valid_plans\nimport hypothesis\n"
+    "from stratplan.interpreter.testing.strategies import valid_plans\nimport hypothesis\n"
     "print(valid_plans().example().name)",
     "from stratplan.dsl.strategies import plans\nimport hypothesis\nprint(type(plans()).__name__)",
     # The entry point registers plans() for st.from_type(Plan), resolved when first drawn.
@@ -55,7 +55,7 @@ def test_nothing_but_stratplan_at_the_top_of_the_wheel(tmp_path):
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"stratplan"}
     for data in ("stratplan/grammar/plan.lark", "stratplan/executors/data/default_market.yaml",
-                 "stratplan/interpreter/explain/SP300.md", "stratplan/dsl/parser.py"):
+                 "stratplan/interpreter/lint/explain/SP300.md", "stratplan/dsl/parser.py"):
         assert data in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from stratplan.cli import main
-from stratplan.interpreter.codes import CODES, explain
+from stratplan.interpreter.lint.codes import CODES, explain
 from stratplan.sarif import RULE_NAMES, fingerprint, rule_name
 from tests.conftest import CONFORMANCE, DATA
 

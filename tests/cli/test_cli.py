@@ -266,7 +266,7 @@ def test_fuzz_any_command_line_gives_an_exit_code_not_a_traceback(tmp_path, monk
 def test_internal_error_is_one_line_and_exit_3(capsys, monkeypatch):
     def explode(*args, **kwargs):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr("stratplan.interpreter.check.lint_source", explode)  # imported per command
+    monkeypatch.setattr("stratplan.interpreter.lint.pipeline.lint_source", explode)  # imported per command
     code, _, err = _main(capsys, "lint", str(EXAMPLES / "btc_basis.plan"))
     assert code == 3
     assert err.strip() == "stratplan: internal error: ZeroDivisionError: boom"

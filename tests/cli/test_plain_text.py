@@ -14,7 +14,7 @@ from rich.console import Console
 
 from stratplan.dsl.diagnostics import Diagnostic, Severity
 from stratplan.dsl.spans import Span
-from stratplan.interpreter.check import LintResult, lint_source
+from stratplan.interpreter.lint.pipeline import LintResult, lint_source
 from stratplan.render import plain_stream, plain_text, render_text
 from tests.conftest import CONFORMANCE, EXAMPLES
 

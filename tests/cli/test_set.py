@@ -11,7 +11,7 @@ import pytest
 
 from stratplan.cli import main
 from stratplan.dsl.parser import parse
-from stratplan.interpreter.params import ParamError, parse_assignment, parse_value, with_lets
+from stratplan.interpreter.sweep.params import ParamError, parse_assignment, parse_value, with_lets
 
 WRAP = """plan p
 holdings { wallet: 10 ETH }

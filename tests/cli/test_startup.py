@@ -37,7 +37,7 @@ def test_version_builds_the_argument_parser_but_loads_no_parser_models_or_market
     assert not loaded & {*HEAVY, "lark", "pydantic", "yaml"}
     assert not {m for m in loaded if m.startswith(("stratplan.dsl.", "stratplan.executors."))}
     # `backtest` and `sweep` register their options without loading their engines.
-    assert not loaded & {"stratplan.interpreter.sweep", "stratplan.interpreter.series",
+    assert not loaded & {"stratplan.interpreter.sweep.run", "stratplan.interpreter.series.read",
                          "hashlib", "tempfile", "datetime"}
 
 
@@ -47,10 +47,10 @@ def test_lint_loads_no_graph_library_plotting_server_or_backtest():
     loaded = _loaded("import contextlib, io\nfrom stratplan.cli import main\n"
                      "with contextlib.redirect_stdout(io.StringIO()):\n"
                      f"    assert main(['lint', '--format', 'json', {str(plan)!r}]) == 0")
-    assert "stratplan.interpreter.check" in loaded
+    assert "stratplan.interpreter.lint.pipeline" in loaded
     assert not loaded & {"networkx", "matplotlib", "ray", "pygls", "rich"}
-    assert "stratplan.interpreter.backtest" not in loaded
-    assert not loaded & {"stratplan.interpreter.sweep", "stratplan.interpreter.series"}
+    assert "stratplan.interpreter.time.backtest" not in loaded
+    assert not loaded & {"stratplan.interpreter.sweep.run", "stratplan.interpreter.series.read"}
     assert "asyncio" not in loaded  # every built-in executor is immediate: no event loop
     # The built-in market is read back validated (executors/market.py: cached_default_market;
     # the first lint in this cache folder has written it): no YAML is loaded.

@@ -10,9 +10,9 @@ from stratplan.dsl.parser import parse
 from stratplan.executors.accrual import borrow_factor, settle_funding, supply_factor, years
 from stratplan.executors.liquidation import liquidate_lending, liquidate_perp
 from stratplan.executors.market import default_market
-from stratplan.interpreter.backtest import PARTS, run_backtest
 from stratplan.interpreter.monitor import PositionMonitor
-from stratplan.interpreter.series import read_series
+from stratplan.interpreter.series.read import read_series
+from stratplan.interpreter.time.backtest import PARTS, run_backtest
 
 FLASH = """plan flash
 holdings { wallet: 15 ETH }

@@ -15,13 +15,13 @@ from stratplan.dsl.models import Assert, BoolOp, Call, Compare, NameRef, Not, Nu
 from stratplan.dsl.parser import parse
 from stratplan.executors.accounts import exposure, health_factor, portfolio_value
 from stratplan.executors.market import default_market
-from stratplan.interpreter.backtest import run_backtest
 from stratplan.interpreter.evaluate import Scope, holds
 from stratplan.interpreter.monitor import PositionMonitor
-from stratplan.interpreter.readings import Readings
-from stratplan.interpreter.series import load_series, read_series
-from stratplan.interpreter.strategies import SPAN, AssetArg, series, valid_plans
-from stratplan.interpreter.triggers import compile_condition
+from stratplan.interpreter.series.read import load_series, read_series
+from stratplan.interpreter.testing.strategies import SPAN, AssetArg, series, valid_plans
+from stratplan.interpreter.time.backtest import run_backtest
+from stratplan.interpreter.time.readings import Readings
+from stratplan.interpreter.time.triggers import compile_condition
 
 MARKET = default_market()
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def health_triggers(draw) -> Trigger:
     check = Assert(condition=_compare(">", _num("1"), _num("0")), span=SPAN)
     cooldown = None
     if draw(st.booleans()):
-        from stratplan.interpreter.strategies import _duration
+        from stratplan.interpreter.testing.strategies import _duration
         cooldown = _duration(draw(st.integers(1, 12)), "h")
     return Trigger(name="guard", when=condition, cooldown=cooldown, body=(check,), span=SPAN)
 

@@ -13,10 +13,9 @@ from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.models import Assert, Call, Compare, Number, Phase, Plan, Trigger
 from stratplan.dsl.parser import parse
 from stratplan.executors.market import default_market
-from stratplan.interpreter.backtest import _EXACT, PARTS, run_backtest
-from stratplan.interpreter.check import lint_source
-from stratplan.interpreter.series import read_series
-from stratplan.interpreter.strategies import (
+from stratplan.interpreter.lint.pipeline import lint_source
+from stratplan.interpreter.series.read import read_series
+from stratplan.interpreter.testing.strategies import (
     SPAN,
     AssetArg,
     series,
@@ -24,6 +23,8 @@ from stratplan.interpreter.strategies import (
     triggers,
     valid_plans,
 )
+from stratplan.interpreter.time.backtest import run_backtest
+from stratplan.interpreter.time.results import EXACT, PARTS
 
 MARKET = default_market()
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -33,7 +34,7 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
 def _exact_sum(values) -> Decimal:
     total = Decimal(0)
     for value in values:
-        total = _EXACT.add(total, value)
+        total = EXACT.add(total, value)
     return total
 
 
@@ -41,14 +42,14 @@ def _exact_sum(values) -> Decimal:
 @given(valid_plans(triggers=True), series(max_rows=30))
 def test_property_pnl_parts_add_up_exactly_to_the_value_change(plan, data):
     result = run_backtest(plan, MARKET, data)
-    change = _EXACT.subtract(result.value_end, result.value_start)
+    change = EXACT.subtract(result.value_end, result.value_start)
     assert result.pnl["total"] == change
     assert _exact_sum(result.pnl[part] for part in PARTS) == change
     # and step by step: each snapshot's parts are its value change
     previous = result.value_start
     for snap in result.snapshots:
         assert _exact_sum(snap.parts[part] for part in PARTS) == \
-            _EXACT.subtract(snap.value, previous)
+            EXACT.subtract(snap.value, previous)
         previous = snap.value
 
 

@@ -15,11 +15,11 @@ from rich.console import Console
 
 from stratplan.dsl.parser import grammar_text
 from stratplan.executors.market import default_market
-from stratplan.interpreter.check import LintResult, lint_source
-from stratplan.interpreter.codes import CODES
 from stratplan.interpreter.dag import DagError
+from stratplan.interpreter.lint.codes import CODES
+from stratplan.interpreter.lint.pipeline import LintResult, lint_source
 from stratplan.interpreter.run import run_plan
-from stratplan.interpreter.strategies import plan_texts, valid_plans
+from stratplan.interpreter.testing.strategies import plan_texts, valid_plans
 from stratplan.render import github, lint_json, render_text
 from stratplan.sarif import sarif
 from tests.conftest import conformance_cases, example_plans

@@ -9,7 +9,7 @@ import pytest
 
 from stratplan.cli import main
 from stratplan.executors.market import default_market
-from stratplan.interpreter.check import lint_source
+from stratplan.interpreter.lint.pipeline import lint_source
 from stratplan.interpreter.run import run_plan
 
 H = "plan t\nholdings { wallet: 100_000 USDT, 20 ETH  binance: 50_000 USDT }\n"

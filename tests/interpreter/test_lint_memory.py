@@ -18,11 +18,11 @@ from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.models import INSTRUCTION_KINDS, Plan
 from stratplan.executors.market import default_market
 from stratplan.executors.registry import discover
-from stratplan.interpreter.check import lint_source
 from stratplan.interpreter.dag import DagError, dry_run_nodes
 from stratplan.interpreter.engine import Engine, run_sync
-from stratplan.interpreter.rules import RuleContext, run_rules
-from stratplan.interpreter.strategies import plans, valid_plans
+from stratplan.interpreter.lint.pipeline import lint_source
+from stratplan.interpreter.lint.rules import RuleContext, run_rules
+from stratplan.interpreter.testing.strategies import plans, valid_plans
 from tests.conftest import conformance_cases, example_plans
 from tests.interpreter.test_fuzz import mutated_examples
 from tests.interpreter.test_run import _AwaitOnly
@@ -185,7 +185,7 @@ def test_a_flat_dry_run_keeps_no_preparation_and_a_repeat_keeps_one():
 
 
 def test_lint_source_keeps_the_file_limit_unless_an_embedding_program_lifts_it():
-    from stratplan.interpreter.check import lint_source
+    from stratplan.interpreter.lint.pipeline import lint_source
 
     text = "plan p\nholdings { wallet: 1 ETH }\nphase a {\n  wrap 0.5 ETH\n}\n" + "#" * 64
     refused = lint_source(text, "p.plan", max_bytes=32)

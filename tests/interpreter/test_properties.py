@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from stratplan.executors.accounts import portfolio_value
 from stratplan.executors.contract import ContractExecutor
 from stratplan.executors.protocol import ExecutionResult
-from stratplan.interpreter.strategies import markets, valid_plans
-from stratplan.interpreter.testing import (
+from stratplan.interpreter.testing.executors import (
     InvariantError,
     assert_atomic_all_or_nothing,
     assert_failure_located,
@@ -24,6 +23,7 @@ from stratplan.interpreter.testing import (
     prepare,
     run_in_order,
 )
+from stratplan.interpreter.testing.strategies import markets, valid_plans
 from tests.conftest import ROOT
 
 TOLERANCE = Decimal("1e-12")
@@ -119,8 +119,8 @@ def test_check_executor_backtests_the_users_executor_through_accrual_and_liquida
 
 def test_backtest_invariants_hold_for_the_builtin_executors_through_a_liquidation():
     from stratplan.dsl.parser import parse
-    from stratplan.interpreter.series import read_series
-    from stratplan.interpreter.testing import assert_backtest_invariants
+    from stratplan.interpreter.series.read import read_series
+    from stratplan.interpreter.testing.executors import assert_backtest_invariants
     plan = parse((ROOT / "examples" / "leveraged_restaking_over_time.plan").read_text()).plan
     rows = ["time,price.ETH,price.weETH,supply.aave.weETH,borrow.aave.WETH"]
     for day, price in enumerate(["3570", "3300", "2900", "2500", "2400", "3570"]):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stratplan.interpreter.check import lint_source
-from stratplan.interpreter.codes import CODES, explain
+from stratplan.interpreter.lint.codes import CODES, explain
+from stratplan.interpreter.lint.pipeline import lint_source
 
 H = "plan t\nholdings { wallet: 100_000 USDT, 20 ETH }\n"
 # v2 cases: the plan line, holdings after `use series`, and the files beside the plan.

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from stratplan.interpreter.series import SeriesError, iso, load_series, parse_time, read_series
+from stratplan.interpreter.series.read import SeriesError, iso, load_series, parse_time, read_series
 
 CSV = b"""time,price.ETH,funding.binance.BTC,supply.aave.weETH
 2024-01-01T00:00:00Z,3400,,0.0005

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from stratplan.cli import main
-from stratplan.interpreter.series import SeriesError, load_series, parse_time, read_series
-from stratplan.interpreter.series_import import base_of, detect, import_files, to_ms
-from stratplan.interpreter.synth import COLUMNS, synth
+from stratplan.interpreter.series.importers import base_of, detect, import_files, to_ms
+from stratplan.interpreter.series.read import SeriesError, load_series, parse_time, read_series
+from stratplan.interpreter.series.synth import COLUMNS, synth
 
 DUMPS = Path(__file__).resolve().parent.parent / "data" / "dumps"
 FUNDING = str(DUMPS / "BTCUSDT-fundingRate-2024-01.csv")

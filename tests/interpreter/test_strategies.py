@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 
 from stratplan.dsl.formatter import format_plan
-from stratplan.interpreter.check import lint_source
-from stratplan.interpreter.strategies import instructions, markets, valid_plans
+from stratplan.interpreter.lint.pipeline import lint_source
+from stratplan.interpreter.testing.strategies import instructions, markets, valid_plans
 
 
 def _instruction_count(body) -> int:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from stratplan.cli import main
-from stratplan.interpreter.params import plain
-from stratplan.interpreter.sweep import (
+from stratplan.interpreter.sweep.params import plain
+from stratplan.interpreter.sweep.run import (
     Axis,
     Cache,
     SweepError,

@@ -6,7 +6,7 @@ from lsprotocol import types
 
 from stratplan.dsl.diagnostics import Diagnostic, Severity
 from stratplan.dsl.spans import Span
-from stratplan.interpreter.check import lint_source
+from stratplan.interpreter.lint.pipeline import lint_source
 from stratplan.lsp import (
     Positions,
     add_via,

@@ -15,7 +15,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.parser import parse
 from stratplan.executors.market import default_market
-from stratplan.interpreter.check import lint_source
+from stratplan.interpreter.lint.pipeline import lint_source
 from tests.conftest import CONFORMANCE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

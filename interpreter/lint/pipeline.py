@@ -11,6 +11,7 @@ from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, parse
+from stratplan.dsl.paths import OutsideFolder, inside_plan_folder
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
@@ -18,10 +19,10 @@ from stratplan.executors.market import Market, default_market, load_market
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
-from stratplan.interpreter.rules import RuleContext, diag, run_rules
+from stratplan.interpreter.lint.rules import RuleContext, diag, run_rules
 
 if TYPE_CHECKING:
-    from stratplan.interpreter.series import Series
+    from stratplan.interpreter.series.read import Series
 
 
 @dataclass
@@ -52,15 +53,14 @@ def resolve_market(plan: Plan, plan_dir: Path | None,
     if plan.market is None:
         return default_market(), None
     span = plan.market.span
-    folder = (plan_dir or Path.cwd()).resolve()
     try:
-        target = (folder / plan.market.path).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
-        return None, diag("SP111", f"market path {plan.market.path!r} cannot be used: {exc}", span)
-    if not target.is_relative_to(folder):
+        target = inside_plan_folder(plan_dir, plan.market.path)
+    except OutsideFolder:
         return None, diag("SP111", f"market file {plan.market.path!r} is outside the plan's "
                           "folder", span, "keep the market file beside the plan, or pass "
                           "--market on the command line")
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, diag("SP111", f"market path {plan.market.path!r} cannot be used: {exc}", span)
     try:
         return load_market(target), None
     except MarketError as exc:
@@ -144,7 +144,7 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
         series_problem = None
         if series is None and plan.series is not None:
             # v2 (imported only for a plan that uses a series: a plain lint loads no backtest)
-            from stratplan.interpreter.backtest_lint import resolve_series
+            from stratplan.interpreter.lint.with_series import resolve_series
             series, series_problem = resolve_series(plan, plan_dir)
         if series_problem is not None:
             found.append(series_problem)
@@ -152,7 +152,7 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
         if resolved is not None and not any(d.is_error for d in found):
             # v2: with a series the dry run is the whole backtest (LANGUAGE.md section 8).
             if series is not None:
-                from stratplan.interpreter.backtest_lint import backtest_diagnostics
+                from stratplan.interpreter.lint.with_series import backtest_diagnostics
                 found += backtest_diagnostics(plan, resolved, series)
             else:
                 found += dry_run(plan, resolved)

@@ -34,7 +34,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from stratplan.interpreter.series import iso, parse_time
+from stratplan.interpreter.series.read import iso, parse_time
 
 START = "2024-01-01T00:00:00Z"
 YEAR_MS = 365 * 86_400_000

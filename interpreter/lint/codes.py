@@ -50,4 +50,4 @@ def explain(code: str) -> str | None:
     code = code.upper()
     if code not in CODES:
         return None
-    return data_text("stratplan.interpreter", f"explain/{code}.md")
+    return data_text("stratplan.interpreter.lint", f"explain/{code}.md")

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
+from stratplan.dsl.paths import OutsideFolder, inside_plan_folder
 from stratplan.executors.market import Market
-from stratplan.interpreter.backtest import run_backtest
 from stratplan.interpreter.dag import DagError, iteration_of
-from stratplan.interpreter.rules import diag
-from stratplan.interpreter.series import Series, SeriesError, iso, load_series
-from stratplan.interpreter.triggers import duration_ms
+from stratplan.interpreter.lint.rules import diag
+from stratplan.interpreter.series.read import Series, SeriesError, iso, load_series
+from stratplan.interpreter.time.backtest import run_backtest
+from stratplan.interpreter.time.triggers import duration_ms
 
 
 def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Diagnostic | None]:
@@ -28,14 +29,13 @@ def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Di
     ref = getattr(plan, "series", None)
     if ref is None:
         return None, None
-    folder = (plan_dir or Path.cwd()).resolve()
     try:
-        target = (folder / ref.path).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
-        return None, diag("SP500", f"series path {ref.path!r} cannot be used: {exc}", ref.span)
-    if not target.is_relative_to(folder):
+        target = inside_plan_folder(plan_dir, ref.path)
+    except OutsideFolder:
         return None, diag("SP500", f"series file {ref.path!r} is outside the plan's folder",
                           ref.span, "keep the series beside the plan, or pass --series")
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, diag("SP500", f"series path {ref.path!r} cannot be used: {exc}", ref.span)
     try:
         return load_series(target), None
     except SeriesError as exc:

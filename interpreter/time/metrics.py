@@ -15,9 +15,9 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from stratplan.dsl.decimals import CONTEXT
-from stratplan.interpreter.backtest import _EXACT, PARTS, BacktestResult
 from stratplan.interpreter.report import build_report, dec
-from stratplan.interpreter.series import iso
+from stratplan.interpreter.series.read import iso
+from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult
 
 YEAR_MS = Decimal(31_536_000_000)
 ZERO = Decimal(0)
@@ -89,7 +89,7 @@ def _t(value: int | None) -> str | None:
 def report(result: BacktestResult, steps: bool = False) -> dict[str, Any]:
     """The JSON report of section 8 (decimals as strings, every digit kept: the PnL parts
     as printed add up exactly to the total)."""
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         return _report(result, steps)
 
 

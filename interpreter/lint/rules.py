@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,6 @@ from stratplan.executors.market import (
     StakingVenue,
     WalletVenue,
 )
-from stratplan.interpreter.codes import CODES
 from stratplan.interpreter.dag import (
     MAX_NODES,
     MAX_REPEAT,
@@ -51,6 +50,7 @@ from stratplan.interpreter.dag import (
     unrolled_size,
 )
 from stratplan.interpreter.evaluate import FUNCTIONS, EvalError, Scope, calls, constant, names_used
+from stratplan.interpreter.lint.codes import CODES
 
 OPTIONS = {"min_health", "max_slippage", "gas_price_gwei"}
 ALL_ALLOWED = {"wallet_transfer", "spot_sell", "stake", "unstake", "supply", "withdraw",
@@ -822,18 +822,25 @@ def could_be_atomic(ctx: RuleContext) -> Iterator[Diagnostic]:
             except EvalError:
                 pass
     for body, passes in bodies:
-        run: list[Any] = []
-        for stmt in (*body, None):
-            if isinstance(stmt, SmartContractInstruction):
-                run.append(stmt)
-                continue
-            if len(run) >= 2:
-                units = (len(run) - 1) * base * passes
-                eth = Decimal(units) * gwei / Decimal(1_000_000_000)
-                yield diag("SP400", f"{len(run)} consecutive contract operations could be one "
-                           f"atomic block, saving {units:,} gas ({eth.normalize():f} ETH)",
-                           run[0].span, "wrap them in `atomic NAME { ... }`")
-            run = []
+        for run in contract_runs(body):
+            units = (len(run) - 1) * base * passes
+            eth = Decimal(units) * gwei / Decimal(1_000_000_000)
+            yield diag("SP400", f"{len(run)} consecutive contract operations could be one "
+                       f"atomic block, saving {units:,} gas ({eth.normalize():f} ETH)",
+                       run[0].span, "wrap them in `atomic NAME { ... }`")
+
+
+def contract_runs(body: Sequence[Any]) -> Iterator[list[SmartContractInstruction]]:
+    """The runs of two or more consecutive contract operations directly in a body (SP400;
+    the language server's fix wraps the same runs)."""
+    run: list[SmartContractInstruction] = []
+    for stmt in (*body, None):
+        if isinstance(stmt, SmartContractInstruction):
+            run.append(stmt)
+            continue
+        if len(run) >= 2:
+            yield run
+        run = []
 
 
 @rule("SP401")

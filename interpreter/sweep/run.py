@@ -32,13 +32,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stratplan.interpreter.sweep.params import ParamError, check_names, parse_value, plain
+
 # The summary metrics a sweep ranks by live in their own module (`sweep --help` names them).
-from stratplan.interpreter.metric_names import HIGHER_BETTER, LOWER_BETTER, METRICS, PREFIXES
-from stratplan.interpreter.params import ParamError, check_names, parse_value, plain
+from stratplan.interpreter.time.metric_names import HIGHER_BETTER, LOWER_BETTER, METRICS, PREFIXES
 
 if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (issue 17)
     from stratplan.executors.market import Market
-    from stratplan.interpreter.series import Series
+    from stratplan.interpreter.series.read import Series
 
 from stratplan import __version__
 from stratplan.dsl.usercache import cache_folder, write_atomically
@@ -214,11 +215,11 @@ def _error(message: str, deterministic: bool = True) -> dict[str, Any]:
 
 
 def _evaluate(context: Context, parsed: Any, values: Mapping[str, Decimal]) -> dict[str, Any]:
-    from stratplan.interpreter.backtest import run_backtest
     from stratplan.interpreter.dag import DagError
-    from stratplan.interpreter.metrics import report
-    from stratplan.interpreter.params import with_lets
-    from stratplan.interpreter.rules import RuleContext, run_rules
+    from stratplan.interpreter.lint.rules import RuleContext, run_rules
+    from stratplan.interpreter.sweep.params import with_lets
+    from stratplan.interpreter.time.backtest import run_backtest
+    from stratplan.interpreter.time.metrics import report
 
     if parsed.plan is None:
         first = parsed.diagnostics[0]
@@ -328,10 +329,10 @@ def _mp_context() -> Any:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["stratplan.interpreter.sweep",
-                                        "stratplan.interpreter.backtest",
-                                        "stratplan.interpreter.metrics",
-                                        "stratplan.interpreter.rules"])
+        context.set_forkserver_preload(["stratplan.interpreter.sweep.run",
+                                        "stratplan.interpreter.time.backtest",
+                                        "stratplan.interpreter.time.metrics",
+                                        "stratplan.interpreter.lint.rules"])
         return context
     return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
 

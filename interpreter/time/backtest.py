@@ -17,9 +17,7 @@ slippage); the price part is what is left, so the parts add up exactly to end - 
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -42,74 +40,19 @@ from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.engine import Engine, Outcome, run_sync
-from stratplan.interpreter.readings import Readings
-from stratplan.interpreter.series import Column, Series, iso
-from stratplan.interpreter.triggers import TriggerState, compile_condition, due, trigger_phase
+from stratplan.interpreter.series.read import Column, Series, iso
+from stratplan.interpreter.time.readings import Readings
+from stratplan.interpreter.time.results import (
+    EXACT,
+    PARTS,
+    BacktestResult,
+    Event,
+    Notice,
+    Snapshot,
+)
+from stratplan.interpreter.time.triggers import TriggerState, compile_condition, due, trigger_phase
 
 ZERO = Decimal(0)
-PARTS = ("price", "funding", "supply_interest", "borrow_interest", "staking", "fees", "gas",
-         "slippage", "liquidations")
-# Attribution sums: exact for any number of 40-digit terms of the range plans allow.
-_EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999)
-
-
-@dataclass
-class Event:
-    """A firing, a failed firing or a liquidation, at a time."""
-
-    time: int
-    kind: str                       # firing, failure, liquidation
-    name: str                       # the trigger, or the venue
-    node: str | None = None
-    line: int | None = None
-    code: str | None = None
-    message: str = ""
-    loss_usd: Decimal | None = None
-    span: Span | None = None
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """Step 5: the state after a step."""
-
-    time: int
-    value: Decimal
-    health: dict[str, Decimal | None]
-    exposure: dict[str, Decimal]
-    parts: dict[str, Decimal]
-
-
-@dataclass
-class Notice:
-    """A diagnostic the backtest found for lint: code, message, where."""
-
-    code: str
-    message: str
-    span: Span
-
-
-@dataclass
-class BacktestResult:
-    """Everything a backtest report needs."""
-
-    plan: Plan
-    series: Series
-    market: Market
-    engine: Engine
-    phases: Outcome
-    dag: Dag
-    snapshots: list[Snapshot] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-    firings: dict[str, int] = field(default_factory=dict)
-    pnl: dict[str, Decimal] = field(default_factory=dict)
-    value_start: Decimal = ZERO
-    value_end: Decimal = ZERO
-
-    @property
-    def failed(self) -> bool:
-        """True when the phases or a firing failed."""
-        return self.phases.failure is not None or any(e.kind == "failure" for e in self.events)
 
 
 def _instruction_spans(plan: Plan) -> dict[tuple[str, str, str], Span]:
@@ -433,7 +376,7 @@ def _run(plan: Plan, market: Market, series: Series,
     first["fees"], first["slippage"] = -(fees1 - fees0), -(slip1 - slip0)
     first["gas"] = -(gas1 - gas0) * bt.market.price("ETH") if gas1 != gas0 else ZERO
     snap = _snapshot(bt, series.times[0], first)
-    first["price"] = _EXACT.subtract(_EXACT.subtract(snap.value, start_value),
+    first["price"] = EXACT.subtract(EXACT.subtract(snap.value, start_value),
                                      _sum(first, skip="price"))
     result.snapshots.append(snap)
     _add(totals, first)
@@ -458,7 +401,7 @@ def _run(plan: Plan, market: Market, series: Series,
     times = series.times
     total = len(times)
     previous = snap.value
-    positions, snapshots, subtract = monitor.books["position"], result.snapshots, _EXACT.subtract
+    positions, snapshots, subtract = monitor.books["position"], result.snapshots, EXACT.subtract
     for row in range(1, total):
         now = times[row]
         parts = dict.fromkeys(PARTS, ZERO)
@@ -489,7 +432,7 @@ def _run(plan: Plan, market: Market, series: Series,
         if progress is not None:
             progress(row, total)
     result.value_end = previous
-    result.pnl = _final_pnl(totals, _EXACT.subtract(result.value_end, start_value))
+    result.pnl = _final_pnl(totals, EXACT.subtract(result.value_end, start_value))
     return result
 
 
@@ -554,25 +497,25 @@ def _sum(parts: Mapping[str, Decimal], skip: str) -> Decimal:
     total = ZERO
     for name, value in parts.items():
         if value and name != skip:
-            total = _EXACT.add(total, value)
+            total = EXACT.add(total, value)
     return total
 
 
 def _add(totals: dict[str, Decimal], parts: Mapping[str, Decimal]) -> None:
     for name, value in parts.items():
         if value:
-            totals[name] = _EXACT.add(totals[name], value)
+            totals[name] = EXACT.add(totals[name], value)
 
 
 def _close(parts: dict[str, Decimal], totals: dict[str, Decimal], change: Decimal) -> None:
     """Set the step's price part to what the other parts leave of the value change, and
     add every part to the totals (exactly; `_sum` and `_add` in one pass over the parts)."""
-    add, rest = _EXACT.add, ZERO
+    add, rest = EXACT.add, ZERO
     for name, value in parts.items():
         if value:
             rest = add(rest, value)
             totals[name] = add(totals[name], value)
-    price = parts["price"] = _EXACT.subtract(change, rest)
+    price = parts["price"] = EXACT.subtract(change, rest)
     if price:
         totals["price"] = add(totals["price"], price)
 
@@ -580,7 +523,7 @@ def _close(parts: dict[str, Decimal], totals: dict[str, Decimal], change: Decima
 def _final_pnl(totals: dict[str, Decimal], change: Decimal) -> dict[str, Decimal]:
     """The attribution with `price` as the remainder, so the parts sum exactly to `change`."""
     pnl = dict(totals)
-    pnl["price"] = _EXACT.subtract(change, _sum(totals, skip="price"))
+    pnl["price"] = EXACT.subtract(change, _sum(totals, skip="price"))
     pnl["total"] = change
     return pnl
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from stratplan.interpreter.series import SeriesError, iso
+from stratplan.interpreter.series.read import SeriesError, iso
 
 QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "PERP", "SWAP")
 KLINE_HEADER = ["open_time", "open", "high", "low", "close", "volume", "close_time",

@@ -178,8 +178,8 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
 
 def _condition_failed(result: Any, trigger: Any, now: int, code: str, message: str,
                       span: Any) -> None:
-    from stratplan.interpreter.backtest import Event
-    from stratplan.interpreter.series import iso
+    from stratplan.interpreter.series.read import iso
+    from stratplan.interpreter.time.results import Event
     result.events.append(Event(now, "failure", trigger.name, f"{trigger.name}@{iso(now)}",
                                span.line, code, message, None, span))
 

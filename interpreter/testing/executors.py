@@ -7,7 +7,7 @@
     def test_my_executor_keeps_the_invariants():
         check_executor(LiveCexExecutor(), max_examples=200)
 
-`check_executor` draws sound plans (`stratplan.interpreter.strategies.valid_plans`, with
+`check_executor` draws sound plans (`stratplan.interpreter.testing.strategies.valid_plans`, with
 triggers), swaps your executor in for the built-in of its families, and asserts on every
 plan: no negative balance, failures reported with a node and a source line, atomic blocks
 all-or-nothing (gas aside), and the same final state for every order of the DAG. Then it
@@ -34,7 +34,7 @@ from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, build_dag
 from stratplan.interpreter.engine import Engine, NodeFailed, Outcome
-from stratplan.interpreter.series import Series
+from stratplan.interpreter.series.read import Series
 
 _SPAN = Span(line=1, column=1, end_line=1, end_column=1)
 UNSIGNED_BOOKS = ("balance", "collateral", "debt", "margin", "flash")
@@ -185,7 +185,8 @@ def assert_backtest_invariants(plan: Plan, series: Series, market: Market | None
     - a second backtest gives the same steps and events (an executor keeps no hidden state
       from one firing to the next that the books do not show).
     """
-    from stratplan.interpreter.backtest import _EXACT, PARTS, run_backtest
+    from stratplan.interpreter.time.backtest import run_backtest
+    from stratplan.interpreter.time.results import EXACT, PARTS
 
     def once() -> Any:
         try:
@@ -201,8 +202,8 @@ def assert_backtest_invariants(plan: Plan, series: Series, market: Market | None
             raise InvariantError(f"interest with the wrong sign at {snap.time}: {snap.parts}")
         total = Decimal(0)
         for part in PARTS:
-            total = _EXACT.add(total, snap.parts[part])
-        if total != _EXACT.subtract(snap.value, previous):
+            total = EXACT.add(total, snap.parts[part])
+        if total != EXACT.subtract(snap.value, previous):
             raise InvariantError(f"the PnL parts at {snap.time} do not add up to the value "
                                  "change")
         previous = snap.value
@@ -225,7 +226,7 @@ def check_executor(executor: Executor, plans: st.SearchStrategy[Plan] | None = N
                    market: Market | None = None, max_examples: int = 100) -> None:
     """Fuzz an executor: every invariant on every drawn plan, and the backtest invariants
     over a drawn series; raises on the first breach."""
-    from stratplan.interpreter.strategies import series, valid_plans
+    from stratplan.interpreter.testing.strategies import series, valid_plans
 
     executors = dict(discover())
     for family in executor.families:
