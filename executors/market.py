@@ -15,10 +15,7 @@ creates money, and never gets past `load_market` as anything but a one-line `Mar
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
 import re
-import sys
 from decimal import Decimal, DecimalException
 from functools import cache, cached_property
 from pathlib import Path
@@ -37,7 +34,6 @@ from pydantic_core import ErrorDetails
 
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.packagedata import data_text
-from stratplan.dsl.usercache import cache_folder, write_atomically
 from stratplan.executors.errors import MarketError
 from stratplan.executors.market_numbers import (
     Duration,
@@ -509,52 +505,32 @@ def load_market(path: str | Path) -> Market:
     return market_from_text(text, str(file))
 
 
+# Every model of a market, by which the built-in market's module names them.
+_MODELS = (AssetInfo, Gas, CexMarkets, WalletVenue, CexVenue, LendingAsset, EModeCategory,
+           LendingVenue, StakingVenue, DexVenue, FlashLenderVenue, ExecutorVenue, LendingRates,
+           Rates, Market)
+
+
 @cache
 def default_market() -> Market:
-    """The built-in market of DESIGN.md (validated, or as validated before: see below)."""
+    """The built-in market of DESIGN.md.
+
+    Validating it builds pydantic's validators for every market model: a tenth of a small
+    lint (issue 17). So the validated market ships as a module of constructor calls
+    (`executors/builtin_market.py`, written by `tools/builtin_market.py` and checked
+    against validation by a test), used while the YAML is the one it was built from; an
+    edited YAML is validated as any market file is."""
+    from stratplan.executors.builtin_market import MARKET_SHA256, build_market
+
     text = data_text("stratplan.executors", "data/default_market.yaml")
-    return cached_default_market(text, default_market_cache_path(text))
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() == MARKET_SHA256:
+        models = {model.__name__: model for model in _MODELS}
+        market: Market = build_market(models)
+        return market
+    return market_from_text(text, "built-in market")
 
 
-def default_market_cache_path(text: str) -> Path | None:
-    """Where the validated built-in market is kept between processes: the user's cache
-    folder ($XDG_CACHE_HOME/stratplan, else ~/.cache/stratplan), one file per market text,
-    source of the modules that validate it, pydantic release and Python version; None when
-    STRATPLAN_MARKET_CACHE=0."""
-    if os.environ.get("STRATPLAN_MARKET_CACHE") == "0":
-        return None
-    from pydantic import VERSION
-
-    digest = hashlib.sha256()
-    for part in (text.encode(), VERSION.encode(), sys.version.encode()):
-        digest.update(part + b"\0")
-    here = Path(__file__).parent  # the modules that read and validate it (not imported)
-    try:
-        for name in ("market.py", "market_numbers.py", "strict_yaml.py"):
-            digest.update((here / name).read_bytes() + b"\0")
-    except OSError:  # sources not on disk (a zip import): no key, no cache
-        return None
-    return cache_folder() / f"market-{digest.hexdigest()[:24]}.pickle"
-
-
-def cached_default_market(text: str, cache_path: Path | None) -> Market:
-    """The built-in market validated from `text`, or read back from `cache_path`.
-
-    Validating it builds pydantic's validators for every market model and scans the
-    installed packages for pydantic plugins: ~25 ms, a tenth of a small lint (issue 17). So
-    the validated market is kept pickled, as validated (fields, fields set, nested models),
-    under a name that changes with the text and the code that validates it. A file that
-    cannot be read back as a Market is validated again and replaced; it is written beside
-    its name and renamed (a concurrent process never reads half of it); a folder that
-    cannot be written only costs the validation."""
-    if cache_path is not None:
-        try:
-            market = pickle.loads(cache_path.read_bytes())
-        except Exception:  # absent, stale or damaged: validate and write it again
-            market = None
-        if type(market) is Market:
-            return market
-    market = market_from_text(text, "built-in market")
-    if cache_path is not None:
-        write_atomically(cache_path, pickle.dumps(market, protocol=pickle.HIGHEST_PROTOCOL))
-    return market
+def validated_default_market() -> Market:
+    """The built-in market validated from its YAML (what `default_market` must equal)."""
+    return market_from_text(data_text("stratplan.executors", "data/default_market.yaml"),
+                            "built-in market")

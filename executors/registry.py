@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from stratplan.dsl.usercache import cache_folder, write_atomically
+from stratplan.dsl.usercache import cache_folder, read_cached, write_atomically
 from stratplan.executors.cex import CexExecutor
 from stratplan.executors.contract import ContractExecutor
 from stratplan.executors.protocol import Executor
@@ -80,7 +80,7 @@ def entry_point_values() -> list[tuple[str, str]]:
     name = hashlib.sha256(sys.executable.encode()).hexdigest()[:24]
     path = cache_folder() / f"plugins-{name}.json"
     try:
-        kept = json.loads(path.read_bytes())
+        kept = json.loads(read_cached(path) or b"null")
         if kept["key"] == key:
             return [(str(name), str(value)) for name, value in kept["points"]]
     except (OSError, ValueError, KeyError, TypeError):

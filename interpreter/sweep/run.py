@@ -16,13 +16,18 @@ Engines (all run `evaluate`, so they give identical rows):
   only its point.
 
 Results are cached by content: the key of a point is a SHA-256 of the cache format, the
-stratplan version, the plan text, the market (as JSON), the series (its times and cells)
-and the point's values (with the `--set` ones), so a re-run computes only new points.
+stratplan version, a digest of stratplan's own code (every module and data file, so an
+editable checkout that changed recomputes), the installed executor plugins (entry points
+and their modules' files), the plan text, the market (as JSON), the series (its times and
+cells) and the point's values (with the `--set` ones), so a re-run computes only new
+points and never serves a row its key did not cover.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import itertools
 import json
 import os
@@ -42,9 +47,9 @@ if TYPE_CHECKING:  # `stratplan --version` and `sweep --help` load no market (is
     from stratplan.interpreter.series.read import Series
 
 from stratplan import __version__
-from stratplan.dsl.usercache import cache_folder, write_atomically
+from stratplan.dsl.usercache import cache_folder, read_cached, write_atomically
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 MAX_POINTS = 1_000_000
 
 
@@ -159,12 +164,52 @@ class Context:
     def digest(self) -> str:
         """A hash of everything a point's result depends on except the point itself."""
         h = hashlib.sha256()
-        for part in (f"stratplan-sweep {CACHE_FORMAT} {__version__}", self.plan_text,
-                     self.market.model_dump_json()):
+        for part in (f"stratplan-sweep {CACHE_FORMAT} {__version__}", code_digest(),
+                     plugins_digest(), self.plan_text, self.market.model_dump_json()):
             data = part.encode("utf-8")
             h.update(len(data).to_bytes(8, "big") + data)
         h.update(series_digest(self.series).encode("ascii"))
         return h.hexdigest()
+
+
+# Folders of the installed stratplan: the modules and data files that compute a row.
+_CODE_PACKAGES = ("stratplan", "stratplan.dsl", "stratplan.interpreter", "stratplan.executors",
+                  "stratplan.grammar")
+_CODE_SUFFIXES = (".py", ".lark", ".yaml", ".json")
+
+
+@functools.cache
+def code_digest() -> str:
+    """A hash of stratplan's own code: every module and data file under its packages' folders
+    (an editable checkout's edits change it; the version string alone would not)."""
+    h = hashlib.sha256()
+    for package in _CODE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            top = Path(folder)
+            for file in sorted(p for p in top.rglob("*") if p.suffix in _CODE_SUFFIXES):
+                name = f"{package}/{file.relative_to(top).as_posix()}".encode()
+                data = file.read_bytes()
+                h.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+def plugins_digest() -> str:
+    """A hash of the installed executor plugins: each entry point and its module's file (a
+    plugin installed, removed or edited changes every key)."""
+    from stratplan.executors.registry import entry_point_values
+
+    h = hashlib.sha256()
+    for name, value in entry_point_values():
+        h.update(f"{name}={value}\n".encode())
+        try:
+            spec = importlib.util.find_spec(value.partition(":")[0].strip())
+        except (ImportError, ValueError):  # a broken plugin: its entry point still counts
+            spec = None
+        origin = Path(spec.origin) if spec and spec.origin else None
+        if origin is not None and origin.is_file():
+            h.update(origin.read_bytes())
+    return h.hexdigest()
 
 
 def series_digest(series: Series) -> str:
@@ -272,8 +317,8 @@ class Cache:
     def get(self, key: str) -> dict[str, Any] | None:
         """The cached row of a key, None when absent or unreadable (then it is recomputed)."""
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(read_cached(self._path(key)) or b"null")
+        except ValueError:
             return None
         return data if isinstance(data, dict) and data.get("key") == key else None
 
