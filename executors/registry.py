@@ -82,9 +82,11 @@ def entry_point_values() -> list[tuple[str, str]]:
     try:
         kept = json.loads(read_cached(path) or b"null")
         if kept["key"] == key:
-            return [(str(name), str(value)) for name, value in kept["points"]]
+            points = [(str(name), str(value)) for name, value in kept["points"]]
+            if set(points) <= _declared(key):
+                return points
     except (OSError, ValueError, KeyError, TypeError):
-        pass  # absent, stale or damaged: read the group again
+        pass  # absent, stale, damaged or forged: read the group again
     points = _read_group()
     write_atomically(path, json.dumps({"key": key, "points": points}).encode())
     return points
@@ -121,6 +123,38 @@ def _path_key() -> list[Any]:
         found.sort(key=str)
         key.append([folder, found])
     return key
+
+
+def _declared(key: list[Any]) -> set[tuple[str, str]]:
+    """Every (name, value) of the group that an `entry_points.txt` on the path declares.
+
+    The cache only saves importing `importlib.metadata`; it never decides which code is
+    imported: a point in the cache that no installed distribution declares (a forged
+    `this:s`) sends the whole group to be read again."""
+    declared: set[tuple[str, str]] = set()
+    for folder, found in key[1:]:
+        for item in found:
+            if isinstance(item, list) and item[1] is not None:
+                declared |= _group_in(os.path.join(folder or ".", item[0], "entry_points.txt"))
+    return declared
+
+
+def _group_in(path: str) -> set[tuple[str, str]]:
+    """The group's entries in one `entry_points.txt` (an INI file: `[group]`, `name = value`)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    entries, inside = set(), False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            inside = line[1:-1].strip() == GROUP
+        elif inside and "=" in line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            entries.add((name.strip(), value.strip()))
+    return entries
 
 
 def _stamp(path: str) -> int | None:
