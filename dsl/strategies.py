@@ -45,7 +45,8 @@ from stratplan.dsl.models import (
     SmartContractInstruction,
     WalletTransferInstruction,
 )
-from stratplan.dsl.parser import KEYWORDS, number_value
+from stratplan.dsl.numbers import number_value
+from stratplan.dsl.parser import KEYWORDS
 from stratplan.dsl.spans import Span
 
 SPAN = Span(line=1, column=1, end_line=1, end_column=1)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratplan.dsl import parser as parser_module
-from stratplan.dsl.parser import build_lark, grammar_cache_path, grammar_text, parse
+from stratplan.dsl.grammar_cache import build_lark, grammar_cache_path, grammar_text
+from stratplan.dsl.parser import parse
 from stratplan.dsl.strategies import plan_texts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +29,12 @@ def twins(tmp_path_factory):
 
 def _outcome(lark, text):
     """Everything parse says: the plan (models, spans, comments), diagnostics, noqa."""
-    saved = parser_module._lark
-    parser_module._lark = lambda: lark  # type: ignore[assignment]
+    saved = parser_module.plan_lark
+    parser_module.plan_lark = lambda: lark  # type: ignore[assignment]
     try:
         result = parse(text)
     finally:
-        parser_module._lark = saved
+        parser_module.plan_lark = saved
     return result.plan, result.diagnostics, result.noqa
 
 

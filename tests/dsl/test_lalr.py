@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
-from stratplan.dsl import parser
+from stratplan.dsl import builder, parser
 from stratplan.dsl.decimals import arithmetic
+from stratplan.dsl.grammar_cache import plan_lark
 from stratplan.dsl.lalr import UNIT, LalrLoop, NoAction
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.strategies import edited_plan_texts, plan_texts
@@ -26,32 +27,32 @@ CONFORMANCE = sorted((ROOT.parent / "shared" / "conformance").rglob("*.plan"))
 
 
 def _outcome(run: Any, text: str) -> tuple[Any, ...]:
-    parser._BUILDER.reset()
-    parser._COMMENTS.clear()
+    builder.BUILDER.reset()
+    builder.COMMENTS.clear()
     try:
         value = run(parser._one_line_end(text))
     except (NoAction, UnexpectedInput):
         return ("syntax error",)
     except Exception as exc:  # a callback's own error (a limit, a decimal signal)
         return ("raised", type(exc).__name__, str(exc))
-    return ("ok", value, list(parser._COMMENTS))
+    return ("ok", value, list(builder.COMMENTS))
 
 
 def _same(text: str) -> tuple[Any, ...]:
-    lark = parser._lark()
+    lark = plan_lark()
     with parser._LOCK, paused_gc(), arithmetic():
         try:
             fast = _outcome(parser._loop(lark).parse, text)
             stock = _outcome(lark.parse, text)
         finally:
-            parser._BUILDER.reset()
-            parser._COMMENTS.clear()
+            builder.BUILDER.reset()
+            builder.COMMENTS.clear()
     assert fast == stock
     return stock
 
 
 def test_the_loop_knows_the_expression_ladder_as_unit_steps():
-    loop = parser._loop(parser._lark())
+    loop = parser._loop(plan_lark())
     # `?expr: or_expr`, `?or_expr: and_expr`, ... `?atom: number`: at least the ladder.
     assert loop.unit_rules >= 9
     units = {entry[1] for row in loop.states.values() for entry in row.values()
@@ -113,16 +114,16 @@ def test_short_texts_and_the_end_of_input(text):
 def test_a_loop_over_tables_without_unit_rules_still_parses_alike(monkeypatch):
     # Every reduction through the callbacks: the loop must not depend on the shortcut.
     monkeypatch.setattr("stratplan.dsl.lalr._is_unit", lambda rule, callback: False)
-    loop = LalrLoop(parser._lark())
+    loop = LalrLoop(plan_lark())
     assert loop.unit_rules == 0
     text = EXAMPLES[0].read_text(encoding="utf-8")
     with parser._LOCK, paused_gc(), arithmetic():
         try:
             slow = _outcome(loop.parse, text)
-            fast = _outcome(parser._loop(parser._lark()).parse, text)
+            fast = _outcome(parser._loop(plan_lark()).parse, text)
         finally:
-            parser._BUILDER.reset()
-            parser._COMMENTS.clear()
+            builder.BUILDER.reset()
+            builder.COMMENTS.clear()
     assert slow[0] == "ok" and slow == fast
 
 
@@ -132,7 +133,7 @@ def test_tables_the_loop_does_not_understand_leave_lark_s_own_loop_working(monke
             raise AttributeError("no parse_table here")
 
     monkeypatch.setattr(parser, "LalrLoop", Foreign)
-    lark = parser._lark()
+    lark = plan_lark()
     parser._loop.cache_clear()
     try:
         assert parser._loop(lark) is None

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
+from stratplan.dsl.grammar_cache import grammar_text, plan_lark
 from stratplan.dsl.lexer import FastContextualLexer
-from stratplan.dsl.parser import _lark, grammar_text
 from stratplan.dsl.strategies import edited_plan_texts, plan_texts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def _same(text: str) -> tuple[Any, ...]:
 
 
 def test_parse_uses_the_fast_lexer_and_plain_rule_names():
-    lark = _lark()
+    lark = plan_lark()
     assert isinstance(lark.parser.lexer, FastContextualLexer)
     assert all(type(rule.origin.name) is str for rule in lark.rules)
 

@@ -11,10 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stratplan.dsl import builder as builder_module
+from stratplan.dsl import numbers as numbers_module
 from stratplan.dsl import parse
 from stratplan.dsl import parser as parser_module
 from stratplan.dsl.decimals import PRECISION
-from stratplan.dsl.parser import LiteralError, ParseResult, _lark, number_value
+from stratplan.dsl.grammar_cache import plan_lark
+from stratplan.dsl.numbers import LiteralError, number_value
+from stratplan.dsl.parser import ParseResult
 
 RANGE = "is out of range (its magnitude must be between 1e-30 and 1e30)"
 
@@ -75,7 +79,7 @@ def test_number_value_takes_only_literals_the_grammar_accepts(text):
 
 
 def test_no_terminal_takes_a_unicode_digit():
-    for terminal in _lark().terminals:
+    for terminal in plan_lark().terminals:
         assert "\\d" not in terminal.pattern.to_regexp(), terminal.name
         pattern = re.compile(terminal.pattern.to_regexp())
         for digit in ("\u09ea", "\uff11", "\u0663", "\u096b", "\u00b2"):
@@ -187,19 +191,20 @@ def test_the_range_ends_and_zero_are_allowed(literal):
 
 def test_the_old_exponent_limit_is_gone():
     assert not hasattr(parser_module, "MAX_NUMBER_EXPONENT")
+    assert not hasattr(numbers_module, "MAX_NUMBER_EXPONENT")
 
 
 # --- decimal arithmetic and signals during a parse ------------------------------------------
 
 def test_the_parse_computes_in_the_40_digit_context(monkeypatch):
     seen: list[int] = []
-    original = parser_module.number_value
+    original = builder_module.number_value
 
     def recording(text: str) -> Decimal:
         seen.append(decimal.getcontext().prec)
         return original(text)
 
-    monkeypatch.setattr(parser_module, "number_value", recording)
+    monkeypatch.setattr(builder_module, "number_value", recording)
     with decimal.localcontext() as context:
         context.prec = 7
         assert parse("plan p\nphase a { wrap 1.5 ETH }").plan is not None
@@ -216,7 +221,7 @@ def test_a_decimal_signal_on_a_literal_is_a_diagnostic_at_the_literal(monkeypatc
     def failing(text: str) -> Decimal:
         raise signal(text)
 
-    monkeypatch.setattr(parser_module, "number_value", failing)
+    monkeypatch.setattr(builder_module, "number_value", failing)
     text = "plan p\nholdings { wallet: 1 ETH }\nphase a {\n  wrap 2.5 ETH\n}\n"
     diagnostic = only(parse(text))
     assert (diagnostic.code, diagnostic.span.line, diagnostic.span.column) == (code, 2, 20)
@@ -232,7 +237,7 @@ def test_a_decimal_signal_anywhere_in_the_parse_is_a_diagnostic_at_its_line(monk
     def failing(**values):
         raise signal("computed while building a let")
 
-    monkeypatch.setattr(parser_module, "Let", failing)
+    monkeypatch.setattr(builder_module, "Let", failing)
     text = "plan p\nlet x = 1 + 2 phase a { wrap 1 ETH }\n"
     diagnostic = only(parse(text))
     # Reported where the parse stood: the token after the `let` (its end is known there).
