@@ -13,7 +13,10 @@ turns them into yearly income, in USD at the market's prices (LANGUAGE.md sectio
 - staking: (held - owed) · price · staking APR of every rate-bearing asset, wherever it is
   held (wallet, CEX, collateral) or owed.
 
-The carry is a projection at constant prices and rates, with simple (not compounded) rates.
+The carry is a projection at constant prices and rates, with simple (not compounded) rates:
+those of the market it is given. A backtest gives the market of its last step, whose
+prices, funding and lending rates are the series' values in force there (LANGUAGE.md
+section 9); the staking APR stays the market's (a series gives `rate`, not its APR).
 """
 
 from __future__ import annotations

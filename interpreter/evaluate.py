@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import decimal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from stratplan.dsl.decimals import in_range
@@ -209,6 +210,34 @@ def _state(func: str, args: list[str], ledger: Ledger | None, market: Market) ->
                     if pair.split("/")[0] == args[1]), Decimal(0))
     book = {"balance": "balance", "collateral": "collateral", "debt": "debt"}[func]
     return ledger.get(book, args[0], args[1])  # type: ignore[arg-type]
+
+
+def market_reading(expr: Any, market: Market) -> Callable[[], Decimal] | None:
+    """For a call of a market function (`price`, `rate`, `funding`, `supply_rate`,
+    `borrow_rate`) that the evaluator accepts on `market`, a function giving the value the
+    evaluator would give now, read from the market as it is when called (a backtest's
+    market changes its prices and rates step by step, not its venues or priced assets);
+    None for any other expression, or for a call the evaluator refuses."""
+    if expr.kind != "call" or expr.func not in MARKET_FUNCTIONS:
+        return None
+    signature = FUNCTIONS[expr.func]
+    if len(expr.args) != len(signature):
+        return None
+    try:
+        args = [_argument(arg, kind) for arg, kind in zip(expr.args, signature, strict=True)]
+        _state(expr.func, args, None, market)
+    except (EvalError, MarketError, ExecutionError, decimal.DecimalException):
+        return None
+    func = expr.func
+    if func == "price":
+        return partial(market.price, args[0])
+    if func == "rate":  # its asset is priced (checked above): what remains is the rate
+        return partial(market.rate, args[0])
+    if func == "funding":
+        return partial(market.funding_rate, args[0], args[1])
+    if func == "supply_rate":  # the venue takes the asset (checked above)
+        return partial(market.supply_rate, args[0], args[1])
+    return partial(market.borrow_rate, args[0], args[1])
 
 
 def _lending_rate(func: str, venue: str, asset: str, market: Market) -> Decimal:

@@ -103,7 +103,8 @@ def perps_table(monitor: PositionMonitor, market: Market) -> dict[str, dict[str,
 
 
 def carry_table(monitor: PositionMonitor, market: Market, end_value: Decimal) -> dict[str, Any]:
-    """Projected yearly income at the market's rates, in USD, and as APR of the end value."""
+    """Projected yearly income at the market's rates, in USD, and as APR of the end value
+    (after a backtest, the market of the last step: the series' rates in force there)."""
     income = carry(monitor, market)
     return {"funding_usd": dec(income.funding_usd), "supply_usd": dec(income.supply_usd),
             "borrow_usd": dec(income.borrow_usd), "staking_usd": dec(income.staking_usd),

@@ -3,7 +3,9 @@
 LANGUAGE.md section 8. The phases run at the series' first time, as in v1. Then, for each
 later time t (the seed's `_process_timestep`: snapshot -> exposure -> risk -> pnl ->
 decision -> execute -> store, with the decisions written in the plan as triggers):
-1. prices and rates of row t take effect;
+1. prices and rates of row t take effect: prices, exchange rates, and the funding and
+   lending rates the state functions and the final carry read (the market's `rates:`
+   only where the series has no value yet);
 2. accrual over Δt at the previous row's APRs (executors/accrual.py), funding settlements;
 3. liquidations (executors/liquidation.py);
 4. triggers in file order (interpreter/triggers.py), each firing a DAG of its own;
@@ -35,7 +37,14 @@ from stratplan.executors import accrual
 from stratplan.executors.accounts import cex_terms, exposure, health_factor, portfolio_value
 from stratplan.executors.ledger import Book
 from stratplan.executors.liquidation import Liquidation, liquidate
-from stratplan.executors.market import AssetInfo, CexVenue, Market
+from stratplan.executors.market import (
+    AssetInfo,
+    CexVenue,
+    LendingRates,
+    LendingVenue,
+    Market,
+    Rates,
+)
 from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
@@ -85,6 +94,46 @@ def _opens(stmt: Any) -> tuple[str, str, str] | None:
     return None
 
 
+def _own_rates(rates: Rates) -> Rates:
+    """A copy of the market's `rates:` whose tables a backtest may change in place."""
+    return Rates.model_construct(
+        funding={venue: dict(bases) for venue, bases in rates.funding.items()},
+        lending={venue: LendingRates.model_construct(supply=dict(table.supply),
+                                                     borrow=dict(table.borrow))
+                 for venue, table in rates.lending.items()},
+        staking=dict(rates.staking))
+
+
+def _rate_cells(market: Market, series: Series) -> list[tuple[Column, dict[str, Decimal], str]]:
+    """(column, table of `market.rates`, key) for each funding, supply and borrow column
+    that names a rate the market can hold (a perp the CEX lists, an asset the lending venue
+    takes or lends): step 1 writes the column's value in force into the table.
+
+    A supply or borrow column is held, so its value is that of the last row with one; a
+    funding column has values only at settlements, so the rate in force is that of the last
+    settlement. Before a column's first value the market's constant stays (LANGUAGE.md
+    section 8: what the series lacks comes from the market's `rates:`)."""
+    rates = market.rates
+    cells: list[tuple[Column, dict[str, Decimal], str]] = []
+    for col in series.by_kind("funding"):
+        venue, base = col.key
+        if market.lists_perp(venue, base):
+            cells.append((col, rates.funding.setdefault(venue, {}), base))
+    for kind in ("supply", "borrow"):
+        for col in series.by_kind(kind):
+            venue, asset = col.key
+            lender = market.venues.get(venue)
+            terms = lender.assets.get(asset) if isinstance(lender, LendingVenue) else None
+            if terms is None or (kind == "borrow" and not terms.borrowable):
+                continue
+            table = rates.lending.get(venue)
+            if table is None:
+                table = rates.lending[venue] = LendingRates.model_construct(supply={},
+                                                                            borrow={})
+            cells.append((col, table.supply if kind == "supply" else table.borrow, asset))
+    return cells
+
+
 class Backtest:
     """One backtest run: the state, the series cursor and the report being built."""
 
@@ -93,10 +142,14 @@ class Backtest:
                  progress: Callable[[int, int], None] | None = None) -> None:
         self.plan, self.series, self.progress = plan, series, progress
         # A market of our own whose prices and rates change step by step; the engine and
-        # every scope hold it, so they see each step's prices without being rebuilt.
+        # every scope hold it, so they see each step's prices without being rebuilt. Its
+        # `rates` are a copy too: `funding`, `supply_rate`, `borrow_rate` and the final
+        # carry read the values in force at the step (LANGUAGE.md section 9), the market's
+        # constants only where the series has no value (yet).
         self.base = market
         self.market = market.model_copy(update={"prices": dict(market.prices),
-                                                "assets": dict(market.assets)})
+                                                "assets": dict(market.assets),
+                                                "rates": _own_rates(market.rates)})
         self.engine = Engine(plan, self.market, executors if executors is not None else discover())
         self.monitor = self.engine.monitor
         self.spans = _instruction_spans(plan)
@@ -119,6 +172,7 @@ class Backtest:
         self.derived = [(asset, info.underlying) for asset, info in market.assets.items()
                         if asset not in priced and asset in market.prices]
         self.priced = priced
+        self.rate_cells = _rate_cells(self.market, series)
         self.columns: dict[tuple[str, str, str], Column | None] = {}
         self.intervals: dict[int, Decimal] = {}  # milliseconds -> years
         self.sources: dict[tuple[str, str, str], tuple[Column | None, Decimal]] = {}
@@ -154,6 +208,10 @@ class Backtest:
             value = col.value(row)
             if value is not None:
                 prices[asset] = value
+        for col, table, key in self.rate_cells:
+            value = col.value(row)
+            if value is not None:  # held (supply, borrow) or the last settlement (funding)
+                table[key] = value
         for asset, underlying in self.derived:
             if underlying in prices:
                 # Derived once the underlying moved or the rate grew.

@@ -11,9 +11,11 @@ A firing runs the trigger's body like a phase named after the trigger, so node i
 `TRIGGER/...` (the backtest adds `@` and the step time).
 
 A `when` condition is evaluated at every step. `compile_condition` turns the common shape —
-comparisons of `health(V)` at a lending venue with constants, joined by `and`, `or`, `not`
-— into a closure over the step's health readings (interpreter/readings.py), with the
-constants worked out once; any other condition goes through the evaluator each step.
+comparisons of `health(V)` at a lending venue, of a market function (`price`, `rate`,
+`funding`, `supply_rate`, `borrow_rate`: read from the step's market, which carries the
+series' values in force) and of constants, joined by `and`, `or`, `not` — into a closure
+over the step's health readings (interpreter/readings.py), with the constants worked out
+once; any other condition goes through the evaluator each step.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from stratplan.dsl.models import Phase, Plan
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.market import LendingVenue
-from stratplan.interpreter.evaluate import EvalError, Scope, constant, holds
+from stratplan.interpreter.evaluate import EvalError, Scope, constant, holds, market_reading
 
 _MS = Decimal(1000)
 _INFINITE = Decimal("Infinity")
@@ -111,8 +113,10 @@ def due(state: TriggerState, now: int, scope: Scope, result: Any,
 
 def compile_condition(condition: Any, scope: Scope) -> Condition | None:
     """The condition as a function of the health readings {venue: health or None}, when it
-    compares only `health(V)` at lending venues and constants (`let`s and numbers, worked
-    out once here); None for any other condition (the evaluator runs it each step).
+    compares only `health(V)` at lending venues, market functions the evaluator accepts on
+    the scope's market (read from that market when called) and constants (`let`s and
+    numbers, worked out once here); None for any other condition (the evaluator runs it
+    each step).
 
     Equal to `holds(condition, scope)`: the same comparisons of the same values, with
     `health(V)` infinite where V has no debt (None, or no reading at all)."""
@@ -156,7 +160,29 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         if lhs is not None and rhs is not None:
             result = bool(test(lhs, rhs))
             return lambda health: result
-        return None
+        one, two = side(expr.left, lhs), side(expr.right, rhs)
+        if one is None or two is None:
+            return None
+
+        def readings(health: Health) -> bool:  # a market function's value at the step
+            return bool(test(one(health), two(health)))
+        return readings
+
+    def side(expr: Any, bound: Decimal | None) -> Callable[[Health], Decimal] | None:
+        """One side of a comparison as a function of the step: a constant, `health(V)`,
+        or a market function read from the step's market (its series values)."""
+        if bound is not None:
+            return lambda health: bound
+        venue = health_of(expr)
+        if venue is not None:
+            def health_value(health: Health) -> Decimal:
+                value = health.get(venue)
+                return _INFINITE if value is None else value
+            return health_value
+        read = market_reading(expr, market) if market is not None else None
+        if read is None:
+            return None
+        return lambda health: read()
 
     def build(expr: Any) -> Condition | None:
         if expr.kind == "not":

@@ -11,7 +11,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stratplan.dsl.models import Assert, BoolOp, Call, Compare, NameRef, Not, Number, Trigger
+from stratplan.dsl.models import (
+    Assert,
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    NameRef,
+    Not,
+    Number,
+    Trigger,
+)
 from stratplan.dsl.parser import parse
 from stratplan.executors.accounts import exposure, health_factor, portfolio_value
 from stratplan.executors.market import default_market
@@ -57,8 +67,9 @@ def _same(plan, market, data) -> None:
 
 @st.composite
 def health_triggers(draw) -> Trigger:
-    """A `when` trigger on health(aave), in the shapes compile_condition handles (and one it
-    does not: a comparison with a price), with a body that always succeeds."""
+    """A `when` trigger on health(aave), in the shapes compile_condition handles (among them
+    a comparison with a price, read from the step's market), with a body that always
+    succeeds."""
     level = _num(str(draw(st.sampled_from(["1", "1.05", "1.1", "1.2", "1.3", "2"]))))
     shapes = [
         _compare("<", _health(), level),
@@ -79,11 +90,68 @@ def health_triggers(draw) -> Trigger:
     return Trigger(name="guard", when=condition, cooldown=cooldown, body=(check,), span=SPAN)
 
 
+def _venue(name: str) -> NameRef:
+    return NameRef(name=name, span=SPAN)
+
+
+def _asset(symbol: str) -> AssetArg:
+    return AssetArg(symbol=symbol, span=SPAN)
+
+
+def _rate_calls() -> list[Call]:
+    """The market functions a backtest reads from the series (or the market's constants),
+    each at a venue and asset the generated series may or may not have a column for."""
+    return [
+        Call(func="funding", args=(_venue("binance"), _asset("BTC")), span=SPAN),
+        Call(func="funding", args=(_venue("okx"), _asset("ETH")), span=SPAN),
+        Call(func="borrow_rate", args=(_venue("aave"), _asset("WETH")), span=SPAN),
+        Call(func="borrow_rate", args=(_venue("aave"), _asset("USDT")), span=SPAN),
+        Call(func="supply_rate", args=(_venue("aave"), _asset("weETH")), span=SPAN),
+        Call(func="rate", args=(_asset("weETH"),), span=SPAN),
+    ]
+
+
+# Levels that cross the generated series' values (funding -0.5 to 1 bps, lending 0 to 30%,
+# weETH's rate from 1.05 up) and the market's constants (1bps, 2.5%, 5.5%, 0.05%).
+_RATE_LEVELS = ["0", "0.00002", "0.0001", "0.0005", "0.025", "0.055", "0.1", "0.2", "1.05",
+                "1.0500001"]
+
+
+@st.composite
+def rate_triggers(draw) -> Trigger:
+    """A `when` trigger on market functions that follow the series (`funding`,
+    `supply_rate`, `borrow_rate`, `rate`), in shapes compile_condition handles (comparisons
+    with constants or with each other, `and`, `or`, `not`, mixed with health(aave)) and one
+    it does not (arithmetic on a rate); its body always succeeds."""
+    calls = _rate_calls()
+    one, two = draw(st.sampled_from(calls)), draw(st.sampled_from(calls))
+    level = _num(draw(st.sampled_from(_RATE_LEVELS)))
+    op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+    shapes = [
+        _compare(op, one, level),
+        _compare(op, level, one),
+        _compare(op, one, two),
+        Not(operand=_compare(op, one, level), span=SPAN),
+        BoolOp(op="or", left=_compare("<", _health(), _num("1.2")),
+               right=_compare(op, one, level), span=SPAN),
+        BoolOp(op="and", left=_compare(op, one, level), right=_compare(">", two, level),
+               span=SPAN),
+        _compare(op, BinOp(op="*", left=one, right=_num("3"), span=SPAN), level),
+    ]
+    condition = draw(st.sampled_from(shapes))
+    check = Assert(condition=_compare(">", _num("1"), _num("0")), span=SPAN)
+    cooldown = None
+    if draw(st.booleans()):
+        from stratplan.interpreter.testing.strategies import _duration
+        cooldown = _duration(draw(st.integers(1, 12)), "h")
+    return Trigger(name="rates", when=condition, cooldown=cooldown, body=(check,), span=SPAN)
+
+
 @SETTINGS
-@given(valid_plans(triggers=True), series(max_rows=25), health_triggers())
-def test_property_fast_and_plain_backtests_agree(plan, data, guard):
+@given(valid_plans(triggers=True), series(max_rows=25), health_triggers(), rate_triggers())
+def test_property_fast_and_plain_backtests_agree(plan, data, guard, rates):
     _same(plan, MARKET, data)
-    _same(plan.model_copy(update={"triggers": (*plan.triggers, guard)}), MARKET, data)
+    _same(plan.model_copy(update={"triggers": (*plan.triggers, guard, rates)}), MARKET, data)
 
 
 def test_the_leveraged_example_agrees_over_the_shipped_series_and_a_depeg():
@@ -108,6 +176,11 @@ def test_compiled_conditions_equal_the_evaluator():
     scope = Scope({}, {}, MARKET, monitor)
     level = _num("1.15")
     conditions = [
+        _compare("<", Call(func="funding", args=(_venue("binance"), _asset("BTC")), span=SPAN),
+                 _num("-0.0001")),
+        _compare("==", Call(func="borrow_rate", args=(_venue("aave"), _asset("WETH")),
+                            span=SPAN), _num("0.025")),
+        _compare(">", _health(), Call(func="price", args=(_asset("ETH"),), span=SPAN)),
         _compare("<", _health(), level), _compare(">", level, _health()),
         _compare("==", _health(), _health()), _compare("<", _num("1"), _num("2")),
         Not(operand=_compare(">=", _health(), level), span=SPAN),
@@ -128,10 +201,55 @@ def test_compiled_conditions_equal_the_evaluator():
             compiled = compile_condition(condition, scope)
             assert compiled is not None, condition
             assert compiled(readings.health()) == holds(condition, scope), (state, condition)
-    # shapes it leaves to the evaluator
-    price = Call(func="price", args=(AssetArg(symbol="ETH", span=SPAN),), span=SPAN)
-    assert compile_condition(_compare("<", price, level), scope) is None
+    # shapes it leaves to the evaluator: health at a CEX, arithmetic on a market function,
+    # calls the evaluator refuses (SP103 at each step)
+    price = Call(func="price", args=(_asset("ETH"),), span=SPAN)
     assert compile_condition(_compare("<", _health("binance"), level), scope) is None
+    doubled = BinOp(op="*", left=price, right=_num("2"), span=SPAN)
+    assert compile_condition(_compare("<", doubled, level), scope) is None
+    refused = [Call(func="funding", args=(_venue("aave"), _asset("BTC")), span=SPAN),
+               Call(func="borrow_rate", args=(_venue("aave"), _asset("weETH")), span=SPAN),
+               Call(func="supply_rate", args=(_venue("aave"), _asset("BTC")), span=SPAN),
+               Call(func="price", args=(_asset("DOGE"),), span=SPAN),
+               Call(func="rate", args=(_asset("DOGE"),), span=SPAN)]
+    for call in refused:
+        assert compile_condition(_compare("<", call, level), scope) is None, call.func
+
+
+def test_compiled_market_functions_read_the_market_as_it_changes():
+    """A compiled comparison of a market function reads the market when called, as the
+    evaluator does: a backtest changes its market's prices and rates in place each step."""
+    data = read_series(b"time,funding.binance.BTC,borrow.aave.WETH,supply.aave.weETH,"
+                       b"rate.weETH,price.ETH\n"
+                       b"0,,,,,3400\n"
+                       b"3600000,-0.0002,0.12,0.002,1.06,3000\n"
+                       b"7200000,,0.01,,1.04,3500\n", "s.csv")
+    plan = parse("plan p\nholdings { wallet: 1 ETH }\nphase start { assert 1 > 0 else \"x\" }\n"
+                 ).plan
+    assert plan is not None
+    from stratplan.interpreter.time.backtest import Backtest
+    bt = Backtest(plan, MARKET, data, executors={})
+    scope = Scope({}, {}, bt.market, PositionMonitor())
+    conditions = [_compare(op, call, _num(level)) for call in [*_rate_calls(),
+                  Call(func="price", args=(_asset("ETH"),), span=SPAN)]
+                  for op in ("<", "==", ">") for level in ("-0.0001", "0.0001", "0.025", "0.1",
+                                                           "1.05", "3400")]
+    conditions.append(_compare("<", _rate_calls()[0], _rate_calls()[2]))
+    compiled = [compile_condition(condition, scope) for condition in conditions]
+    assert all(c is not None for c in compiled)
+    seen = set()
+    for row in range(3):
+        bt.apply_row(row)
+        truths = []
+        for condition, function in zip(conditions, compiled, strict=True):
+            assert function is not None
+            truths.append(function({}))
+            assert truths[-1] == holds(condition, scope), (row, condition)
+        seen.add(tuple(truths))
+    assert len(seen) == 3  # the rows differ, and the compiled conditions follow them
+    # the market the backtest was given is not changed
+    assert MARKET.funding_rate("binance", "BTC") == Decimal("0.0001")
+    assert MARKET.borrow_rate("aave", "WETH") == Decimal("0.025")
 
 
 def test_readings_equal_the_accounts_functions():
