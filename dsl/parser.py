@@ -7,7 +7,7 @@ later tree walk can exhaust the stack. Line ends are `\n`, `\r\n` or a lone `\r`
 position (diagnostics, spans, the `# noqa` table) counts lines that way.
 
 Its parts: the tree builder, which makes the models and keeps the limits (`builder.py`); the
-number literals (`numbers.py`); the Lark parser and its cache (`grammar_cache.py`); the
+number literals (`numbers.py`); the Lark parser and its shipped tables (`grammar.py`); the
 messages of syntax errors (`syntax_errors.py`).
 """
 
@@ -39,7 +39,7 @@ from stratplan.dsl.builder import (
 from stratplan.dsl.comments import attach_comments, noqa_table
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic, error
-from stratplan.dsl.grammar_cache import grammar_text, plan_lark
+from stratplan.dsl.grammar import grammar_text, plan_lark
 from stratplan.dsl.lalr import LalrLoop, NoAction
 from stratplan.dsl.lexer import FastContextualLexer
 from stratplan.dsl.models import Plan

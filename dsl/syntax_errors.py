@@ -12,7 +12,7 @@ from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from stratplan.dsl.diagnostics import Diagnostic, error
-from stratplan.dsl.grammar_cache import grammar_text
+from stratplan.dsl.grammar import grammar_text
 from stratplan.dsl.messages import (
     STARTERS,
     glued_number_message,

@@ -91,9 +91,3 @@ def write_atomically(path: Path, data: bytes) -> OSError | None:
         return problem
     return None
 
-
-def partial_path(path: Path) -> Path:
-    """Where Lark's grammar cache is written before it is renamed (to go with that cache)."""
-    import threading
-
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")

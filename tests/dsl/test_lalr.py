@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedInput
 
 from stratplan.dsl import builder, parser
 from stratplan.dsl.decimals import arithmetic
-from stratplan.dsl.grammar_cache import plan_lark
+from stratplan.dsl.grammar import plan_lark
 from stratplan.dsl.lalr import UNIT, LalrLoop, NoAction
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.strategies import edited_plan_texts, plan_texts

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
-from stratplan.dsl.grammar_cache import grammar_text, plan_lark
+from stratplan.dsl.grammar import grammar_text, plan_lark
 from stratplan.dsl.lexer import FastContextualLexer
 from stratplan.dsl.strategies import edited_plan_texts, plan_texts
 

@@ -16,7 +16,7 @@ from stratplan.dsl import numbers as numbers_module
 from stratplan.dsl import parse
 from stratplan.dsl import parser as parser_module
 from stratplan.dsl.decimals import PRECISION
-from stratplan.dsl.grammar_cache import plan_lark
+from stratplan.dsl.grammar import plan_lark
 from stratplan.dsl.numbers import LiteralError, number_value
 from stratplan.dsl.parser import ParseResult
 
