@@ -250,3 +250,14 @@ def test_use_market_beside_the_plan_is_used(tmp_path):
     text = 'plan t\nuse market "m.yaml"\nholdings { wallet: 1 ETH }\n' \
         'phase p {\n  assert price(ETH) == 1000\n}\n'
     assert lint_source(text, str(tmp_path / "p.plan"), tmp_path).diagnostics == []
+
+
+def test_importing_the_rules_registers_every_family_in_the_table_s_order():
+    """The rules live in one module per family (issue 21); the package imports them in the
+    order of the one table, which `run_rules` keeps for diagnostics at the same place."""
+    from stratplan.interpreter.lint.rules import RULES
+
+    assert [r.code for r in RULES] == [
+        "SP101", "SP102", "SP103", "SP104", "SP110", "SP105", "SP106", "SP107", "SP108",
+        "SP109", "SP110", "SP200", "SP201", "SP202", "SP203", "SP204", "SP205", "SP206",
+        "SP207", "SP400", "SP401"]
