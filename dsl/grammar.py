@@ -16,7 +16,7 @@ from typing import Any
 from lark import Lark
 from lark import __version__ as lark_version
 
-from stratplan.dsl import grammar_tables
+from stratplan.dsl.grammar_tables import TablesError, decode, encode
 from stratplan.dsl.builder import BUILDER, COMMENTS
 from stratplan.dsl.comments import RawComment
 from stratplan.dsl.lexer import FastContextualLexer
@@ -54,9 +54,9 @@ def shipped_tables() -> Lark | None:
     and Lark release, or cannot be loaded."""
     text = grammar_text()
     try:
-        parsed = grammar_tables.decode(data_text("stratplan.grammar", TABLES), text,
+        parsed = decode(data_text("stratplan.grammar", TABLES), text,
                                        lark_version)
-    except (OSError, grammar_tables.TablesError):
+    except (OSError, TablesError):
         return None
     if parsed is None:
         return None
@@ -78,7 +78,7 @@ def tables_text() -> str:
     lark = Lark(grammar_text(), **_lark_options())
     data, memo = lark.memo_serialize([TerminalDef, Rule])
     data["options"] = {k: v for k, v in data["options"].items() if k not in _ATTACHED}
-    return grammar_tables.encode(grammar_text(), lark_version, data, memo)
+    return encode(grammar_text(), lark_version, data, memo)
 
 
 def build_lark(use_tables: bool = True) -> Lark:
