@@ -16,9 +16,9 @@ from typing import Any
 from lark import Lark
 from lark import __version__ as lark_version
 
-from stratplan.dsl.grammar_tables import TablesError, decode, encode
 from stratplan.dsl.builder import BUILDER, COMMENTS
 from stratplan.dsl.comments import RawComment
+from stratplan.dsl.grammar_tables import TablesError, decode, encode
 from stratplan.dsl.lexer import FastContextualLexer
 from stratplan.dsl.packagedata import data_text
 
