@@ -146,6 +146,8 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
             # v2 (imported only for a plan that uses a series: a plain lint loads no backtest)
             from stratplan.interpreter.lint.with_series import resolve_series
             series, series_problem = resolve_series(plan, plan_dir)
+        if series_problem is None and series is not None and resolved is not None:
+            series_problem = _series_in_market(plan, series, resolved)
         if series_problem is not None:
             found.append(series_problem)
         found += run_rules(RuleContext(plan, resolved, parsed.source))
@@ -160,6 +162,19 @@ def lint_parsed(parsed: ParseResult, path: str, plan_dir: Path | None = None,
     found.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     result.diagnostics = [d.with_path(path) for d in found]
     return result
+
+
+def _series_in_market(plan: Plan, series: Series, market: Market) -> Diagnostic | None:
+    """SP500 at `use series` (or the plan's first line, for `--series`) when a column names
+    an asset or venue the market does not know."""
+    from stratplan.interpreter.series.read import unknown_in_market
+
+    problem = unknown_in_market(series, market)
+    if problem is None:
+        return None
+    span = plan.series.span if plan.series is not None else plan.span
+    return diag("SP500", f"series cannot be used: {problem}", span,
+                "fix the column's name, or add the asset or venue to the market")
 
 
 def lint_source(data: str | bytes, path: str, plan_dir: Path | None = None,

@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stratplan.executors.market import Market
 
 MAX_SERIES_BYTES = 2 * 1024 * 1024 * 1024
 _NUMBER = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
@@ -35,11 +39,12 @@ _NAME = r"[a-z_][a-z0-9_]*"
 _KEYS = {
     "price": re.compile(rf"price\.({_ASSET})\Z"),
     "rate": re.compile(rf"rate\.({_ASSET})\Z"),
+    "oracle": re.compile(rf"oracle\.({_ASSET})\Z"),  # v3: a lending venue's oracle price
     "funding": re.compile(rf"funding\.({_NAME})\.({_ASSET})\Z"),
     "supply": re.compile(rf"supply\.({_NAME})\.({_ASSET})\Z"),
     "borrow": re.compile(rf"borrow\.({_NAME})\.({_ASSET})\Z"),
 }
-HELD = frozenset({"price", "rate", "supply", "borrow"})
+HELD = frozenset({"price", "rate", "oracle", "supply", "borrow"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Unix milliseconds from 1970 to 9999: a bigger number is not a time in milliseconds.
 MAX_MS = 253_402_300_799_999
@@ -160,9 +165,33 @@ def _column(name: str, where: str) -> Column:
     match = pattern.match(name) if pattern else None
     if match is None:
         raise SeriesError(f"{where}: unknown column {name!r} (expected time, price.ASSET, "
-                          "rate.ASSET, funding.VENUE.BASE, supply.VENUE.ASSET or "
+                          "rate.ASSET, oracle.ASSET, funding.VENUE.BASE, supply.VENUE.ASSET or "
                           "borrow.VENUE.ASSET)")
     return Column(name, kind, match.groups())
+
+
+# What kind of venue each column kind names (funding: a CEX's perps; supply, borrow: a
+# lending venue's rates).
+_VENUE_KIND = {"funding": "cex", "supply": "lending", "borrow": "lending"}
+
+
+def unknown_in_market(series: Series, market: Market) -> str | None:
+    """Why a column of the series names an asset or a venue the market does not know (a
+    typo such as `price.BTCC` or `funding.binace.BTC` would otherwise leave the market's
+    constant in force, silently), or None. A known asset the plan never uses is fine."""
+    for col in series.columns.values():
+        venue_kind = _VENUE_KIND.get(col.kind)
+        if venue_kind is not None:
+            venue = market.venues.get(col.key[0])
+            if venue is None or venue.kind != venue_kind:
+                known = sorted(n for n, v in market.venues.items() if v.kind == venue_kind)
+                return (f"column {col.name!r}: the market has no {venue_kind} venue "
+                        f"{col.key[0]!r} (its {venue_kind} venues: {', '.join(known) or 'none'})")
+        asset = col.key[-1]
+        if asset not in market.prices:
+            return (f"column {col.name!r}: the market has no asset {asset!r} (its assets: "
+                    f"{', '.join(sorted(market.prices))})")
+    return None
 
 
 def _cells(line: bytes) -> list[bytes]:
