@@ -54,7 +54,7 @@ def test_oracle_columns_are_read_and_held():
 
 
 def test_an_unknown_column_kind_names_oracle_among_the_kinds():
-    with pytest.raises(SeriesError, match="oracle.ASSET"):
+    with pytest.raises(SeriesError, match=r"oracle\.ASSET"):
         read_series(_series("time,oracles.weETH", f"{T0},1"), "s.csv")
 
 
