@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stratplan.dsl import parser as parser_module
 from stratplan.dsl import grammar as grammar_module
 from stratplan.dsl import grammar_tables
+from stratplan.dsl import parser as parser_module
 from stratplan.dsl.grammar import build_lark, grammar_text, shipped_tables
 from stratplan.dsl.parser import parse
 from stratplan.dsl.strategies import plan_texts
