@@ -17,7 +17,7 @@ from stratplan.dsl import usercache
 from stratplan.executors import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAN = "plan p\n\nholdings {\n  wallet: 1 ETH\n}\n\nphase a {\n  transfer 1 ETH from wallet to binance\n}\n"
+PLAN = "plan p\n\nholdings {\n  wallet: 2 ETH\n}\n\nphase a {\n  transfer 1 ETH from wallet to binance\n}\n"
 
 
 class Planted:
