@@ -14,7 +14,7 @@ import pytest
 
 from stratplan.cli import main
 from stratplan.interpreter.lint.codes import CODES, explain
-from stratplan.sarif import RULE_NAMES, fingerprint, rule_name
+from stratplan.render.sarif import RULE_NAMES, fingerprint, rule_name
 from tests.conftest import CONFORMANCE, DATA
 
 SHARED_SCHEMA = CONFORMANCE.parent.parent / "schemas" / "sarif-schema-2.1.0.json"
@@ -187,6 +187,7 @@ def test_a_lint_that_cannot_run_still_writes_a_valid_log(capsys, tmp_path, monke
 
 
 def test_sarif_lives_in_one_module():
-    from stratplan import render, sarif
+    from stratplan.render import sarif
+    from stratplan.render import text as render
     assert not hasattr(render, "sarif")
     assert Path(sarif.__file__).name == "sarif.py"

@@ -152,7 +152,7 @@ def test_the_v2_examples_backtest_on_the_shipped_series(capsys):
 
 
 def test_backtest_report_is_readable_and_json_keeps_forty_digits(capsys):
-    from stratplan.backtestview import readable
+    from stratplan.render.backtest import readable
     from tests.conftest import ROOT
     plan = str(ROOT / "examples" / "leveraged_restaking_over_time.plan")
     code, out, _ = _main(capsys, "backtest", plan)

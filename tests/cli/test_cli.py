@@ -293,7 +293,7 @@ def test_run_steps_option_refuses_bad_values_in_one_line(capsys, value):
 
 
 def test_shown_steps_split():
-    from stratplan.runview import shown_steps
+    from stratplan.render.run import shown_steps
     steps = list(range(10))
     assert shown_steps(steps, None) == (steps, [], 0)
     assert shown_steps(steps, 10) == (steps, [], 0)

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from stratplan.cli import main
-from stratplan.runview import render_run
+from stratplan.render.run import render_run
 from stratplan.terminal import shown
 
 # An OSC title change, BEL, RTL override, a bidi isolate, rich markup, C1 CSI, RLM.
@@ -204,8 +204,9 @@ def test_one_line_errors_still_escape(capsys, tmp_path):
 
 def test_one_escaping_helper_for_every_output():
     # cli's one-line errors, render and runview share one helper.
-    import stratplan.cli
-    import stratplan.render
-    import stratplan.runview
-    assert stratplan.cli.shown is stratplan.render.shown is stratplan.runview.shown is shown
-    assert Path(stratplan.cli.__file__).read_text().count("unicode_escape") == 0
+    import stratplan.commands.common
+    import stratplan.render.run
+    import stratplan.render.text
+    assert stratplan.commands.common.shown is stratplan.render.text.shown \
+        is stratplan.render.run.shown is shown
+    assert Path(stratplan.commands.common.__file__).read_text().count("unicode_escape") == 0

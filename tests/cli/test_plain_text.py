@@ -15,7 +15,7 @@ from rich.console import Console
 from stratplan.dsl.diagnostics import Diagnostic, Severity
 from stratplan.dsl.spans import Span
 from stratplan.interpreter.lint.pipeline import LintResult, lint_source
-from stratplan.render import plain_stream, plain_text, render_text
+from stratplan.render.text import plain_stream, plain_text, render_text
 from tests.conftest import CONFORMANCE, EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]

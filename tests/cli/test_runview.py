@@ -14,7 +14,7 @@ from rich.console import Console
 from stratplan.dsl import parse
 from stratplan.executors.market import default_market
 from stratplan.interpreter.run import run_plan
-from stratplan.runview import readable, render_run
+from stratplan.render.run import readable, render_run
 from tests.conftest import CONFORMANCE, example_plans
 
 

@@ -20,8 +20,9 @@ from stratplan.interpreter.lint.codes import CODES
 from stratplan.interpreter.lint.pipeline import LintResult, lint_source
 from stratplan.interpreter.run import run_plan
 from stratplan.interpreter.testing.strategies import plan_texts, valid_plans
-from stratplan.render import github, lint_json, render_text
-from stratplan.sarif import sarif
+from stratplan.render.github import github
+from stratplan.render.sarif import sarif
+from stratplan.render.text import lint_json, render_text
 from tests.conftest import conformance_cases, example_plans
 
 CORPUS = [p.read_bytes() for p in example_plans() + conformance_cases()]

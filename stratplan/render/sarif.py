@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from stratplan import __version__
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.spans import split_lines
 from stratplan.interpreter.lint.codes import CODES, explain
 from stratplan.interpreter.lint.pipeline import LintResult
 
-VERSION = "0.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://stratplan.dev"
 ROOT_ID = "SRCROOT"
@@ -243,8 +243,8 @@ def _log(results: Sequence[LintResult], root: Path, invocation: dict[str, Any]) 
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "stratplan", "version": VERSION,
-                                "semanticVersion": VERSION,
+            "tool": {"driver": {"name": "stratplan", "version": __version__,
+                                "semanticVersion": __version__,
                                 "informationUri": INFORMATION_URI,
                                 "rules": [rule_descriptor(code) for code in codes]}},
             "invocations": [invocation],

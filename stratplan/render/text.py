@@ -1,4 +1,7 @@
-"""Rendering lint results: text (with carets, colour on a terminal), JSON, SARIF, GitHub."""
+"""Lint results as text (with carets, colour on a terminal, plain in a pipe) and as the JSON of
+LANGUAGE.md section 6; `dumps`, the indented JSON text every command writes.
+
+The other lint formats have modules of their own: `github` and `sarif` beside this one."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from stratplan.terminal import shown
 if TYPE_CHECKING:  # rich is loaded by the text output only (issue 17)
     from rich.console import Console
 
-VERSION = "0.1.0"
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
 
@@ -108,30 +110,6 @@ def lint_json(results: Sequence[LintResult]) -> dict[str, Any]:
         "summary": {"files": len(results), "errors": sum(r.errors for r in results),
                     "warnings": sum(r.warnings for r in results)},
     }
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def github(results: Sequence[LintResult]) -> str:
-    """GitHub Actions workflow commands, one per diagnostic; control characters other than
-    line ends (which the workflow-command encoding carries) are shown escaped."""
-    lines = []
-    for result in results:
-        for d in result.diagnostics:
-            kind = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
-            path = shown(d.path or result.path, keep="\r\n")
-            props = (f"file={_escape_property(path)},line={d.span.line},"
-                     f"col={d.span.column},endLine={d.span.end_line},"
-                     f"endColumn={d.span.end_column},title={d.code}")
-            message = shown(f"{d.code} {d.message}", keep="\r\n")
-            lines.append(f"::{kind} {props}::{_escape_data(message)}")
-    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def dumps(data: Any) -> str:

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stratplan.commands.common import UsageError
+from stratplan.commands.time_options import duration_ms
+
 _EPILOG = "exit codes: 0 series written, 2 usage or input error, 3 internal error"
 
 
@@ -57,12 +60,10 @@ def register(sub: Any) -> None:
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
-    from stratplan.cli import UsageError
     raise UsageError("series: say `import` or `synth` (stratplan series --help)")
 
 
 def _write(text: str, output: str | None) -> None:
-    from stratplan.cli import UsageError
     if output is None:
         sys.stdout.write(text)
         return
@@ -74,8 +75,6 @@ def _write(text: str, output: str | None) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import dumps."""
-    from stratplan.backtestview import duration_ms
-    from stratplan.cli import UsageError
     from stratplan.interpreter.series.importers import import_files
     from stratplan.interpreter.series.read import SeriesError
     try:
@@ -91,8 +90,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate a synthetic series."""
-    from stratplan.backtestview import duration_ms
-    from stratplan.cli import UsageError
     from stratplan.interpreter.series.synth import synth
     try:
         text = synth(args.days, duration_ms(args.step), args.seed)
@@ -101,5 +98,3 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _write(text, args.output)
     return 0
 
-
-__all__ = ["cmd_import", "cmd_synth", "register"]

@@ -1,0 +1,88 @@
+"""`stratplan backtest`: run a plan over a series and report (LANGUAGE.md section 8).
+
+    stratplan backtest FILE [--series S] [--market M] [--from T] [--to T]
+                            [--days N --step D] [--format text|json|csv] [--steps]
+                            [--plot FILE.png] [--set NAME=VALUE]
+
+Exit codes: 0 when no firing failed, 1 when one did (or the phases failed), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stratplan.commands.common import UsageError, set_option, sound_plan, write_png
+from stratplan.commands.time_options import add_time_options, series_for
+
+
+def register(sub: Any) -> None:
+    """Add the `backtest` subcommand to the CLI's subparsers."""
+    parser = sub.add_parser(
+        "backtest", help="run a plan over a series of prices, funding and rates",
+        description="Run the phases at the series' first time, then accrual, funding, "
+                    "liquidations and triggers at every later time, and report.",
+        epilog="exit codes: 0 no firing failed, 1 the phases or a firing failed, 2 usage, "
+               "file, market or series error, 3 internal error")
+    parser.add_argument("path", metavar="FILE", help="the plan file")
+    add_time_options(parser)
+    parser.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                        help="output format (default: %(default)s)")
+    parser.add_argument("--steps", action="store_true", help="JSON: include every step "
+                        "(default: the summary, PnL and events only)")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
+                        "over time into this PNG (default: no plot)")
+    set_option(parser)
+    parser.set_defaults(func=cmd_backtest)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run the backtest and print its report."""
+    from stratplan.interpreter.dag import DagError
+    from stratplan.interpreter.time.backtest import run_backtest
+    from stratplan.interpreter.time.metrics import report
+    from stratplan.render.backtest import plot_png, render_csv, render_text
+
+    if args.steps and args.format != "json":
+        raise UsageError("--steps adds every step to the JSON report; the text report is a "
+                         "summary, and --format csv always lists every step")
+    plan, market, _, _ = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
+    series = series_for(args, plan, Path(args.path).parent)
+    progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
+    try:
+        result = run_backtest(plan, market, series, progress=progress[0] if progress else None)
+    except DagError as exc:
+        raise UsageError(f"{args.path}: {exc}") from None
+    finally:
+        if progress:
+            progress[1]()
+    data = report(result, steps=args.steps)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(render_csv(result))
+    else:
+        sys.stdout.write(render_text(data, args.path))
+    if args.plot:
+        write_png(args.plot, plot_png(result))
+    return 1 if data["status"] == "failed" else 0
+
+
+def _progress(total: int) -> tuple[Callable[[int, int], None], Callable[[], None]] | None:
+    try:
+        from rich.progress import Progress
+    except ImportError:  # pragma: no cover - rich is a dependency
+        return None
+    bar = Progress(transient=True)
+    task = bar.add_task("backtest", total=total)
+    bar.start()
+
+    def advance(row: int, _total: int) -> None:
+        if row % 1000 == 0 or row == _total - 1:
+            bar.update(task, completed=row + 1)
+
+    return advance, bar.stop
