@@ -13,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+from stratplan.dsl.keywords import keywords, words_before_names
 from stratplan.dsl.parser import KEYWORDS, grammar_text
 from stratplan.interpreter.evaluate import FUNCTIONS
 from tests.conftest import CONFORMANCE, EXAMPLES, ROOT
@@ -59,6 +60,15 @@ def test_every_keyword_of_the_language_is_coloured():
         reserved = set(re.findall(r"[a-z]+", listed.replace("v2 adds", ",")))
         assert reserved <= keywords, reserved - keywords
         assert {"series", "trigger", "every", "when", "cooldown"} <= reserved
+
+
+def test_the_coloured_keywords_are_the_grammars():
+    assert _keyword_list(_grammar()) == keywords()
+    assert keywords() == KEYWORDS  # the parser's own list agrees with its grammar
+    # The words whose names get a scope of their own: the grammar has a NAME follow each.
+    generator = _generator()
+    scoped = {*generator.SECTION_WORDS, *generator.CONSTANT_WORDS, generator.AFTER_WORD}
+    assert scoped <= words_before_names()
 
 
 def test_every_state_function_is_coloured():

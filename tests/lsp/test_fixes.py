@@ -7,16 +7,11 @@ from lsprotocol import types
 from stratplan.dsl.diagnostics import Diagnostic, Severity
 from stratplan.dsl.spans import Span
 from stratplan.interpreter.lint.pipeline import lint_source
-from stratplan.lsp import (
-    Positions,
-    add_via,
-    analyse,
-    definition,
-    document_symbols,
-    hover,
-    outline,
-    wrap_in_atomic,
-)
+from stratplan.lsp.actions import add_via, wrap_in_atomic
+from stratplan.lsp.analysis import analyse
+from stratplan.lsp.hover import hover
+from stratplan.lsp.positions import Positions
+from stratplan.lsp.symbols import definition, document_symbols, outline
 from tests.conftest import CONFORMANCE
 from tests.lsp.test_server import _apply
 
