@@ -50,3 +50,31 @@ def exact_digits(value: Decimal) -> bool:
     # Zeros at either end carry no digit of information: 1e29 and 100.0 have one.
     significant = "".join(map(str, value.as_tuple().digits)).strip("0")
     return len(significant) <= PRECISION
+
+
+def readable(value: Decimal) -> str:
+    """A value for a person (messages, the text report): at most 8 significant digits,
+    never scientific notation (LANGUAGE.md section 7)."""
+    if not value.is_finite():
+        return "infinity" if value > 0 else "-infinity"
+    if value.is_zero():
+        return "0"
+    shown = value.quantize(Decimal(1).scaleb(value.adjusted() - 7)) if value.adjusted() < 30 else value
+    return format(shown.normalize(), "f")
+
+
+JSON_DIGITS = 40
+
+
+def json_number(value: Decimal, digits: int | None = JSON_DIGITS) -> str:
+    """A decimal string for JSON: no exponent, no trailing zeros, at most `digits`
+    significant digits (LANGUAGE.md section 9; None keeps every digit, for the PnL parts of
+    a backtest, which must add up exactly)."""
+    if value.is_zero():
+        return "0"
+    # Explicit contexts: `normalize` rounds to the current context's precision (28 digits
+    # by default), which must not cut a value short of its 40 (or all) digits.
+    size = len(value.as_tuple().digits)
+    keep = size if digits is None else min(size, digits)
+    context = Context(prec=max(keep, 1), Emax=999_999, Emin=-999_999)
+    return format(value.normalize(context), "f")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from stratplan.dsl.decimals import readable
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import Book, Ledger
 from stratplan.executors.protocol import Order
@@ -12,9 +13,9 @@ ZERO = Decimal(0)
 
 
 def fmt(value: Decimal) -> str:
-    """A Decimal for messages: no exponent, no trailing zeros."""
-    text = f"{value.normalize():f}"
-    return text
+    """A Decimal for messages: at most 8 significant digits, no exponent (the same figures
+    as the rest of a message and the text report)."""
+    return readable(value)
 
 
 def drawn(order: Order, available: Decimal) -> Decimal:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from stratplan.dsl.decimals import in_range
+from stratplan.dsl.decimals import in_range, readable
 from stratplan.dsl.formatter import format_expr
 from stratplan.dsl.models import AnyExpr, Let
 from stratplan.dsl.spans import Span
@@ -348,17 +348,6 @@ def calls(expr: Any) -> list[Any]:
         elif kind in ("binop", "compare", "boolop"):
             stack += [node.left, node.right]
     return found
-
-
-def readable(value: Decimal) -> str:
-    """A value for a message: at most 8 significant digits, never scientific notation."""
-    if not value.is_finite():
-        return "infinity" if value > 0 else "-infinity"
-    if value.is_zero():
-        return "0"
-    shown = value.quantize(Decimal(1).scaleb(value.adjusted() - 7)) if value.adjusted() < 30 else value
-    text = format(shown.normalize(), "f")
-    return text
 
 
 def why_false(expr: Any, scope: Scope) -> str:

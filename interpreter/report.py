@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from stratplan.dsl.decimals import json_number
 from stratplan.dsl.models import Plan
 from stratplan.executors.accounts import (
     collateral_liquidation_price,
@@ -28,11 +29,9 @@ from stratplan.interpreter.monitor import PositionMonitor
 
 
 def dec(value: Decimal) -> str:
-    """A decimal string without exponent or trailing zeros."""
-    if value == 0:
-        return "0"
-    text = format(value.normalize(), "f")
-    return text
+    """A decimal string for JSON: no exponent, no trailing zeros, at most 40 significant
+    digits (LANGUAGE.md section 9)."""
+    return json_number(value)
 
 
 def _books(monitor: PositionMonitor, book: Book) -> dict[str, dict[str, str]]:

@@ -20,7 +20,7 @@ from stratplan.interpreter.dag import DagError, iteration_of
 from stratplan.interpreter.lint.rules import diag
 from stratplan.interpreter.series.read import Series, SeriesError, iso, load_series
 from stratplan.interpreter.time.backtest import run_backtest
-from stratplan.interpreter.time.triggers import duration_ms
+from stratplan.interpreter.time.triggers import duration_ms, duration_text
 
 
 def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Diagnostic | None]:
@@ -50,7 +50,7 @@ def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Dia
         every = getattr(trigger, "every", None)
         if every is not None and step is not None and duration_ms(every) < step:
             found.append(diag("SP504", f"`every {every.text}` is shorter than the series' "
-                              f"step ({step // 1000} s): it fires at most once a step",
+                              f"step ({duration_text(step)}): it fires at most once a step",
                               trigger.span))
     try:
         result = run_backtest(plan, market, series)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from typing import Any
 
-from stratplan.dsl.decimals import CONTEXT
+from stratplan.dsl.decimals import CONTEXT, json_number
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import iso
 from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult
@@ -110,7 +110,7 @@ def _report(result: BacktestResult, steps: bool) -> dict[str, Any]:
             "min_health": {v: {"value": dec(h["value"]), "time": iso(h["time"])}
                            for v, h in sorted(s["min_health"].items())},
             "liquidations": s["liquidations"], "firings": s["firings"]},
-        "pnl": {name: dec(result.pnl[name]) for name in (*PARTS, "total")},
+        "pnl": {name: json_number(result.pnl[name], None) for name in (*PARTS, "total")},
         "events": [{"time": iso(e.time), "kind": e.kind,
                     ("venue" if e.kind == "liquidation" else "trigger"): e.name,
                     "node": e.node, "line": e.line, "code": e.code, "message": e.message,
@@ -131,5 +131,5 @@ def step_row(snap: Any) -> dict[str, Any]:
     for asset, amount in sorted(snap.exposure.items()):
         row[f"exposure.{asset}"] = dec(amount)
     for name in PARTS:
-        row[f"pnl.{name}"] = dec(snap.parts.get(name, ZERO))
+        row[f"pnl.{name}"] = json_number(snap.parts.get(name, ZERO), None)
     return row

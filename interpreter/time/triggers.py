@@ -47,6 +47,24 @@ def duration_ms(duration: Any) -> int:
     return int(Decimal(seconds) * _MS)
 
 
+_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000))
+
+
+def duration_text(ms: int) -> str:
+    """Milliseconds as the language writes a duration: `1d`, `8h`, `1h30m`, `1.5s`."""
+    if ms <= 0:
+        return "0s"
+    parts = []
+    for unit, size in _UNITS:
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if ms:  # below a second: the seconds part with its fraction
+        whole = int(parts.pop()[:-1]) if parts and parts[-1].endswith("s") else 0
+        parts.append(f"{format((Decimal(whole * 1000 + ms) / 1000).normalize(), 'f')}s")
+    return "".join(parts)
+
+
 @dataclass
 class TriggerState:
     """What a trigger remembers between steps."""
