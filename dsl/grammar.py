@@ -86,7 +86,12 @@ def build_lark(use_tables: bool = True) -> Lark:
     (about 0.1 s, longer than everything else a small lint does)."""
     lark = shipped_tables() if use_tables else None
     if lark is None:
-        lark = Lark(grammar_text(), **_lark_options())
+        try:
+            lark = Lark(grammar_text(), **_lark_options())
+        except Exception:  # a Lark without `_plugins`: its own contextual lexer
+            options = _lark_options()
+            del options["_plugins"]
+            lark = Lark(grammar_text(), **options)
     # Lark's grammar loader leaves rule names as Tokens (a str subclass whose `==` is
     # Python code); the LALR loop looks up the next state by that name after every
     # reduction. Equal plain strings make that lookup C-fast (about 5% of a parse).

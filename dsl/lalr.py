@@ -25,8 +25,16 @@ from typing import Any
 
 from lark import Lark, Token
 from lark.lexer import LexerState, LexerThread
-from lark.parse_tree_builder import ExpandSingleChild
-from lark.parsers.lalr_analysis import Shift
+
+# Lark internals the loop reads; without them `LalrLoop` refuses (AttributeError) and the
+# parser keeps Lark's own loop, with the same results (issue 22, item 6).
+ExpandSingleChild: Any
+Shift: Any
+try:
+    from lark.parse_tree_builder import ExpandSingleChild
+    from lark.parsers.lalr_analysis import Shift
+except ImportError:
+    ExpandSingleChild = Shift = None
 
 # The three kinds of table entry. A shift holds its next state and the terminal's
 # callback (None if none); a reduce holds the rule's size, callback and the nonterminal
@@ -65,6 +73,8 @@ class LalrLoop:
     """Lark's LALR tables as tuples, driven without a call per unit step."""
 
     def __init__(self, lark: Lark) -> None:
+        if Shift is None or ExpandSingleChild is None:
+            raise AttributeError("this Lark's LALR internals are not the ones the loop reads")
         frontend: Any = lark.parser
         parser = frontend.parser.parser
         table = parser.parse_table

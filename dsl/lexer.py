@@ -21,14 +21,17 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from lark import Token
-from lark.lexer import (
-    BasicLexer,
-    ContextualLexer,
-    LexerState,
-    PatternStr,
-    UnlessCallback,
-    _create_unless,
-)
+from lark.lexer import BasicLexer, ContextualLexer, LexerState, PatternStr
+
+# Lark internals the fast path reads (issue 22, item 6: `lark` is pinned below the next
+# untested minor release). Without them every parser state keeps Lark's own loop: the
+# scan builder's AttributeError/TypeError fallback below turns a None here into that.
+_create_unless: Any
+UnlessCallback: Any
+try:
+    from lark.lexer import UnlessCallback, _create_unless
+except ImportError:
+    UnlessCallback = _create_unless = None
 
 _new_str = str.__new__
 # Characters an ignored whitespace terminal consumes; a terminal that could start with one
@@ -52,7 +55,7 @@ class _Scan(NamedTuple):
 
 def _keyword_table(callback: Any) -> dict[str, str] | None:
     """{text: terminal} for Lark's keyword check on a terminal, when it is plain strings."""
-    if not isinstance(callback, UnlessCallback):
+    if UnlessCallback is None or not isinstance(callback, UnlessCallback):
         return None
     table: dict[str, str] = {}
     for terminal in callback.scanner.terminals:
@@ -89,6 +92,8 @@ def scanner_tables(lexer: BasicLexer) -> tuple[list[Any], dict[str, Any]] | None
     process's first parse (~7 ms of a small lint). None when a user callback would be
     chained to a keyword check (Lark's `CallChain`): such a state keeps Lark's loop.
     A test compares these tables with Lark's scanner in every parser state."""
+    if _create_unless is None:
+        raise AttributeError("this Lark has no _create_unless")
     terminals, callbacks = _create_unless(lexer.terminals, lexer.g_regex_flags, lexer.re,
                                           lexer.use_bytes)
     for name, callback in lexer.user_callbacks.items():

@@ -4,11 +4,13 @@ do not fit, or do not decode, only cost the build."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark import __version__ as lark_version
 
 from stratplan.dsl import grammar as grammar_module
 from stratplan.dsl import grammar_tables
@@ -25,8 +27,17 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
 def twins():
     """A parser built from the grammar, and one loaded from the shipped tables."""
     shipped = shipped_tables()
-    assert shipped is not None, "grammar/plan.tables.json is stale: run tools/grammar_tables.py"
+    if _tables_lark() == lark_version:
+        assert shipped is not None, "grammar/plan.tables.json is stale: run tools/grammar_tables.py"
+    else:  # CI's run against the newest Lark: the tables are not used, the build is
+        assert shipped is None
     return build_lark(use_tables=False), build_lark()
+
+
+def _tables_lark() -> str:
+    """The Lark release the shipped tables were built by."""
+    top = json.loads(grammar_module.data_text("stratplan.grammar", grammar_module.TABLES))
+    return str(dict(top["d"])["lark"])
 
 
 def _outcome(lark, text):
@@ -80,18 +91,16 @@ def test_tables_that_do_not_decode_only_cost_the_build(monkeypatch, text):
 
 def test_tables_of_another_grammar_or_lark_are_not_used():
     shipped = grammar_module.data_text("stratplan.grammar", grammar_module.TABLES)
-    from lark import __version__ as lark_version
-
-    assert grammar_tables.decode(shipped, grammar_text(), lark_version) is not None
-    assert grammar_tables.decode(shipped, grammar_text() + " ", lark_version) is None
-    assert grammar_tables.decode(shipped, grammar_text(), lark_version + ".post9") is None
+    built_by = _tables_lark()
+    assert grammar_tables.decode(shipped, grammar_text(), built_by) is not None
+    assert grammar_tables.decode(shipped, grammar_text() + " ", built_by) is None
+    assert grammar_tables.decode(shipped, grammar_text(), built_by + ".post9") is None
 
 
 def test_the_tables_are_plain_json_that_decodes_to_plain_values():
     shipped = grammar_module.data_text("stratplan.grammar", grammar_module.TABLES)
-    from lark import __version__ as lark_version
-
-    decoded = grammar_tables.decode(shipped, grammar_text(), lark_version)
+    decoded = grammar_tables.decode(shipped, grammar_text(), _tables_lark())
+    assert decoded is not None
 
     def plain(value: object) -> bool:
         if isinstance(value, dict):
