@@ -14,7 +14,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError:  # an extra: say which, not a traceback
+    from stratplan.dsl.extras import missing
+
+    raise missing("hypothesis", "testing", "the Hypothesis strategies (stratplan.dsl.strategies)") from None
 
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.models import (

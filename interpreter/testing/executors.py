@@ -24,8 +24,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # an extra: say which, not a traceback
+    from stratplan.dsl.extras import missing
+
+    raise missing("hypothesis", "testing", "check_executor (stratplan.interpreter.testing)") from None
 
 from stratplan.dsl.models import AtomicBlock, Number, Plan, SmartContractInstruction
 from stratplan.dsl.spans import Span

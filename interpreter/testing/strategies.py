@@ -20,7 +20,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError:  # an extra: say which, not a traceback
+    from stratplan.dsl.extras import missing
+
+    raise missing("hypothesis", "testing", "the Hypothesis strategies (stratplan.interpreter.testing)") from None
 
 from stratplan.dsl.models import (
     AllAmount,
