@@ -85,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         error(f"error: {exc}")
         return 2
+    except ImportError as exc:  # an optional dependency (dsl/extras.py names the extra)
+        from stratplan.dsl.extras import MissingExtra
+        if not isinstance(exc, MissingExtra):
+            error(f"internal error: {type(exc).__name__}: {exc}")
+            return 3
+        error(f"error: {exc}")
+        return 2
     except UnsoundPlan as unsound:
         from stratplan.render.text import render_text
         render_text([unsound.result], console(stderr=True, soft_wrap=True, highlight=False))

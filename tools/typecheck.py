@@ -13,6 +13,7 @@ Usage: python tools/typecheck.py [MYPY ARGS...]
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -28,15 +29,16 @@ def package_dirs() -> dict[str, str]:
 
 
 def build_tree(mapping: dict[str, str]) -> Path:
-    """build/typecheck/stratplan/...: links to the repository's files, laid out as installed."""
+    """build/typecheck/stratplan/...: links to the repository's files, laid out as installed,
+    subpackages included (`interpreter/lint/rules/`, `stratplan/commands/`, ...)."""
     tree = ROOT / "build" / "typecheck"
+    shutil.rmtree(tree, ignore_errors=True)
     for package, folder in mapping.items():
         target = tree.joinpath(*package.split("."))
-        target.mkdir(parents=True, exist_ok=True)
-        for stale in target.glob("*.py"):
-            stale.unlink()
-        for source in (ROOT / folder).glob("*.py"):
-            (target / source.name).symlink_to(source)
+        for source in (ROOT / folder).rglob("*.py"):
+            link = target / source.relative_to(ROOT / folder)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source)
     return tree
 
 

@@ -42,6 +42,7 @@ def register(sub: Any) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the backtest and print its report."""
+    from stratplan.dsl.extras import require
     from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.time.backtest import run_backtest
     from stratplan.interpreter.time.metrics import report
@@ -50,6 +51,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.steps and args.format != "json":
         raise UsageError("--steps adds every step to the JSON report; the text report is a "
                          "summary, and --format csv always lists every step")
+    if args.plot:  # before the backtest, not after it
+        require("matplotlib", "plot", "--plot")
     plan, market, _, _ = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
     series = series_for(args, plan, Path(args.path).parent)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None

@@ -19,5 +19,8 @@ def register(sub: Any) -> None:
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     """Serve the language server over stdio until the client exits."""
+    from stratplan.dsl.extras import require
+
+    require("pygls", "lsp", "stratplan lsp")
     from stratplan.lsp import serve
     return serve()

@@ -128,6 +128,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--cache-dir and --no-cache contradict each other")
     if args.plot is not None and len(axes) > 2:
         raise UsageError(f"--plot draws one or two grid names; this sweep has {len(axes)}")
+    if args.plot:  # before the sweep, not after it
+        from stratplan.dsl.extras import require
+        require("matplotlib", "plot", "--plot")
     if args.engine == "ray":
         from stratplan.interpreter.sweep.run import ray_module
         try:

@@ -97,7 +97,9 @@ def plot_png(result: Any) -> bytes:
     """Value, health and exposure over time, as a PNG (matplotlib, Agg)."""
     from datetime import UTC, datetime
 
-    import matplotlib
+    from stratplan.dsl.extras import require
+
+    matplotlib = require("matplotlib", "plot", "--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -98,7 +98,9 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
     for one."""
     import math
 
-    import matplotlib
+    from stratplan.dsl.extras import require
+
+    matplotlib = require("matplotlib", "plot", "--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle

@@ -43,7 +43,6 @@ def test_version_builds_the_argument_parser_but_loads_no_parser_models_or_market
 
 def test_lint_loads_no_graph_library_plotting_server_or_backtest():
     plan = ROOT / "examples" / "btc_basis.plan"
-    _warm_market_cache()
     loaded = _loaded("import contextlib, io\nfrom stratplan.cli import main\n"
                      "with contextlib.redirect_stdout(io.StringIO()):\n"
                      f"    assert main(['lint', '--format', 'json', {str(plan)!r}]) == 0")
@@ -52,19 +51,8 @@ def test_lint_loads_no_graph_library_plotting_server_or_backtest():
     assert "stratplan.interpreter.time.backtest" not in loaded
     assert not loaded & {"stratplan.interpreter.sweep.run", "stratplan.interpreter.series.read"}
     assert "asyncio" not in loaded  # every built-in executor is immediate: no event loop
-    # The built-in market is read back validated (executors/market.py: cached_default_market;
-    # the first lint in this cache folder has written it): no YAML is loaded.
+    # The built-in market ships validated (executors/builtin_market.py): no YAML is loaded.
     assert "yaml" not in loaded
-
-
-def _warm_market_cache() -> None:
-    """Write the built-in market's cache where the subprocesses look for it (their env)."""
-    from importlib import resources
-
-    from stratplan.executors.market import cached_default_market, default_market_cache_path
-    text = resources.files("stratplan.executors").joinpath(
-        "data/default_market.yaml").read_text("utf-8")
-    cached_default_market(text, default_market_cache_path(text))
 
 
 def test_a_lint_with_the_built_in_market_builds_no_market_validator(tmp_path):
@@ -79,8 +67,9 @@ def test_a_lint_with_the_built_in_market_builds_no_market_validator(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            cwd=ROOT, env=env, timeout=120, check=True).stdout.split()
             for _ in range(2)]
-    assert runs[0] == ["plugin", "True"]  # the first validates it and writes the cache
-    assert runs[1] == ["none", "False"]  # the next ones read it back
+    # The built-in market ships validated (executors/builtin_market.py): not even the first
+    # lint in a new cache folder validates it.
+    assert runs == [["none", "False"], ["none", "False"]]
 
 
 def test_a_phase_cycle_still_loads_networkx_to_name_it(tmp_path):
