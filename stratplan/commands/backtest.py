@@ -54,7 +54,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.plot:  # before the backtest, not after it
         require("matplotlib", "plot", "--plot")
     plan, market, _, _ = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
-    series = series_for(args, plan, Path(args.path).parent)
+    series = series_for(args, plan, Path(args.path).parent, market)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
     try:
         result = run_backtest(plan, market, series, progress=progress[0] if progress else None)

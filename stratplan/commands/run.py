@@ -100,6 +100,10 @@ def _series_start(args: argparse.Namespace, plan: Any, market: Market,
             raise UsageError(f"{args.path}:{problem.span.line}: {problem.message}")
     if series is None:
         return market, dag
+    from stratplan.interpreter.series.read import unknown_in_market
+    problem_column = unknown_in_market(series, market)
+    if problem_column is not None:
+        raise UsageError(f"{series.source}: {problem_column}")
     from stratplan.interpreter.dag import DagError, build_dag
     from stratplan.interpreter.evaluate import Scope
     from stratplan.interpreter.time.backtest import start_market

@@ -147,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
     _check_metric(args.metric, plan, market)
-    series = series_for(args, plan, Path(args.path).parent)
+    series = series_for(args, plan, Path(args.path).parent, market)
     cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir
                                              else default_cache_dir())
     context = Context(checked.source, market, series, base)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from stratplan.commands.common import UsageError
 
 if TYPE_CHECKING:  # the series are loaded by the commands, not by `--help` (issue 17)
+    from stratplan.executors.market import Market
     from stratplan.interpreter.series.read import Series
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -67,11 +68,17 @@ def constant_series(days: int, step: str) -> Series:
                                                    for i in range(count + 1))))
 
 
-def series_for(args: argparse.Namespace, plan: Any, plan_dir: Path) -> Series:
+def series_for(args: argparse.Namespace, plan: Any, plan_dir: Path, market: Market) -> Series:
     """The series the time options name (else the plan's `use series`), cut to `--from` and
-    `--to`; a usage error when there is none or it cannot be read."""
+    `--to`; a usage error when there is none, it cannot be read, or a column names an asset
+    or venue the market does not know."""
     from stratplan.interpreter.lint.with_series import resolve_series
-    from stratplan.interpreter.series.read import SeriesError, load_series, parse_time
+    from stratplan.interpreter.series.read import (
+        SeriesError,
+        load_series,
+        parse_time,
+        unknown_in_market,
+    )
     try:
         if args.series is not None:
             series = load_series(args.series)
@@ -89,6 +96,9 @@ def series_for(args: argparse.Namespace, plan: Any, plan_dir: Path) -> Series:
         end = parse_time(args.end) if args.end else None
     except (SeriesError, ValueError) as exc:
         raise UsageError(f"{exc}") from None
+    problem_column = unknown_in_market(series, market)
+    if problem_column is not None:
+        raise UsageError(f"{series.source}: {problem_column}")
     if start is not None or end is not None:
         series = series.slice(start, end)
     if not len(series):

@@ -63,3 +63,16 @@ def test_the_examples_series_know_their_market():
     for plan in sorted((root / "examples").glob("*.plan")):
         result = lint_source(plan.read_bytes(), str(plan), plan.parent)
         assert not [d for d in result.diagnostics if d.code == "SP500"], plan.name
+
+
+def test_a_series_option_with_an_unknown_column_is_one_line_exit_2(tmp_path, capsys):
+    from stratplan.cli import main
+
+    (tmp_path / "s.csv").write_bytes(_series("time,funding.binace.BTC", f"{T0},0.0001"))
+    plan = tmp_path / "p.plan"
+    plan.write_text(PLAN.replace('use series "s.csv"\n', ""))
+    for command in ("backtest", "run"):
+        assert main([command, str(plan), "--series", str(tmp_path / "s.csv")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "column 'funding.binace.BTC'" in err[0], err
+        assert "cex venue 'binace'" in err[0]
