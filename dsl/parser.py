@@ -54,11 +54,13 @@ __all__ = ["KEYWORDS", "MAX_BLOCK_NESTING", "MAX_EXPRESSION_DEPTH", "MAX_EXPRESS
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
-KEYWORDS = frozenset(
-    "plan use market holdings let set phase after atomic via repeat as assert else transfer "
-    "from to on spot perp buy sell stake unstake supply withdraw borrow repay swap wrap unwrap "
-    "flash all max limit leverage slippage and or not series trigger every when cooldown".split()
-)
+def __getattr__(name: str) -> object:
+    """`KEYWORDS`, the reserved words, read from the grammar on first use (dsl/keywords.py:
+    no hand-written list can drift from it; a parse does not need it)."""
+    if name == "KEYWORDS":
+        from stratplan.dsl.keywords import keywords
+        return keywords()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

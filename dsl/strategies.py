@@ -22,6 +22,7 @@ except ImportError:  # an extra: say which, not a traceback
     raise missing("hypothesis", "testing", "the Hypothesis strategies (stratplan.dsl.strategies)") from None
 
 from stratplan.dsl.formatter import format_plan
+from stratplan.dsl.keywords import keywords
 from stratplan.dsl.models import (
     AllAmount,
     AnyExpr,
@@ -51,7 +52,6 @@ from stratplan.dsl.models import (
     WalletTransferInstruction,
 )
 from stratplan.dsl.numbers import number_value
-from stratplan.dsl.parser import KEYWORDS
 from stratplan.dsl.spans import Span
 
 SPAN = Span(line=1, column=1, end_line=1, end_column=1)
@@ -63,7 +63,7 @@ _OPS = ["stake", "unstake", "supply", "withdraw", "borrow", "repay", "swap", "wr
 # --- syntax: any valid plan ----------------------------------------------------------------
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True).filter(
-    lambda n: n not in KEYWORDS)
+    lambda n: n not in keywords())
 assets = st.sampled_from(_ASSETS) | st.from_regex(r"[a-z]{0,3}[A-Z][A-Za-z0-9]{0,5}",
                                                   fullmatch=True)
 _comment_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
