@@ -48,7 +48,7 @@ from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, position
 from stratplan.dsl.syntax_errors import syntax_error
 
-__all__ = ["KEYWORDS", "MAX_BLOCK_NESTING", "MAX_EXPRESSION_DEPTH", "MAX_EXPRESSION_HEIGHT",
+__all__ = ["MAX_BLOCK_NESTING", "MAX_EXPRESSION_DEPTH", "MAX_EXPRESSION_HEIGHT",
            "MAX_FILE_BYTES", "ParseResult", "decode", "file_too_large", "grammar_text",
            "number_value", "parse"]
 
