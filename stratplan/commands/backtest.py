@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stratplan.commands.common import UsageError, set_option, sound_plan, write_png
+from stratplan.commands.common import UsageError, set_option, sound_plan, write_output, write_png
 from stratplan.commands.time_options import add_time_options, series_for
 
 
@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
                         "(default: the summary, PnL and events only)")
     parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
                         "over time into this PNG (default: no plot)")
+    parser.add_argument("--html", metavar="FILE.html", help="write an interactive report: "
+                        "summary, charts, PnL, fills, events and the plan, in one file that "
+                        "needs no network to open (default: none)")
     set_option(parser)
     parser.set_defaults(func=cmd_backtest)
 
@@ -53,6 +56,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                          "summary, and --format csv always lists every step")
     if args.plot:  # before the backtest, not after it
         require("matplotlib", "plot", "--plot")
+    if args.html:
+        require("plotly", "plot", "--html")
     plan, market, _, _ = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
     series = series_for(args, plan, Path(args.path).parent, market)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
@@ -72,6 +77,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         sys.stdout.write(render_text(data, args.path))
     if args.plot:
         write_png(args.plot, plot_png(result))
+    if args.html:
+        from stratplan.render.html import render_html
+        source = Path(args.path).read_text(encoding="utf-8", errors="replace")
+        write_output("--html", args.html, render_html(result, data, args.path, source).encode())
     return 1 if data["status"] == "failed" else 0
 
 

@@ -72,11 +72,16 @@ def error(text: str) -> None:
 
 def write_png(target: str, png: bytes) -> None:
     """`--plot FILE.png` (backtest, sweep): the image written, or exit 2 saying why not."""
+    write_output("--plot", target, png)
+
+
+def write_output(option: str, target: str, data: bytes) -> None:
+    """A file an option names (`--plot`, `--html`): written, or exit 2 saying why not."""
     try:
-        with open(target, "wb") as image:
-            image.write(png)
+        with open(target, "wb") as out:
+            out.write(data)
     except OSError as exc:
-        raise UsageError(f"--plot: cannot write {target}: {exc.strerror or exc}") from None
+        raise UsageError(f"{option}: cannot write {target}: {exc.strerror or exc}") from None
 
 
 # --- plan files --------------------------------------------------------------------------
