@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from html.parser import HTMLParser
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -151,8 +151,7 @@ def test_hovering_a_firing_shows_its_tooltip(page, browser):
     names = browser.execute_script(
         "return document.getElementById('charts').data.map(function (t) { return t.name; });")
     # The firing trace's points are the triangles; hover the first one.
-    firing = [m for m in markers if "triangle" in (m.get_attribute("d") or "")
-              or m.get_attribute("style") and "rgb(42, 157, 143)" in m.get_attribute("style")]
+    firing = [m for m in markers if "rgb(42, 157, 143)" in (m.get_attribute("style") or "")]
     assert "firing" in names and firing
     ActionChains(browser).move_to_element(firing[0]).perform()
     tips = browser.find_elements(By.CSS_SELECTOR, "#charts .hoverlayer .hovertext")
@@ -166,7 +165,7 @@ def test_the_fills_table_sorts(page, browser):
     path, data = page
     browser.get(path.as_uri())
     table = browser.find_element(By.CSS_SELECTOR, "table.fills")
-    header = [th for th in table.find_elements(By.TAG_NAME, "th") if th.text == "amount"][0]
+    header = next(th for th in table.find_elements(By.TAG_NAME, "th") if th.text == "amount")
 
     def amounts() -> list[Decimal]:
         return [Decimal(cell.find_element(By.CSS_SELECTOR, "[data-v]").get_attribute("data-v"))
