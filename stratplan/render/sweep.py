@@ -92,6 +92,12 @@ def render_csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def _liquidated(row: dict[str, Any]) -> bool:
+    """A point whose backtest had at least one liquidation call."""
+    summary = row.get("summary") or {}
+    return bool(summary.get("liquidations"))
+
+
 def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
     """The metric over the grid as a PNG (matplotlib, Agg): a heatmap for two names (first
     across, second up; points that could not run crossed out, the best one framed), a line
@@ -103,7 +109,7 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
     matplotlib = require("matplotlib", "plot", "--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Polygon, Rectangle
 
     from stratplan.interpreter.sweep.params import plain
     from stratplan.interpreter.sweep.run import metric_direction, metric_value, ranked
@@ -160,6 +166,9 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
             if row["status"] != "ok":
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="///",
                                        edgecolor="#bbbbbb", linewidth=0))
+            if _liquidated(row):  # a red corner: the plan ran, but a venue liquidated it
+                ax.add_patch(Polygon([(x + 0.5, y + 0.5), (x + 0.12, y + 0.5),
+                                      (x + 0.5, y + 0.12)], closed=True, color="#d62828"))
             if small:
                 text = _cell(metric, values[index])
                 if row["status"] != "ok":
@@ -171,8 +180,9 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
         if best is not None and sweep.rows[best]["status"] == "ok":
             ax.add_patch(Rectangle((best // rows_n - 0.5, best % rows_n - 0.5), 1, 1,
                                    fill=False, edgecolor="crimson", linewidth=2.5))
-        ax.text(0, -0.13, "framed: best; hatched: a phase or trigger failed; "
-                f"{_TIMES}: could not run", transform=ax.transAxes, fontsize=8, color="#555555")
+        ax.text(0, -0.13, "framed: best; hatched: a phase or trigger failed; red corner: "
+                f"liquidated; {_TIMES}: could not run", transform=ax.transAxes, fontsize=8,
+                color="#555555")
     ax.set_title(f"{plan_name}: {metric} over {f' {_TIMES} '.join(a.name for a in axes)}"
                  f" ({len(sweep.rows)} points)")
     figure.tight_layout()
