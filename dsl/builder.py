@@ -18,6 +18,7 @@ from lark import Token, Transformer
 
 from stratplan.dsl.comments import RawComment
 from stratplan.dsl.diagnostics import Diagnostic, error
+from stratplan.dsl.durations import DurationError, value_ms
 from stratplan.dsl.models import (
     CONDITION_KINDS,
     AllAmount,
@@ -308,6 +309,11 @@ class Builder(Transformer[Token, Any]):
             raise Abort(error(exc.code, f"duration {shown_literal(text)}: {exc.message}",
                                span)) from None
         unit = cast(Literal["s", "m", "h", "d", "w"], text[-1])  # the terminal's last letter
+        if value > 0:  # zero is SP104 of the rules, with the plan's other diagnostics
+            try:
+                value_ms(value, unit, text)  # a whole number of milliseconds (dsl/durations)
+            except DurationError as exc:
+                raise Abort(error(exc.code, exc.message, span)) from None
         return Duration(value=value, unit=unit, text=text, span=span)
 
     def after(self, ch: list[Any]) -> tuple[str, ...]:

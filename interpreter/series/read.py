@@ -14,6 +14,16 @@ are one `array('q')` of milliseconds, and each column is one bytearray holding i
 text with two `array('q')` of offsets per row (an empty held cell points at the value it
 carries forward). A cell becomes a Decimal only when a step asks for it.
 
+A cell is a number of the market's own types (executors/market_numbers.py), because a
+column carries the same quantity as the market field it replaces: prices, exchange rates and
+oracle prices are `Positive`, a funding rate a `SignedFraction` (-1 < rate < 1), supply and
+borrow APRs `NonNegative`; every one finite, exact (40 digits) and within 1e-30..1e30. A
+series the market would refuse is refused: a bad series never creates money. Times are
+Unix milliseconds from 1970-01-01 (Unix time 0) to the end of 9999.
+
+The file is read through `dsl/files.py`: only a regular file, at most 2 GiB (a FIFO or
+`/dev/zero` is refused before a byte is read).
+
 Every problem is a `SeriesError` with one line saying where (`file.csv:7: ...`); the
 linter reports it as SP500 at the `use series` line, the CLI as a one-line error (exit 2).
 """
@@ -25,11 +35,16 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stratplan.dsl.files import FileRefused, read_regular
+from stratplan.executors.market_numbers import non_negative, positive, signed_fraction, to_decimal
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stratplan.executors.market import Market
 
 MAX_SERIES_BYTES = 2 * 1024 * 1024 * 1024
@@ -138,8 +153,16 @@ def iso(ms: int) -> str:
 
 
 def parse_time(text: str) -> int:
-    """Unix milliseconds from ISO 8601 (UTC) or an integer in milliseconds; ValueError."""
-    text = text.strip()
+    """Unix milliseconds from ISO 8601 (UTC) or an integer in milliseconds, from 1970 to
+    9999; ValueError."""
+    value = _time(text.strip())
+    if value < 0:
+        raise ValueError(f"{text.strip()!r} is before 1970-01-01T00:00:00Z (Unix time 0), "
+                         "where times start")
+    return value
+
+
+def _time(text: str) -> int:
     if text.isascii() and text.isdigit():
         value = int(text)
         if value > MAX_MS:
@@ -227,7 +250,8 @@ def read_series(data: bytes, source: str) -> Series:
         series.columns[col.name] = col
     width = len(names)
     times = series.times
-    previous = -1
+    previous: int | None = None
+    checked: dict[str, bytes] = {}
     number_match = _NUMBER.match
     header_line = number
     for number, raw in enumerate(lines[header_line:], header_line + 1):
@@ -240,7 +264,7 @@ def read_series(data: bytes, source: str) -> Series:
             moment = parse_time(cells[0].decode("ascii"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise SeriesError(f"{source}:{number}: bad time: {exc}") from None
-        if moment <= previous:
+        if previous is not None and moment <= previous:
             raise SeriesError(f"{source}:{number}: time {iso(moment)} is not after the "
                               f"previous row's {iso(previous)} (times must strictly increase)")
         previous = moment
@@ -258,7 +282,9 @@ def read_series(data: bytes, source: str) -> Series:
             if number_match(cell) is None:
                 shown = cell.decode("utf-8", "replace")
                 raise SeriesError(f"{source}:{number}: {col.name}: {shown!r} is not a number")
-            _check_value(col, cell, f"{source}:{number}")
+            if cell != checked.get(col.name):  # a value repeated is checked once
+                _check_value(col, cell, f"{source}:{number}")
+                checked[col.name] = cell
             at = len(col.data)
             col.data += cell
             col.starts.append(at)
@@ -268,30 +294,40 @@ def read_series(data: bytes, source: str) -> Series:
     return series
 
 
+# The market's type of each column's quantity (executors/market.py names the same types).
+_TYPES: dict[str, Callable[[Decimal], Decimal]] = {
+    "price": positive, "rate": positive, "oracle": positive,   # Positive
+    "funding": signed_fraction,                                # SignedFraction
+    "supply": non_negative, "borrow": non_negative,            # NonNegative (APR)
+}
+
+
 def _check_value(col: Column, cell: bytes, where: str) -> None:
+    """A cell as the market's number type for its column (SeriesError otherwise)."""
     try:
         value = Decimal(cell.decode("ascii"))
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-        raise SeriesError(f"{where}: {col.name}: not a number") from None
-    if value and abs(value.adjusted()) > 30:
-        raise SeriesError(f"{where}: {col.name}: {cell.decode()} is out of range (1e-30..1e30)")
-    if col.kind in ("price", "rate") and value <= 0:
-        raise SeriesError(f"{where}: {col.name}: {cell.decode()} must be positive")
+        # The pattern admits only finite numbers; one of at most 41 characters has at most
+        # 40 digits, and a magnitude in 1e-30..1e29: those pass to_decimal as they are.
+        if len(cell) > 41 or not (value.is_zero() or -30 <= value.adjusted() < 30):
+            value = to_decimal(value)  # the market's rules: finite, exact, in range
+        _TYPES[col.kind](value)
+    except ValueError as exc:
+        raise SeriesError(f"{where}: {col.name}: {exc}") from None
+
+
+def series_head(data: bytes) -> bytes:
+    """The header and the first row of series text (line ends as `\\n`), or the text's
+    blank lines only: what a run at the series' first time reads of it."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = [line for line in data.splitlines() if line.strip()][:2]
+    return b"".join(line + b"\n" for line in lines)
 
 
 def load_series(path: str | Path) -> Series:
     """Read a series file; SeriesError with a one-line reason when it cannot be used."""
-    file = Path(path)
     try:
-        if file.is_dir():
-            raise SeriesError(f"{file}: is a folder, not a series file")
-        if file.stat().st_size > MAX_SERIES_BYTES:
-            raise SeriesError(f"{file}: larger than the 2 GiB limit for a series")
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise SeriesError(f"{file}: no such series file") from None
-    except OSError as exc:
-        raise SeriesError(f"{file}: cannot read ({exc.strerror or exc})") from None
-    except ValueError:
-        raise SeriesError(f"{str(file)!r}: not a usable file name") from None
-    return read_series(data, str(file))
+        data = read_regular(path, MAX_SERIES_BYTES, "series file")
+    except FileRefused as exc:
+        raise SeriesError(str(exc)) from None
+    return read_series(data, str(path))

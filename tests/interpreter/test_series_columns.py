@@ -29,7 +29,7 @@ def _series(header: str, *rows: str) -> bytes:
     ("borrow.aave.DOGE", "asset 'DOGE'"),
 ])
 def test_a_column_the_market_does_not_know_is_sp500_at_use_series(tmp_path, column, named):
-    (tmp_path / "s.csv").write_bytes(_series(f"time,{column}", f"{T0},1", f"{T1},1"))
+    (tmp_path / "s.csv").write_bytes(_series(f"time,{column}", f"{T0},0.5", f"{T1},0.5"))
     result = lint_source(PLAN.encode(), "p.plan", tmp_path)
     (problem,) = [d for d in result.diagnostics if d.code == "SP500"]
     assert (problem.span.line, problem.span.column) == (2, 1)
