@@ -93,42 +93,94 @@ def render_text(data: dict[str, Any], path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_png(result: Any) -> bytes:
-    """Value, health and exposure over time, as a PNG (matplotlib, Agg)."""
-    from datetime import UTC, datetime
+_MARKS = {"firing": ("^", "#2a9d8f"), "failure": ("x", "#e76f51"),
+          "liquidation": ("D", "#d62828"), "bad_debt": ("s", "#6a040f")}
 
+
+def plot_png(result: Any) -> bytes:
+    """The backtest as a PNG (matplotlib, Agg): value against buy and hold with the
+    drawdown shaded, cumulative PnL by part (stacked), health of each lending venue the plan
+    uses (1.0 and its triggers' thresholds marked), exposure in USD; every firing, failure,
+    liquidation and bad-debt write-off marked on every panel; series gaps left as gaps."""
     from stratplan.dsl.extras import require
+    from stratplan.render.chart_data import EVENT_WORDS, chart_data
 
     matplotlib = require("matplotlib", "plot", "--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    snaps = result.snapshots
-    times = [datetime.fromtimestamp(s.time / 1000, tz=UTC) for s in snaps]
-    figure, (value_ax, health_ax, exposure_ax) = plt.subplots(3, 1, sharex=True,
-                                                              figsize=(10, 8))
-    value_ax.plot(times, [float(s.value) for s in snaps])
+    data = chart_data(result)
+    panels = ["value", "pnl", *(["health"] if data.health else []), "exposure"]
+    figure, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(11, 2.6 * len(panels)))
+    ax = dict(zip(panels, axes, strict=True))
+    nan = float("nan")
+
+    def line(values: list[float | None]) -> list[float]:
+        return [nan if v is None else v for v in values]
+
+    times = data.times
+    value_ax = ax["value"]
+    value_ax.plot(times, line(data.value), color="#264653", label="value")
+    if any(v is not None for v in data.benchmark):
+        value_ax.plot(times, line(data.benchmark), color="#999999", linestyle=":",
+                      label="buy and hold")
+    peaks, peak = [], float("-inf")
+    for v in line(data.value):
+        peak = max(peak, v) if v == v else peak
+        peaks.append(peak if v == v else nan)
+    value_ax.fill_between(times, line(data.value), peaks, color="#e76f51", alpha=0.25,
+                          linewidth=0, label="drawdown")
     value_ax.set_ylabel("value (USD)")
     value_ax.set_title(f"{result.plan.name}: backtest")
-    venues = sorted({v for s in snaps for v in s.health})
-    for venue in venues:
-        health_ax.plot(times, [float(s.health[venue]) if s.health.get(venue) is not None
-                               else float("nan") for s in snaps], label=venue)
-    health_ax.axhline(1, color="red", linewidth=0.8, linestyle="--")
-    health_ax.set_ylabel("health")
-    if venues:
-        health_ax.legend()
-    assets = sorted({a for s in snaps for a in s.exposure})
-    for asset in assets:
-        exposure_ax.plot(times, [float(s.exposure.get(asset, 0)) for s in snaps], label=asset)
-    exposure_ax.set_ylabel("exposure")
-    if assets:
-        exposure_ax.legend()
+    stacked = [line(data.parts[p]) for p in data.parts]
+    positive = [[max(v, 0.0) if v == v else nan for v in s] for s in stacked]
+    negative = [[min(v, 0.0) if v == v else nan for v in s] for s in stacked]
+    ax["pnl"].stackplot(times, *positive, labels=list(data.parts), alpha=0.8)
+    ax["pnl"].set_prop_cycle(None)
+    ax["pnl"].stackplot(times, *negative, alpha=0.8)
+    ax["pnl"].axhline(0, color="#333333", linewidth=0.6)
+    ax["pnl"].set_ylabel("cumulative PnL (USD)")
+    ax["pnl"].legend(fontsize=7, ncol=5, loc="upper left")
+    if data.health:
+        health_ax = ax["health"]
+        for venue, values in data.health.items():
+            health_ax.plot(times, line(values), label=f"health {venue}")
+            for level, trigger in data.thresholds.get(venue, []):
+                health_ax.axhline(level, color="#f4a261", linestyle="--", linewidth=0.9,
+                                  label=f"{trigger}: {level:g}")
+        health_ax.axhline(1, color="#d62828", linewidth=0.9, linestyle="--", label="1.0")
+        health_ax.set_ylabel("health")
+        health_ax.legend(fontsize=7, loc="upper left")
+    ax["exposure"].plot(times, line(data.exposure_usd), color="#8e44ad")
+    ax["exposure"].axhline(0, color="#333333", linewidth=0.6)
+    ax["exposure"].set_ylabel("exposure (USD)")
+    # A colour per trigger (and per venue, for liquidations), a marker per kind. Scheduled
+    # firings (`every`) are marked on the value panel only: a weekly check drawn across
+    # every panel would hide what happened.
+    palette = ["#2a9d8f", "#e9c46a", "#457b9d", "#9b5de5", "#f15bb5", "#00bbf9"]
+    colours: dict[str, str] = {}
+    scheduled = {t.name for t in result.plan.triggers if t.every is not None}
+    shown: set[str] = set()
+    for event in data.events:
+        mark, colour = _MARKS.get(event.kind, ("o", "#555555"))
+        if event.kind == "firing":
+            colour = colours.setdefault(event.name, palette[len(colours) % len(palette)])
+        label = f"{event.name} {EVENT_WORDS.get(event.kind, event.kind)}"
+        when = data.at(event.time)
+        for name, panel in ax.items():
+            if name != "value" and event.kind == "firing" and event.name in scheduled:
+                continue
+            panel.axvline(when, color=colour, alpha=0.35, linewidth=0.8)
+            if name == "value" and event.time in data.value_at:
+                panel.plot([when], [data.value_at[event.time]], marker=mark, color=colour,
+                           linestyle="none", label=None if label in shown else label)
+        shown.add(label)
+    value_ax.legend(fontsize=7, loc="upper left", ncol=3)
     figure.autofmt_xdate()
     figure.tight_layout()
     png = io.BytesIO()
     try:
-        figure.savefig(png, format="png")
+        figure.savefig(png, format="png", dpi=100)
     finally:
         plt.close(figure)
     return png.getvalue()

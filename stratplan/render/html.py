@@ -18,15 +18,13 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from stratplan.dsl.extras import require
 from stratplan.render.backtest import readable
+from stratplan.render.chart_data import EVENT_WORDS, chart_data
 
-_PARTS_SHOWN = ("funding", "supply_interest", "borrow_interest", "staking", "fees", "gas",
-                "slippage", "liquidations", "price")
 _MARKERS = {"firing": ("triangle-up", "#2a9d8f"), "failure": ("x", "#e76f51"),
             "liquidation": ("diamond", "#d62828"), "bad_debt": ("square", "#6a040f")}
 
@@ -68,109 +66,73 @@ document.querySelectorAll("table.sortable th").forEach(function (th, col) {
 """
 
 
-_WHAT = {"firing": "fired", "failure": "failed", "liquidation": "liquidated",
-         "bad_debt": "bad debt written off"}
-
-
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _float(value: Decimal | str | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def _esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _usd_exposure(result: Any, row: int, exposure: dict[str, Decimal]) -> float:
-    """The step's exposure in USD: each asset at the series' price of that row (else the
-    market's), summed with its sign."""
-    total = Decimal(0)
-    for asset, amount in exposure.items():
-        column = result.series.column("price", asset)
-        price = column.value(row) if column is not None and row < len(result.series) else None
-        if price is None:
-            price = result.market.prices.get(asset, Decimal(0))
-        total += amount * price
-    return float(total)
-
-
-def _events_by_time(events: list[Any]) -> dict[int, list[str]]:
-    found: dict[int, list[str]] = defaultdict(list)
-    for event in events:
-        found[event.time].append(f"{event.name} {_WHAT.get(event.kind, event.kind)}")
-    return found
-
-
-def _figure(result: Any, lending: list[str]) -> Any:
+def _figure(result: Any) -> Any:
     plotly = require("plotly", "plot", "--html")
     from plotly.subplots import make_subplots
     graph_objects = plotly.graph_objects
 
-    snaps = result.snapshots
-    times = [_time(s.time) for s in snaps]
-    values = [float(s.value) for s in snaps]
-    peak, drawdown = float("-inf"), []
-    for value in values:
-        peak = max(peak, value)
-        drawdown.append(0.0 if peak <= 0 else (value - peak) / peak * 100)
-    at = _events_by_time(result.events)
-    healths = [", ".join(f"{v} {float(h):.4f}" for v, h in sorted(s.health.items())
-                         if h is not None and v in lending) or "n/a" for s in snaps]
-    hover = [f"{t}<br>value {v:,.2f} USD<br>health {h}<br>{'<br>'.join(at.get(s.time, []))}"
-             for t, v, h, s in zip(times, values, healths, snaps, strict=True)]
-    rows = 4 + bool(lending)
-    titles = ["Value (USD)", "Drawdown (%)", "Cumulative PnL by part (USD)"]
-    titles += ["Health"] if lending else []
-    titles += ["Exposure (USD)"]
-    figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+    data = chart_data(result)
+    times = [t.strftime("%Y-%m-%d %H:%M") for t in data.times]
+    at: dict[int, list[str]] = defaultdict(list)
+    for event in data.events:
+        at[event.time].append(f"{event.name} {EVENT_WORDS.get(event.kind, event.kind)}")
+    moments = {data.at(ms).strftime("%Y-%m-%d %H:%M"): ms for ms in data.value_at}
+    hover = []
+    for row, time in enumerate(times):
+        value = data.value[row]
+        healths = ", ".join(f"{v} {h[row]:.4f}" for v, h in data.health.items()
+                            if h[row] is not None) or "n/a"
+        events = "<br>".join(at.get(moments.get(time, -1), []))
+        hover.append("" if value is None else
+                     f"{time}<br>value {value:,.2f} USD<br>health {healths}<br>{events}")
+    lending = list(data.health)
+    titles = ["Value (USD)", "Drawdown (%)", "Cumulative PnL by part (USD)",
+              *(["Health"] if lending else []), "Exposure (USD)"]
+    figure = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=0.04,
                            subplot_titles=titles)
-    figure.add_trace(graph_objects.Scatter(x=times, y=values, name="value", mode="lines",
-                                           hovertext=hover, hoverinfo="text",
-                                           line={"color": "#264653"}), row=1, col=1)
-    bench = getattr(result, "benchmark_end", None)
-    if bench is not None and snaps:
-        figure.add_trace(graph_objects.Scatter(
-            x=[times[0], times[-1]], y=[values[0], float(bench)], name="buy and hold",
-            mode="lines", line={"dash": "dot", "color": "#999"}), row=1, col=1)
-    figure.add_trace(graph_objects.Scatter(x=times, y=drawdown, name="drawdown", fill="tozeroy",
-                                           mode="lines", line={"color": "#e76f51"}),
-                     row=2, col=1)
-    running: dict[str, float] = defaultdict(float)
-    series: dict[str, list[float]] = defaultdict(list)
-    for snap in snaps:
-        for part in _PARTS_SHOWN:
-            running[part] += float(snap.parts.get(part, 0))
-            series[part].append(running[part])
-    for part in _PARTS_SHOWN:
-        figure.add_trace(graph_objects.Scatter(x=times, y=series[part], name=part,
-                                               stackgroup="pnl", mode="lines"), row=3, col=1)
+
+    def add(trace: Any, row: int) -> None:
+        figure.add_trace(trace, row=row, col=1)
+
+    add(graph_objects.Scatter(x=times, y=data.value, name="value", mode="lines",
+                              hovertext=hover, hoverinfo="text", connectgaps=False,
+                              line={"color": "#264653"}), 1)
+    if any(v is not None for v in data.benchmark):
+        add(graph_objects.Scatter(x=times, y=data.benchmark, name="buy and hold", mode="lines",
+                                  connectgaps=False, line={"dash": "dot", "color": "#999"}), 1)
+    add(graph_objects.Scatter(x=times, y=data.drawdown, name="drawdown", fill="tozeroy",
+                              mode="lines", line={"color": "#e76f51"}), 2)
+    for part, values in data.parts.items():
+        add(graph_objects.Scatter(x=times, y=values, name=part, stackgroup="pnl",
+                                  mode="lines"), 3)
     row = 4
     if lending:
-        for venue in lending:
-            figure.add_trace(graph_objects.Scatter(
-                x=times, y=[_float(s.health.get(venue)) for s in snaps], name=f"health {venue}",
-                mode="lines", connectgaps=False), row=row, col=1)
+        for venue, values in data.health.items():
+            add(graph_objects.Scatter(x=times, y=values, name=f"health {venue}", mode="lines",
+                                      connectgaps=False), row)
+            for level, trigger in data.thresholds.get(venue, []):
+                figure.add_hline(y=level, line={"dash": "dot", "color": "#f4a261"}, row=row,
+                                 col=1, annotation_text=f"{trigger} {level:g}")
         figure.add_hline(y=1.0, line={"dash": "dash", "color": "#d62828"}, row=row, col=1)
         row += 1
-    figure.add_trace(graph_objects.Scatter(
-        x=times, y=[_usd_exposure(result, i, s.exposure) for i, s in enumerate(snaps)],
-        name="exposure", mode="lines", connectgaps=False), row=row, col=1)
-    value_at = {s.time: float(s.value) for s in snaps}
+    add(graph_objects.Scatter(x=times, y=data.exposure_usd, name="exposure", mode="lines",
+                              connectgaps=False), row)
     for kind, (symbol, colour) in _MARKERS.items():
-        marked = [e for e in result.events if e.kind == kind and e.time in value_at]
-        if not marked:
-            continue
-        figure.add_trace(graph_objects.Scatter(
-            x=[_time(e.time) for e in marked], y=[value_at[e.time] for e in marked],
-            mode="markers", name=kind.replace("_", " "),
-            marker={"symbol": symbol, "size": 11, "color": colour},
-            hovertext=[f"{_time(e.time)}<br>{e.name} {_WHAT[kind]}"
-                       + (f"<br>{e.message}" if e.message else "") for e in marked],
-            hoverinfo="text"), row=1, col=1)
-    figure.update_layout(height=260 * rows, hovermode="closest", template="plotly_white",
+        marked = [e for e in data.events if e.kind == kind and e.time in data.value_at]
+        if marked:
+            add(graph_objects.Scatter(
+                x=[data.at(e.time).strftime("%Y-%m-%d %H:%M") for e in marked],
+                y=[data.value_at[e.time] for e in marked], mode="markers",
+                name=kind.replace("_", " "), marker={"symbol": symbol, "size": 11,
+                                                     "color": colour},
+                hovertext=[f"{data.at(e.time):%Y-%m-%d %H:%M}<br>{e.name} "
+                           f"{EVENT_WORDS[kind]}" + (f"<br>{e.message}" if e.message else "")
+                           for e in marked], hoverinfo="text"), 1)
+    figure.update_layout(height=260 * len(titles), hovermode="closest", template="plotly_white",
                          margin={"l": 60, "r": 20, "t": 40, "b": 40})
     return figure
 
@@ -215,8 +177,7 @@ def _source(text: str, firings: dict[int, int]) -> str:
 
 def render_html(result: Any, data: dict[str, Any], path: str, source: str) -> str:
     """The page: `data` is the JSON report (`interpreter.time.metrics.report`)."""
-    lending = sorted({v for s in result.snapshots for v, h in s.health.items() if h is not None})
-    chart = _figure(result, lending).to_html(full_html=False, include_plotlyjs=True,
+    chart = _figure(result).to_html(full_html=False, include_plotlyjs=True,
                                              div_id="charts", config={"displaylogo": False})
     summary = data["summary"]
     scalar = [[_esc(k.replace("_", " ")), _shown(k, v)] for k, v in summary.items()
