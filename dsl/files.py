@@ -36,6 +36,14 @@ class FileRefused(Exception):
     """A file that is not read or written; the message is one line naming it."""
 
 
+class TooLarge(FileRefused):
+    """A file over the reader's limit; `size` is what it holds (at least limit + 1)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 def size_text(limit: int) -> str:
     """A byte count as a limit is said: `16 MiB`, `2 GiB`, `512 bytes`."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -80,7 +88,8 @@ def read_regular(path: str | Path, limit: int, what: str = "file") -> bytes:
             raise FileRefused(f"{name}: {_kind(info.st_mode)}, not a regular file: "
                               f"a {what} is read only from a regular file")
         if info.st_size > limit:
-            raise FileRefused(f"{name}: larger than the {size_text(limit)} limit for a {what}")
+            raise TooLarge(f"{name}: larger than the {size_text(limit)} limit for a {what}",
+                           info.st_size)
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -90,7 +99,8 @@ def read_regular(path: str | Path, limit: int, what: str = "file") -> bytes:
             chunks.append(chunk)
             total += len(chunk)
         if total > limit:
-            raise FileRefused(f"{name}: larger than the {size_text(limit)} limit for a {what}")
+            raise TooLarge(f"{name}: larger than the {size_text(limit)} limit for a {what}",
+                           max(total, os.fstat(fd).st_size))
         return b"".join(chunks)
     except OSError as exc:
         raise FileRefused(f"{name}: cannot read ({exc.strerror or exc})") from None
@@ -188,5 +198,5 @@ def write_output(option: str, target: str, data: bytes,
                 os.unlink(partial)
 
 
-__all__ = ["FileRefused", "check_target", "read_regular", "regular_or_absent", "size_text",
+__all__ = ["FileRefused", "TooLarge", "check_target", "read_regular", "regular_or_absent", "size_text",
            "write_output"]

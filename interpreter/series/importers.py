@@ -23,6 +23,13 @@ The symbol (`BTCUSDT`, `ETH-USDT-SWAP`, `BTC/USDT`) gives BASE: the quote curren
 off (`--asset` overrides it); the venue comes from `--venue` (Tardis: its `exchange`,
 `binance-futures` -> `binance`). Several inputs merge into one series on the union of
 their times; the same cell written twice with different values is an error.
+
+What is written is what `backtest` reads: every cell is checked as the series reader checks
+it (`read.cell_value`: ASCII digits, the market's number type for the column: a positive
+price, a funding rate between -1 and 1), and every time is a whole number in ASCII digits
+between 1970 and 9999. A dump that breaks one of these is refused (one line naming the file
+and the row), never written with the value, never converted in silence. Files are read
+through `dsl/files.py` (regular files only, at most 2 GiB).
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from stratplan.interpreter.series.read import SeriesError, iso
+from stratplan.dsl.files import FileRefused, read_regular
+from stratplan.interpreter.series.read import MAX_MS, SeriesError, cell_value, iso
 
 QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "PERP", "SWAP")
 KLINE_HEADER = ["open_time", "open", "high", "low", "close", "volume", "close_time",
@@ -86,27 +94,26 @@ _KIND_ORDER = {"price": 0, "rate": 1, "funding": 2, "supply": 3, "borrow": 4}
 def to_ms(text: str, where: str) -> int:
     """Unix time in ms from an integer in seconds, milliseconds or microseconds (told apart
     by size: a time after 1973 in milliseconds has 12 or more digits, in microseconds 15)."""
-    try:
-        value = int(Decimal(text))
-    except (InvalidOperation, ValueError):
-        raise SeriesError(f"{where}: {text!r} is not a time") from None
-    if value < 0:
-        raise SeriesError(f"{where}: {text!r} is not a time")
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 30:
+        raise SeriesError(f"{where}: {text!r} is not a time (a whole number in digits 0-9)")
+    value = int(digits)
     if value >= 100_000_000_000_000:      # microseconds
-        return value // 1000
-    if value >= 100_000_000_000:          # milliseconds
-        return value
-    return value * 1000                   # seconds
+        value //= 1000
+    elif value < 100_000_000_000:         # seconds
+        value *= 1000
+    if value > MAX_MS:
+        raise SeriesError(f"{where}: {text!r} is not a time before the end of 9999")
+    return value
 
 
-def number(text: str, where: str) -> str:
-    """A decimal cell, normalised as written (no float on the way)."""
+def number(text: str, where: str, kind: str) -> str:
+    """A decimal cell of a column of `kind` (price, funding), as the series reader will read
+    it (`read.cell_value`), normalised as written (no float on the way)."""
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise SeriesError(f"{where}: {text!r} is not a number") from None
-    if not value.is_finite():
-        raise SeriesError(f"{where}: {text!r} is not a finite number")
+        value = cell_value(kind, text.strip().encode("utf-8"))
+    except ValueError as exc:
+        raise SeriesError(f"{where}: {kind}: {exc}") from None
     return f"{value.normalize():f}" if value else "0"
 
 
@@ -164,16 +171,12 @@ def _check_key(venue: str | None, asset: str, where: str) -> None:
 def import_file(table: Table, path: str, venue: str | None = None, asset: str | None = None,
                 step_ms: int = 60_000) -> str:
     """Read one dump into the table; returns its detected kind. SeriesError on bad input."""
-    file = Path(path)
     try:
-        if file.stat().st_size > MAX_IMPORT_BYTES:
-            raise SeriesError(f"{path}: larger than the 2 GiB limit")
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SeriesError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SeriesError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") \
-            from None
+        text = read_regular(path, MAX_IMPORT_BYTES, "file").decode("utf-8-sig")
+    except FileRefused as exc:
+        raise SeriesError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise SeriesError(f"{path}: cannot read (not UTF-8 text)") from None
     rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
     try:
         kind = detect(rows)
@@ -194,8 +197,8 @@ def import_file(table: Table, path: str, venue: str | None = None, asset: str | 
             where = f"{path}:{number_}"
             if len(row) < 3:
                 raise SeriesError(f"{where}: {len(row)} cells, expected 3")
-            table.put(to_ms(row[0], where), f"funding.{venue}.{base}", number(row[2], where),
-                      where)
+            table.put(to_ms(row[0], where), f"funding.{venue}.{base}",
+                      number(row[2], where, "funding"), where)
         return kind
     _check_key(None, base, path)
     start = 1 if rows[0][0].strip().lower() == "open_time" else 0
@@ -204,7 +207,7 @@ def import_file(table: Table, path: str, venue: str | None = None, asset: str | 
         if len(row) < 7:
             raise SeriesError(f"{where}: {len(row)} cells, a kline has 12")
         close_time = to_ms(row[6], where)
-        table.put(close_time + 1, f"price.{base}", number(row[4], where), where)
+        table.put(close_time + 1, f"price.{base}", number(row[4], where, "price"), where)
     return kind
 
 
@@ -230,7 +233,7 @@ def _tardis(table: Table, path: str, rows: list[list[str]], venue: str | None,
             previous = last_price.get(key)
             if previous is not None and previous[0] != bucket_end:
                 table.put(previous[0], f"price.{base}", previous[1], where)
-            last_price[key] = (bucket_end, number(mark, where))
+            last_price[key] = (bucket_end, number(mark, where, "price"))
         funding_time = row[at["funding_timestamp"]].strip()
         rate = row[at["funding_rate"]].strip()
         if funding_time and rate:
@@ -238,7 +241,7 @@ def _tardis(table: Table, path: str, rows: list[list[str]], venue: str | None,
             held = pending.get(key)
             if held is not None and settles > held[0] and now >= held[0]:
                 table.put(held[0], f"funding.{name}.{base}", held[1], where)
-            pending[key] = (settles, number(rate, where))
+            pending[key] = (settles, number(rate, where, "funding"))
     for (_, base), (time, value) in last_price.items():
         table.put(time, f"price.{base}", value, path)
 

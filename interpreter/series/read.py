@@ -252,7 +252,6 @@ def read_series(data: bytes, source: str) -> Series:
     times = series.times
     previous: int | None = None
     checked: dict[str, bytes] = {}
-    number_match = _NUMBER.match
     header_line = number
     for number, raw in enumerate(lines[header_line:], header_line + 1):
         if not raw.strip():
@@ -279,9 +278,6 @@ def read_series(data: bytes, source: str) -> Series:
                     col.starts.append(at)
                     col.ends.append(at)
                 continue
-            if number_match(cell) is None:
-                shown = cell.decode("utf-8", "replace")
-                raise SeriesError(f"{source}:{number}: {col.name}: {shown!r} is not a number")
             if cell != checked.get(col.name):  # a value repeated is checked once
                 _check_value(col, cell, f"{source}:{number}")
                 checked[col.name] = cell
@@ -302,15 +298,24 @@ _TYPES: dict[str, Callable[[Decimal], Decimal]] = {
 }
 
 
+def cell_value(kind: str, cell: bytes) -> Decimal:
+    """A cell of a column of `kind` as the number it holds: written in ASCII as the format
+    says, and of the market's type for that quantity; ValueError saying why not."""
+    if _NUMBER.match(cell) is None:
+        shown = cell.decode("utf-8", "replace")
+        raise ValueError(f"{shown!r} is not a number (digits 0-9, such as 67800 or 0.0001)")
+    value = Decimal(cell.decode("ascii"))
+    # The pattern admits only finite numbers; one of at most 41 characters has at most 40
+    # digits, and a magnitude in 1e-30..1e29: those pass to_decimal as they are.
+    if len(cell) > 41 or not (value.is_zero() or -30 <= value.adjusted() < 30):
+        value = to_decimal(value)  # the market's rules: finite, exact, in range
+    return _TYPES[kind](value)
+
+
 def _check_value(col: Column, cell: bytes, where: str) -> None:
     """A cell as the market's number type for its column (SeriesError otherwise)."""
     try:
-        value = Decimal(cell.decode("ascii"))
-        # The pattern admits only finite numbers; one of at most 41 characters has at most
-        # 40 digits, and a magnitude in 1e-30..1e29: those pass to_decimal as they are.
-        if len(cell) > 41 or not (value.is_zero() or -30 <= value.adjusted() < 30):
-            value = to_decimal(value)  # the market's rules: finite, exact, in range
-        _TYPES[col.kind](value)
+        cell_value(col.kind, cell)
     except ValueError as exc:
         raise SeriesError(f"{where}: {col.name}: {exc}") from None
 

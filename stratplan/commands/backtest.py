@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stratplan.commands.common import UsageError, set_option, sound_plan, write_output, write_png
-from stratplan.commands.time_options import add_time_options, series_for
+from stratplan.commands.common import (
+    UsageError,
+    check_output,
+    plan_inputs,
+    set_option,
+    sound_plan,
+    write_output,
+    write_png,
+)
+from stratplan.commands.time_options import add_time_options, check_time_options, series_for
 
 
 def register(sub: Any) -> None:
@@ -54,11 +63,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.steps and args.format != "json":
         raise UsageError("--steps adds every step to the JSON report; the text report is a "
                          "summary, and --format csv always lists every step")
-    if args.plot:  # before the backtest, not after it
+    check_time_options(args)
+    if args.plot is not None:  # before the backtest, not after it
+        check_output("--plot", args.plot, [args.path, args.market, args.series])
         require("matplotlib", "plot", "--plot")
-    if args.html:
+    if args.html is not None:
+        check_output("--html", args.html, [args.path, args.market, args.series, args.plot])
+        if args.plot is not None and os.path.realpath(args.plot) == os.path.realpath(args.html):
+            raise UsageError("--plot and --html name the same file")
         require("plotly", "plot", "--html")
-    plan, market, _, _ = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
+    plan, market, _, checked = sound_plan(args.path, args.market, lets=getattr(args, "set", None))
+    inputs = plan_inputs(args.path, plan, args.market, args.series)
+    for option, target in (("--plot", args.plot), ("--html", args.html)):
+        if target is not None:
+            check_output(option, target, inputs)
     series = series_for(args, plan, Path(args.path).parent, market)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
     try:
@@ -75,12 +93,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(result))
     else:
         sys.stdout.write(render_text(data, args.path))
-    if args.plot:
-        write_png(args.plot, plot_png(result))
-    if args.html:
+    if args.plot is not None:
+        write_png(args.plot, plot_png(result), inputs)
+    if args.html is not None:
         from stratplan.render.html import render_html
-        source = Path(args.path).read_text(encoding="utf-8", errors="replace")
-        write_output("--html", args.html, render_html(result, data, args.path, source).encode())
+        write_output("--html", args.html,
+                     render_html(result, data, args.path, checked.source).encode(),
+                     [*inputs, args.plot])
     return 1 if data["status"] == "failed" else 0
 
 

@@ -70,18 +70,46 @@ def error(text: str) -> None:
     print(f"stratplan: {shown(text)}", file=sys.stderr)
 
 
-def write_png(target: str, png: bytes) -> None:
+def write_png(target: str, png: bytes, inputs: Sequence[str | Path | None] = ()) -> None:
     """`--plot FILE.png` (backtest, sweep): the image written, or exit 2 saying why not."""
-    write_output("--plot", target, png)
+    write_output("--plot", target, png, inputs)
 
 
-def write_output(option: str, target: str, data: bytes) -> None:
-    """A file an option names (`--plot`, `--html`): written, or exit 2 saying why not."""
+def check_output(option: str, target: str, inputs: Sequence[str | Path | None] = ()) -> None:
+    """An output option's file, checked before the command's work: not empty, not a folder
+    or device, not one of the command's `inputs`; exit 2 saying why (dsl/files.py)."""
+    from stratplan.dsl.files import FileRefused, check_target
     try:
-        with open(target, "wb") as out:
-            out.write(data)
-    except OSError as exc:
-        raise UsageError(f"{option}: cannot write {target}: {exc.strerror or exc}") from None
+        check_target(option, target, inputs)
+    except FileRefused as exc:
+        raise UsageError(str(exc)) from None
+
+
+def write_output(option: str, target: str, data: bytes,
+                 inputs: Sequence[str | Path | None] = ()) -> None:
+    """A file an option names (`--plot`, `--html`, `-o`): written through a temporary file
+    in its folder, never over one of the command's `inputs`, never into a folder or a
+    device; or exit 2 saying why not (dsl/files.py)."""
+    from stratplan.dsl.files import FileRefused
+    from stratplan.dsl.files import write_output as write_file
+    try:
+        write_file(option, target, data, inputs)
+    except FileRefused as exc:
+        raise UsageError(str(exc)) from None
+
+
+def plan_inputs(path: str, plan: Any, *files: str | None) -> list[str | Path | None]:
+    """The files a command over `plan` reads: the plan, the files its options name, and its
+    own `use market` and `use series` (an output option must not overwrite any of them)."""
+    from stratplan.dsl.paths import inside_plan_folder
+    found: list[str | Path | None] = [path, *files]
+    for ref in (getattr(plan, "market", None), getattr(plan, "series", None)):
+        if ref is not None:
+            try:
+                found.append(inside_plan_folder(Path(path).parent, ref.path))
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return found
 
 
 # --- plan files --------------------------------------------------------------------------
@@ -148,20 +176,17 @@ def plan_files(paths: Sequence[str]) -> list[Path]:
 
 def read_plan(path: Path) -> bytes | Diagnostic:
     """A plan file's bytes, or SP110 when it is larger than the limit: the size is checked
-    before reading and at most limit + 1 bytes are ever read (a file that grows, a special
-    file). An unreadable file is a usage error (exit 2)."""
+    before reading and at most limit + 1 bytes are ever read (a file that grows). Only a
+    regular file is read (dsl/files.py): anything else, or an unreadable file, is a usage
+    error (exit 2)."""
+    from stratplan.dsl.files import FileRefused, TooLarge, read_regular
     from stratplan.dsl.parser import MAX_FILE_BYTES, file_too_large
     try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size <= MAX_FILE_BYTES:
-                data = handle.read(MAX_FILE_BYTES + 1)
-                if len(data) <= MAX_FILE_BYTES:
-                    return data
-                size = max(os.fstat(handle.fileno()).st_size, len(data))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return file_too_large(size, MAX_FILE_BYTES).with_path(str(path))
+        return read_regular(path, MAX_FILE_BYTES, "plan file")
+    except TooLarge as exc:
+        return file_too_large(exc.size, MAX_FILE_BYTES).with_path(str(path))
+    except FileRefused as exc:
+        raise UsageError(f"cannot read {exc}") from None
 
 
 def parse_plan(path: Path) -> ParseResult:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from stratplan.commands.common import UsageError
-from stratplan.commands.time_options import duration_ms
+from stratplan.commands.common import UsageError, check_output, write_output
+from stratplan.commands.time_options import days_option, step_option
 
 _EPILOG = "exit codes: 0 series written, 2 usage or input error, 3 internal error"
 
@@ -39,8 +38,9 @@ def register(sub: Any) -> None:
                      "Tardis file's exchange)")
     imp.add_argument("--asset", help="asset of every column (default: from the symbol in the "
                      "file name or the Tardis file)")
-    imp.add_argument("--step", default="1m", help="Tardis: one price per step, the last of "
-                     "each (default: %(default)s)")
+    imp.add_argument("--step", type=step_option, default="1m", metavar="D",
+                     help="Tardis: one price per step, the last of each, a duration "
+                          "(default: %(default)s)")
     imp.add_argument("-o", "--output", metavar="OUT.csv",
                      help="write here (default: standard output)")
     imp.set_defaults(func=cmd_import)
@@ -50,39 +50,49 @@ def register(sub: Any) -> None:
                                        "funding, utilisation-driven Aave rates, weETH rate "
                                        "growth and an occasional depeg; the same seed gives "
                                        "the same file.", epilog=_EPILOG)
-    syn.add_argument("--days", type=int, default=365, help="length (default: %(default)s)")
-    syn.add_argument("--step", default="8h", help="interval between rows, a duration "
+    syn.add_argument("--days", type=days_option, default="365", metavar="N",
+                     help="length, a whole number of days (default: %(default)s)")
+    syn.add_argument("--step", type=step_option, default="8h", metavar="D",
+                     help="interval between rows, a duration (default: %(default)s)")
+    syn.add_argument("--seed", type=_seed, default=1, help="random seed, a whole number "
                      "(default: %(default)s)")
-    syn.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     syn.add_argument("-o", "--output", metavar="OUT.csv",
                      help="write here (default: standard output)")
     syn.set_defaults(func=cmd_synth)
+
+
+def _seed(text: str) -> int:
+    """`--seed`: a whole number in ASCII digits (`int` also takes other scripts' digits)."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 100:
+        raise argparse.ArgumentTypeError(f"expected a whole number (digits 0-9), got {text!r}")
+    return int(text)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     raise UsageError("series: say `import` or `synth` (stratplan series --help)")
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str, output: str | None, inputs: list[str]) -> None:
+    """The series to standard output, or to `-o FILE`: never over one of the inputs, never
+    into a folder or device, through a temporary file (dsl/files.py)."""
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        Path(output).write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise UsageError(f"-o: cannot write {output}: {exc.strerror or exc}") from None
+    write_output("-o", output, text.encode("utf-8"), inputs)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import dumps."""
     from stratplan.interpreter.series.importers import import_files
     from stratplan.interpreter.series.read import SeriesError
+    if args.output is not None:
+        check_output("-o", args.output, args.files)  # before reading a byte of the dumps
     try:
-        step = duration_ms(args.step)
-        text, said = import_files(args.files, args.venue, args.asset, step)
+        text, said = import_files(args.files, args.venue, args.asset, args.step)
     except (SeriesError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    _write(text, args.output)
+    _write(text, args.output, args.files)
     for line in said:
         print(line, file=sys.stderr)
     return 0
@@ -91,10 +101,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate a synthetic series."""
     from stratplan.interpreter.series.synth import synth
+    days, rest = divmod(args.days, 86_400_000)
+    if rest:  # pragma: no cover - days_option gives whole days
+        raise UsageError("--days: a whole number of days")
+    if args.output is not None:
+        check_output("-o", args.output)
     try:
-        text = synth(args.days, duration_ms(args.step), args.seed)
+        text = synth(days, args.step, args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _write(text, args.output)
+    _write(text, args.output, [])
     return 0
 

@@ -19,8 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratplan.commands.common import UsageError, error, set_option, sound_plan, write_png
-from stratplan.commands.time_options import add_time_options, series_for
+from stratplan.commands.common import (
+    UsageError,
+    check_output,
+    error,
+    plan_inputs,
+    set_option,
+    sound_plan,
+    write_png,
+)
+from stratplan.commands.time_options import add_time_options, check_time_options, series_for
 from stratplan.interpreter.time.metric_names import HIGHER_BETTER, LOWER_BETTER
 
 if TYPE_CHECKING:  # the sweep itself is imported by the command, not by `--help` (issue 17)
@@ -128,7 +136,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--cache-dir and --no-cache contradict each other")
     if args.plot is not None and len(axes) > 2:
         raise UsageError(f"--plot draws one or two grid names; this sweep has {len(axes)}")
-    if args.plot:  # before the sweep, not after it
+    check_time_options(args)
+    if args.plot is not None:  # before the sweep, not after it
+        check_output("--plot", args.plot, [args.path, args.market, args.series, args.cache_dir])
         from stratplan.dsl.extras import require
         require("matplotlib", "plot", "--plot")
     if args.engine == "ray":
@@ -147,6 +157,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
     _check_metric(args.metric, plan, market)
+    inputs = plan_inputs(args.path, plan, args.market, args.series)
+    if args.plot is not None:
+        check_output("--plot", args.plot, inputs)
     series = series_for(args, plan, Path(args.path).parent, market)
     cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir
                                              else default_cache_dir())
@@ -169,8 +182,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(data))
     else:
         sys.stdout.write(render_text(data, args.path))
-    if args.plot:
-        write_png(args.plot, plot_png(sweep, plan.name, args.metric))
+    if args.plot is not None:
+        write_png(args.plot, plot_png(sweep, plan.name, args.metric), inputs)
     return 0 if all(row["status"] == "ok" for row in data["rows"]) else 1
 
 

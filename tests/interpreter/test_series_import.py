@@ -85,7 +85,7 @@ def test_import_errors_are_one_line(tmp_path):
     with pytest.raises(SeriesError, match="not a Binance fundingRate or kline dump"):
         import_files([str(bad)])
     bad.write_text("calc_time,funding_interval_hours,last_funding_rate\n1704067200000,8,abc\n")
-    with pytest.raises(SeriesError, match=r"BTCUSDT-x.csv:2: 'abc' is not a number"):
+    with pytest.raises(SeriesError, match=r"BTCUSDT-x.csv:2: funding: 'abc' is not a number"):
         import_files([str(bad)])
     with pytest.raises(SeriesError, match="no such file"):
         import_files([str(tmp_path / "none.csv")])
