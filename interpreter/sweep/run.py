@@ -315,12 +315,14 @@ class Cache:
         return self.folder / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The cached row of a key, None when absent or unreadable (then it is recomputed)."""
+        """The cached row of a key, None when absent, unreadable or not of the shape a sweep
+        writes (sweep/rows.py): then it is recomputed."""
+        from stratplan.interpreter.sweep.rows import cached_row
         try:
             data = json.loads(read_cached(self._path(key)) or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        return data if isinstance(data, dict) and data.get("key") == key else None
+        return cached_row(data, key)
 
     def put(self, key: str, row: Mapping[str, Any]) -> None:
         """Store a row; a cache that cannot be written is skipped, and `problem` says why."""
