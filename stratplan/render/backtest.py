@@ -178,9 +178,6 @@ def plot_png(result: Any) -> bytes:
     value_ax.legend(fontsize=7, loc="upper left", ncol=3)
     figure.autofmt_xdate()
     figure.tight_layout()
-    png = io.BytesIO()
-    try:
-        figure.savefig(png, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return png.getvalue()
+    from stratplan.render import png_bytes
+
+    return png_bytes(figure, dpi=100)

@@ -186,9 +186,6 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
     ax.set_title(f"{plan_name}: {metric} over {f' {_TIMES} '.join(a.name for a in axes)}"
                  f" ({len(sweep.rows)} points)")
     figure.tight_layout()
-    png = io.BytesIO()
-    try:
-        figure.savefig(png, format="png", dpi=110)
-    finally:
-        plt.close(figure)
-    return png.getvalue()
+    from stratplan.render import png_bytes
+
+    return png_bytes(figure, dpi=110)
