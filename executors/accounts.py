@@ -5,7 +5,13 @@ functions and the run report.
   USD, health factor, what it may still borrow, leverage, and the liquidation price of each
   collateral asset (`collateral_liquidation_price`).
 - A perp position (`perp_position`): size, entry and mark price, posted margin, unrealised
-  PnL, liquidation price and leverage, under isolated margin.
+  PnL, maintenance margin by notional brackets, liquidation price and leverage, under
+  isolated margin.
+
+v3 (LANGUAGE.md section 9): a lending account is valued at its venue's oracle prices
+(executors/oracle.py), as Aave's GenericLogic.calculateUserAccountData does: health, LTV,
+borrow capacity and the liquidation price of a collateral asset. `portfolio_value` and
+`exposure` stay at market prices.
 - `exposure` and `portfolio_value` over every venue.
 
 E-mode (LANGUAGE.md section 4): an account uses a category at a venue exactly when every
@@ -24,7 +30,15 @@ from typing import cast
 
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import Book, Ledger
-from stratplan.executors.market import CexVenue, EModeCategory, LendingAsset, LendingVenue, Market
+from stratplan.executors.market import (
+    Brackets,
+    CexVenue,
+    EModeCategory,
+    LendingAsset,
+    LendingVenue,
+    Market,
+)
+from stratplan.executors.oracle import oracle_price
 
 INFINITE = Decimal("Infinity")
 ZERO = Decimal(0)
@@ -68,7 +82,7 @@ def asset_terms(terms: LendingVenue, asset: str,
 
 @dataclass(frozen=True)
 class LendingAccount:
-    """An account at a lending venue, in USD at the market's prices."""
+    """An account at a lending venue, in USD at the venue's oracle prices."""
 
     venue: str
     emode: str | None
@@ -112,13 +126,14 @@ def lending_account(ledger: Ledger, market: Market, venue: str,
     emode = emode_in_use(terms, borrowed)
     collateral = capacity = threshold = ZERO
     for asset, amount in ledger.items("collateral", venue).items():
-        value = amount * market.price(asset)
+        value = amount * oracle_price(market, venue, asset)
         collateral += value
         own = asset_terms(terms, asset, emode)
         if own is not None:
             capacity += value * own.ltv
             threshold += value * own.liquidation_threshold
-    debt = sum((amount * market.price(asset) for asset, amount in debts.items()), ZERO)
+    debt = sum((amount * oracle_price(market, venue, asset) for asset, amount in debts.items()),
+               ZERO)
     return LendingAccount(venue, emode, collateral, debt, capacity, threshold)
 
 
@@ -142,9 +157,11 @@ def liquidation_bonus(ledger: Ledger, market: Market, venue: str, asset: str) ->
 
 def collateral_liquidation_price(ledger: Ledger, market: Market, venue: str,
                                  asset: str) -> Decimal | None:
-    """The USD price of `asset`, every other price fixed, at which the account's health
-    reaches 1; None when no price does (no debt, or a fall in the asset does not lower
-    health enough, or the account is liquidatable already at any price).
+    """The oracle price (USD) of `asset`, every other price fixed, at which the account's
+    health reaches 1; None when no price does (no debt, or a fall in the asset does not
+    lower health enough, or the account is liquidatable already at any price). For an asset
+    priced by its exchange rate, that is underlying price · rate: a depeg on exchanges does
+    not reach it, a fall of the rate (or of the underlying against the debt) does.
 
     health = 1  ⇔  others_threshold + c·p·lt = others_debt + d·p, c and d the asset's
     collateral and debt, so p = (others_debt - others_threshold) / (c·lt - d).
@@ -157,7 +174,7 @@ def collateral_liquidation_price(ledger: Ledger, market: Market, venue: str,
     if terms is None or held <= 0:
         return None
     owed = ledger.get("debt", venue, asset)
-    price = market.price(asset)
+    price = oracle_price(market, venue, asset)
     slope = held * terms.liquidation_threshold - owed
     if slope <= 0:
         return None  # the asset's price falling does not lower health
@@ -179,6 +196,23 @@ def cex_terms(market: Market, venue: str) -> CexVenue:
     return cast(CexVenue, terms)
 
 
+def maintenance_at(brackets: Brackets, notional: Decimal) -> Decimal:
+    """The maintenance margin of a position of `notional` (quote asset): notional · rate -
+    amount of the bracket it is in (the last whose `notional_from` it reaches), as Binance's
+    "Leverage and Margin of USDⓈ-M Futures" rules compute it."""
+    _, rate, amount = bracket_of(brackets, notional)
+    return notional * rate - amount
+
+
+def bracket_of(brackets: Brackets, notional: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """The bracket a notional is in: the last whose `notional_from` it reaches."""
+    found = brackets[0]
+    for bracket in brackets:
+        if notional >= bracket[0]:
+            found = bracket
+    return found
+
+
 @dataclass(frozen=True)
 class PerpPosition:
     """An open perp under isolated margin; prices, margin and PnL in the quote asset."""
@@ -189,7 +223,7 @@ class PerpPosition:
     entry_price: Decimal
     mark_price: Decimal
     margin: Decimal
-    maintenance_margin: Decimal
+    brackets: Brackets  # (notional_from, rate, amount), lowest first: CexVenue.brackets
 
     @property
     def base(self) -> str:
@@ -212,15 +246,43 @@ class PerpPosition:
         return self.size * (self.mark_price - self.entry_price)
 
     @property
+    def maintenance(self) -> Decimal:
+        """The maintenance margin at the mark: notional · rate - amount of its bracket."""
+        return maintenance_at(self.brackets, self.notional)
+
+    @property
+    def liquidatable(self) -> bool:
+        """margin + unrealised PnL < maintenance margin: the exchange closes it."""
+        return self.margin + self.unrealised_pnl < self.maintenance
+
+    @property
     def liquidation_price(self) -> Decimal | None:
-        """The mark at which margin + unrealised PnL = maintenance_margin · notional:
-        (size·entry - margin) / (size - mm·|size|); None when no positive price is (a long
-        whose margin covers its whole notional)."""
-        denominator = self.size - self.maintenance_margin * abs(self.size)
-        if not denominator:
+        """The mark P at which margin + unrealised PnL = maintenance margin, with the
+        bracket in force at P (LANGUAGE.md section 9): in the bracket (from, rate, amount),
+        margin + size·(P - entry) = |size|·P·rate - amount, so
+
+            P = (size·entry - margin - amount) / (size - rate·|size|),
+
+        kept when |size|·P lies in that bracket. The brackets make the maintenance margin
+        continuous (the market checks it) and equity - maintenance is monotonic in P, so at
+        most one bracket's P is kept. None when no positive price is (a long whose margin
+        covers its whole notional)."""
+        size = self.size
+        if not size:
             return None
-        price = (self.size * self.entry_price - self.margin) / denominator
-        return price if price > 0 else None
+        brackets = self.brackets
+        for index, (start, rate, amount) in enumerate(brackets):
+            denominator = size - rate * abs(size)
+            if not denominator:
+                continue
+            price = (size * self.entry_price - self.margin - amount) / denominator
+            if price <= 0:
+                continue
+            notional = abs(size) * price
+            end = brackets[index + 1][0] if index + 1 < len(brackets) else None
+            if notional >= start and (end is None or notional < end):
+                return price
+        return None
 
     @property
     def leverage(self) -> Decimal | None:
@@ -236,7 +298,7 @@ def perp_position(ledger: Ledger, market: Market, venue: str, pair: str) -> Perp
                         ledger.get("entry", venue, pair),
                         market.price(base) / market.price(quote),
                         ledger.get("margin", venue, pair),
-                        cex_terms(market, venue).maintenance_margin)
+                        cex_terms(market, venue).brackets(pair))
 
 
 def perp_positions(ledger: Ledger, market: Market) -> list[PerpPosition]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-MARKET_SHA256 = '35ffc0d3f67e0f941c5ac5ac9a5a2bc14bc42ffce77b8f6f92a4632c5161b922'
+MARKET_SHA256 = '0f7e1518944e95448297634cab139f8732e3985c16be66fbab3e38823408896c'
 
 
 def build_market(models: Mapping[str, Any]) -> Any:
@@ -65,10 +65,12 @@ def build_market(models: Mapping[str, Any]) -> Any:
                 _fields_set={'default_leverage', 'funding_interval', 'kind', 'maintenance_margin', 'markets', 'max_leverage', 'spot_fee', 'taker_fee', 'withdraw_fee'},
                 kind='cex',
                 taker_fee=Decimal('0.0004'),
+                spot_taker_fee=None,
                 spot_fee='received',
                 max_leverage=Decimal('20'),
                 default_leverage=Decimal('3'),
                 maintenance_margin=Decimal('0.005'),
+                maintenance={},
                 funding_interval=Decimal('28800'),
                 withdraw_fee={
                     'USDT': Decimal('1'),
@@ -92,10 +94,12 @@ def build_market(models: Mapping[str, Any]) -> Any:
                 _fields_set={'default_leverage', 'funding_interval', 'kind', 'maintenance_margin', 'markets', 'max_leverage', 'spot_fee', 'taker_fee', 'withdraw_fee'},
                 kind='cex',
                 taker_fee=Decimal('0.0004'),
+                spot_taker_fee=None,
                 spot_fee='received',
                 max_leverage=Decimal('20'),
                 default_leverage=Decimal('3'),
                 maintenance_margin=Decimal('0.005'),
+                maintenance={},
                 funding_interval=Decimal('28800'),
                 withdraw_fee={
                     'USDT': Decimal('1'),
@@ -119,10 +123,12 @@ def build_market(models: Mapping[str, Any]) -> Any:
                 _fields_set={'default_leverage', 'funding_interval', 'kind', 'maintenance_margin', 'markets', 'max_leverage', 'spot_fee', 'taker_fee', 'withdraw_fee'},
                 kind='cex',
                 taker_fee=Decimal('0.0004'),
+                spot_taker_fee=None,
                 spot_fee='received',
                 max_leverage=Decimal('20'),
                 default_leverage=Decimal('3'),
                 maintenance_margin=Decimal('0.005'),
+                maintenance={},
                 funding_interval=Decimal('28800'),
                 withdraw_fee={
                     'USDT': Decimal('1'),
@@ -148,11 +154,12 @@ def build_market(models: Mapping[str, Any]) -> Any:
                 flash_fee=Decimal('0.0005'),
                 assets={
                     'weETH': models['LendingAsset'].model_construct(
-                        _fields_set={'liquidation_bonus', 'liquidation_threshold', 'ltv'},
+                        _fields_set={'liquidation_bonus', 'liquidation_threshold', 'ltv', 'oracle'},
                         ltv=Decimal('0.725'),
                         liquidation_threshold=Decimal('0.75'),
                         liquidation_bonus=Decimal('0.075'),
                         borrowable=False,
+                        oracle='exchange_rate',
                     ),
                     'WETH': models['LendingAsset'].model_construct(
                         _fields_set={'borrowable', 'liquidation_bonus', 'liquidation_threshold', 'ltv'},
@@ -160,6 +167,7 @@ def build_market(models: Mapping[str, Any]) -> Any:
                         liquidation_threshold=Decimal('0.83'),
                         liquidation_bonus=Decimal('0.05'),
                         borrowable=True,
+                        oracle='market',
                     ),
                     'USDT': models['LendingAsset'].model_construct(
                         _fields_set={'borrowable', 'liquidation_bonus', 'liquidation_threshold', 'ltv'},
@@ -167,6 +175,7 @@ def build_market(models: Mapping[str, Any]) -> Any:
                         liquidation_threshold=Decimal('0.78'),
                         liquidation_bonus=Decimal('0.045'),
                         borrowable=True,
+                        oracle='market',
                     ),
                     'USDC': models['LendingAsset'].model_construct(
                         _fields_set={'borrowable', 'liquidation_bonus', 'liquidation_threshold', 'ltv'},
@@ -174,6 +183,7 @@ def build_market(models: Mapping[str, Any]) -> Any:
                         liquidation_threshold=Decimal('0.78'),
                         liquidation_bonus=Decimal('0.045'),
                         borrowable=True,
+                        oracle='market',
                     ),
                 },
                 emode={
@@ -188,6 +198,12 @@ def build_market(models: Mapping[str, Any]) -> Any:
                         ],
                     ),
                 },
+                liquidation=models['LiquidationTerms'].model_construct(
+                    _fields_set=set(),
+                    close_factor=Decimal('0.5'),
+                    full_close_below_usd=Decimal('2000'),
+                    min_leftover_usd=Decimal('1000'),
+                ),
             ),
             'etherfi': models['StakingVenue'].model_construct(
                 _fields_set={'kind', 'stake', 'unstake_atomic'},

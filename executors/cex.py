@@ -1,7 +1,8 @@
 """CEX trades: spot buy/sell with taker fee and limit, perps with margin and leverage.
 
 Spot fees are taken from the asset received (`spot_fee: received`, as Binance, Bybit and
-OKX do), or in the quote asset on top of a buy's cost (`spot_fee: quote`). A perp is an
+OKX do), or in the quote asset on top of a buy's cost (`spot_fee: quote`), at the venue's
+`spot_taker_fee` (v3; its `taker_fee` when it gives none, which perps always pay). A perp is an
 isolated-margin position with a size-weighted entry price: a trade in its direction adds
 at the trade's price, a trade against it closes it first, releasing margin pro rata and
 realising PnL against the entry price, and whatever is left over opens the other way at
@@ -48,26 +49,26 @@ class CexExecutor(Immediate):
         if instr.side == "buy" and terms.spot_fee == "received":
             # Binance, Bybit and OKX take a buy's fee from the asset bought.
             amount = drawn(order, Decimal(0))
-            fee = amount * terms.taker_fee
+            fee = amount * terms.spot_fee_rate
             ledger.add("balance", venue, quote, -amount * price)
             ledger.add("balance", venue, base, amount - fee)
             fee_usd = fee * market.price(base)
         elif instr.side == "buy":
             amount = drawn(order, Decimal(0))
             cost = amount * price
-            fee = cost * terms.taker_fee
+            fee = cost * terms.spot_fee_rate
             ledger.add("balance", venue, quote, -(cost + fee))
             ledger.add("balance", venue, base, amount)
             fee_usd = fee * market.price(quote)
         else:  # a sell receives the quote asset: both conventions take the fee from it
             amount = drawn_from(order, ledger, "balance", venue, base)
             proceeds = amount * price
-            fee = proceeds * terms.taker_fee
+            fee = proceeds * terms.spot_fee_rate
             ledger.add("balance", venue, base, -amount)
             ledger.add("balance", venue, quote, proceeds - fee)
             fee_usd = fee * market.price(quote)
         ledger.record_cost("fee", fee_usd)
-        return ExecutionResult(amount=amount)
+        return ExecutionResult(amount=amount, price=price)
 
     @staticmethod
     def _perp(order: Order, instr: CEXTradeInstruction, terms: CexVenue, price: Decimal,
@@ -112,4 +113,4 @@ class CexExecutor(Immediate):
         ledger.add("position", venue, pair, new_size - size)
         ledger.add("entry", venue, pair, new_entry - entry)
         ledger.record_cost("fee", fee * market.price(quote))
-        return ExecutionResult(amount=amount)
+        return ExecutionResult(amount=amount, price=price, realised_pnl=pnl if closing else None)

@@ -16,6 +16,7 @@ from stratplan.executors.accounts import (
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import WALLET, Ledger
 from stratplan.executors.market import DexVenue, LendingVenue, Market, StakingVenue
+from stratplan.executors.oracle import oracle_price
 from stratplan.executors.protocol import ExecutionResult, Immediate, Order
 from stratplan.executors.resolve import drawn, drawn_from, fmt
 
@@ -102,7 +103,7 @@ def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     # Judged with the borrow included: borrowing an asset outside the e-mode category
     # drops the whole account to its assets' own LTVs.
     account = lending_account(ledger, market, venue, borrowing=token)
-    room = account.borrow_room_usd / market.price(token)
+    room = account.borrow_room_usd / oracle_price(market, venue, token)  # valued as the venue does
     amount = room if order.amount == "max" else drawn(order, Decimal(0))
     if amount <= 0:
         raise ExecutionError("SP305", f"nothing can be borrowed at {venue}: no collateral room "
@@ -149,7 +150,7 @@ def _swap(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     ledger.add("balance", WALLET, token_out, received)
     ledger.record_cost("fee", value * terms.fee)
     ledger.record_cost("slippage", value * slippage)
-    return ExecutionResult(amount=amount)
+    return ExecutionResult(amount=amount, price=market.price(token_in) / market.price(token_out))
 
 
 def _wrap(order: Order, instr: SmartContractInstruction, ledger: Ledger,

@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     ValidationError,
     field_validator,
@@ -43,6 +44,7 @@ from stratplan.executors.market_numbers import (
     Leverage,
     NonNegative,
     Positive,
+    Share,
     SignedFraction,
     show,
 )
@@ -94,18 +96,74 @@ class WalletVenue(_Model):
     kind: Literal["wallet"]
 
 
+class MaintenanceBracket(_Model):
+    """One notional bracket of a perp's maintenance margin, as Binance publishes them
+    (`[notional_from, rate, amount]`): a position whose notional is at least
+    `notional_from` (and below the next bracket's) must keep notional · rate - amount."""
+
+    notional_from: NonNegative
+    rate: Fraction
+    amount: NonNegative
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        """`[50_000, 0.5%, 50]`, as the exchanges publish them, or a mapping."""
+        if isinstance(data, list | tuple):
+            if len(data) != 3:
+                raise ValueError("a maintenance bracket is [notional_from, rate, amount] "
+                                 f"(got {len(data)} numbers)")
+            return {"notional_from": data[0], "rate": data[1], "amount": data[2]}
+        return data
+
+
+# A perp's brackets as plain numbers: (notional_from, rate, amount), lowest first.
+Brackets = tuple[tuple[Decimal, Decimal, Decimal], ...]
+
+
+def _check_brackets(pair: str, brackets: list[MaintenanceBracket]) -> None:
+    """Binance's brackets start at notional 0 with amount 0, rise strictly, and each amount
+    is the previous one + notional_from · (rate - previous rate): the maintenance margin
+    is then continuous in the notional, so the liquidation price is one price."""
+    if not brackets:
+        raise ValueError(f"maintenance.{pair}: give at least one bracket")
+    first = brackets[0]
+    if first.notional_from != 0 or first.amount != 0:
+        raise ValueError(f"maintenance.{pair}[0]: the first bracket starts at notional 0 with "
+                         f"amount 0 (got [{show(first.notional_from)}, {show(first.rate)}, "
+                         f"{show(first.amount)}])")
+    with arithmetic():
+        for index in range(1, len(brackets)):
+            before, bracket = brackets[index - 1], brackets[index]
+            if bracket.notional_from <= before.notional_from:
+                raise ValueError(f"maintenance.{pair}[{index}]: notional_from must rise "
+                                 f"(got {show(bracket.notional_from)} after "
+                                 f"{show(before.notional_from)})")
+            wanted = before.amount + bracket.notional_from * (bracket.rate - before.rate)
+            if bracket.amount != wanted:
+                raise ValueError(f"maintenance.{pair}[{index}]: amount must be {show(wanted)} "
+                                 f"({show(before.amount)} + {show(bracket.notional_from)} · "
+                                 f"({show(bracket.rate)} - {show(before.rate)})), so that the "
+                                 "maintenance margin is continuous as Binance's is (got "
+                                 f"{show(bracket.amount)})")
+
+
 class CexVenue(_Model):
     """A centralised exchange."""
 
     kind: Literal["cex"]
     taker_fee: Fee = Decimal(0)
+    # v3: the taker fee of spot trades, when it differs from the perps' (`taker_fee`).
+    spot_taker_fee: Fee | None = None
     # Which asset a spot trade's fee is taken from: the one received (Binance, Bybit, OKX),
     # or the quote asset, on top of a buy's cost.
     spot_fee: Literal["received", "quote"] = "received"
     max_leverage: Leverage = Decimal(20)
     default_leverage: Leverage = Decimal(1)
-    # A perp is liquidated when margin + unrealised PnL < maintenance_margin · notional.
+    # A perp is liquidated when margin + unrealised PnL < its maintenance margin: that of
+    # its brackets (v3, `maintenance:`), else maintenance_margin · notional.
     maintenance_margin: Fraction = Decimal(0)
+    maintenance: dict[str, list[MaintenanceBracket]] = {}
     funding_interval: Duration = Decimal(8 * 3600)  # seconds between funding settlements
     withdraw_fee: dict[str, NonNegative] = {}  # in units of the asset, not a rate
     markets: CexMarkets = Field(default_factory=CexMarkets)  # not built at import
@@ -117,12 +175,31 @@ class CexVenue(_Model):
                              f"exceed max_leverage ({show(self.max_leverage)})")
         # At the highest leverage the initial margin (1 / max_leverage) must exceed the
         # maintenance margin, or a new position would be liquidatable as it opens.
+        rates = [("maintenance_margin", self.maintenance_margin)]
+        for pair, brackets in self.maintenance.items():
+            if pair not in self.markets.perp:
+                raise ValueError(f"maintenance.{pair}: the venue lists no {pair} perp")
+            _check_brackets(pair, brackets)
+            rates += [(f"maintenance.{pair}[{i}] rate", b.rate) for i, b in enumerate(brackets)]
         with arithmetic():
-            if self.maintenance_margin * self.max_leverage >= 1:
-                raise ValueError(f"maintenance_margin ({show(self.maintenance_margin)}) must be "
-                                 "below the initial margin at max_leverage "
-                                 f"({show(1 / self.max_leverage)})")
+            for what, rate in rates:
+                if rate * self.max_leverage >= 1:
+                    raise ValueError(f"{what} ({show(rate)}) must be below the initial margin "
+                                     f"at max_leverage ({show(1 / self.max_leverage)})")
         return self
+
+    @property
+    def spot_fee_rate(self) -> Decimal:
+        """The taker fee of a spot trade: `spot_taker_fee`, else `taker_fee`."""
+        return self.taker_fee if self.spot_taker_fee is None else self.spot_taker_fee
+
+    def brackets(self, pair: str) -> Brackets:
+        """The maintenance brackets of the perp `pair`: its `maintenance:` entry, else one
+        bracket `[0, maintenance_margin, 0]` (v2)."""
+        listed = self.maintenance.get(pair)
+        if not listed:
+            return ((Decimal(0), self.maintenance_margin, Decimal(0)),)
+        return tuple((b.notional_from, b.rate, b.amount) for b in listed)
 
     @cached_property
     def assets(self) -> frozenset[str]:
@@ -155,9 +232,12 @@ class _CollateralTerms(_Model):
 
 
 class LendingAsset(_CollateralTerms):
-    """Terms of one asset at a lending venue: its own LTV, threshold and bonus."""
+    """Terms of one asset at a lending venue: its own LTV, threshold and bonus, and how the
+    venue's oracle prices it (v3): `market`, its price; `exchange_rate`, price(underlying)
+    · rate(asset), as Aave prices weETH and wstETH (executors/oracle.py)."""
 
     borrowable: StrictBool = False
+    oracle: Literal["market", "exchange_rate"] = "market"
 
 
 class EModeCategory(_CollateralTerms):
@@ -167,6 +247,19 @@ class EModeCategory(_CollateralTerms):
     assets: list[str]
 
 
+class LiquidationTerms(_Model):
+    """How far one liquidation call may go (v3; Aave v3.3 and later, LiquidationLogic's
+    DEFAULT_LIQUIDATION_CLOSE_FACTOR, MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD and
+    MIN_LEFTOVER_BASE): a call repays at most `close_factor` of the account's total debt,
+    all of the chosen debt when that debt or the chosen collateral is worth less than
+    `full_close_below_usd`, and must leave `min_leftover_usd` of both or none of either
+    (executors/liquidation.py)."""
+
+    close_factor: Share = Decimal("0.5")
+    full_close_below_usd: NonNegative = Decimal(2000)
+    min_leftover_usd: NonNegative = Decimal(1000)
+
+
 class LendingVenue(_Model):
     """A lending market (Aave): collateral, debt, and flash loans when `flash_fee` is set."""
 
@@ -174,6 +267,7 @@ class LendingVenue(_Model):
     flash_fee: Fee | None = None
     assets: dict[str, LendingAsset] = {}
     emode: dict[str, EModeCategory] = {}
+    liquidation: LiquidationTerms = Field(default_factory=LiquidationTerms)
 
     @model_validator(mode="after")
     def _emode_assets_listed(self) -> LendingVenue:
@@ -248,6 +342,10 @@ class Market(_Model):
     gas: Gas
     venues: dict[str, Venue]
     rates: Rates = Field(default_factory=Rates)  # not built at import (issue 17)
+    # v3: oracle prices a series' `oracle.ASSET` columns set (a lagging or broken feed),
+    # overriding each lending venue's rule; never in a market file. Replaced, not changed in
+    # place, so that a copy of the market (model_copy shares it) never sees another's.
+    _oracle_feed: dict[str, Decimal] = PrivateAttr(default_factory=dict)
 
     @field_validator("prices")
     @classmethod
@@ -294,6 +392,24 @@ class Market(_Model):
             if asset not in self.assets:
                 raise ValueError(f"rates.staking.{asset}: {asset} is not a rate-bearing asset "
                                  "(it needs an entry under assets:, with its underlying)")
+        return self
+
+    @model_validator(mode="after")
+    def _oracles_can_price(self) -> Market:
+        """`oracle: exchange_rate` needs the asset's underlying and its price."""
+        for name, venue in self.venues.items():
+            if not isinstance(venue, LendingVenue):
+                continue
+            for asset, terms in venue.assets.items():
+                if terms.oracle != "exchange_rate":
+                    continue
+                info = self.assets.get(asset)
+                if info is None:
+                    raise ValueError(f"venues.{name}.assets.{asset}.oracle: exchange_rate needs "
+                                     f"{asset} under assets:, with its underlying and rate")
+                if info.underlying not in self.prices:
+                    raise ValueError(f"venues.{name}.assets.{asset}.oracle: exchange_rate needs "
+                                     f"a price for {asset}'s underlying {info.underlying}")
         return self
 
     # --- questions executors and rules ask -----------------------------------------------
@@ -354,6 +470,16 @@ class Market(_Model):
     def staking_rate(self, asset: str) -> Decimal:
         """The APR at which a rate-bearing asset's `rate` grows (0 for any other asset)."""
         return self.rates.staking.get(asset, Decimal(0))
+
+    def oracle_feed(self) -> dict[str, Decimal]:
+        """Oracle prices set by a series (`oracle.ASSET`), by asset; do not change it in
+        place (`set_oracle_feed` replaces it)."""
+        return self._oracle_feed
+
+    def set_oracle_feed(self, asset: str, price: Decimal) -> None:
+        """From now on every lending venue's oracle prices `asset` at `price` (LANGUAGE.md
+        section 9: a series column `oracle.ASSET` overrides the venue's rule)."""
+        self._oracle_feed = {**self._oracle_feed, asset: price}
 
     def gas_eth(self, units: int, price_gwei: Decimal | None = None) -> Decimal:
         """ETH for `units` of gas at the given (or the market's) price."""
@@ -506,9 +632,9 @@ def load_market(path: str | Path) -> Market:
 
 
 # Every model of a market, by which the built-in market's module names them.
-_MODELS = (AssetInfo, Gas, CexMarkets, WalletVenue, CexVenue, LendingAsset, EModeCategory,
-           LendingVenue, StakingVenue, DexVenue, FlashLenderVenue, ExecutorVenue, LendingRates,
-           Rates, Market)
+_MODELS = (AssetInfo, Gas, CexMarkets, WalletVenue, MaintenanceBracket, CexVenue, LendingAsset,
+           EModeCategory, LiquidationTerms, LendingVenue, StakingVenue, DexVenue,
+           FlashLenderVenue, ExecutorVenue, LendingRates, Rates, Market)
 
 
 @cache

@@ -14,6 +14,7 @@ a gas amount may be; the market models (executors/market.py) only name them:
     max_leverage: Leverage  # >= 1
     base_tx: GasUnits       # a whole number >= 0
     funding: SignedFraction # -1 < rate < 1
+    close_factor: Share     # 0 < value <= 1
     funding_interval: Duration  # `8h`, held as 28800 seconds
 
 A new field of a known kind names its type; a new kind adds one checker here.
@@ -182,6 +183,13 @@ def fraction(value: Decimal) -> Decimal:
     return value
 
 
+def share(value: Decimal) -> Decimal:
+    """A part of a whole that must be some of it: 0 < value <= 1 (a close factor)."""
+    if value <= 0 or value > 1:
+        raise ValueError(f"must be above 0 and at most 1 (100%) (got {show(value)})")
+    return value
+
+
 def signed_fraction(value: Decimal) -> Decimal:
     """A rate that may be paid either way (funding): -1 < value < 1."""
     if abs(value) >= 1:
@@ -206,6 +214,8 @@ Fraction = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(fracti
 """0 <= value < 1: an LTV or a liquidation threshold."""
 Fee = Fraction
 """A fee rate (taker, flash loan, swap): 0 <= fee < 1."""
+Share = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(share)]
+"""0 < value <= 1: a close factor (the part of a debt one liquidation may repay)."""
 Leverage = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(leverage)]
 """A leverage: >= 1."""
 GasUnits = Annotated[int, BeforeValidator(to_units)]

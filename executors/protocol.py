@@ -51,11 +51,18 @@ class Order:
 
 @dataclass(slots=True)
 class ExecutionResult:
-    """What an executor did: the amount it used, and warnings (code, message) to report."""
+    """What an executor did: the amount it used, and warnings (code, message) to report.
+
+    For the trade log (v3, a backtest's `fills`) an executor may also say the price it
+    filled at (a trade: quote per base; a swap: units received per unit given, before fee
+    and slippage) and the PnL a trade realised, in its quote asset; left None, the log shows
+    the asset's market price and no PnL."""
 
     amount: Decimal = Decimal(0)
     # A tuple by default: most results carry none, and one is made per operation.
     warnings: Sequence[tuple[str, str]] = ()
+    price: Decimal | None = None
+    realised_pnl: Decimal | None = None
 
 
 @runtime_checkable

@@ -41,9 +41,11 @@ from stratplan.executors.protocol import (
 )
 from stratplan.interpreter.dag import Dag, PlanNode
 from stratplan.interpreter.evaluate import EvalError, Scope, amount, constant, holds, why_false
+from stratplan.interpreter.fills import Fill, fill_of
 from stratplan.interpreter.monitor import PositionMonitor
 
 Status = Literal["ok", "failed"]
+ZERO = Decimal(0)
 
 
 class Step(NamedTuple):
@@ -191,6 +193,9 @@ class Engine:
             apply = getattr(executor, "apply", None)
             self._appliers[kind] = apply if callable(apply) else None
         self._gas_prices: dict[int, tuple[Decimal, Decimal]] = {}
+        # The trade log (interpreter/fills.py): None records nothing (run, lint); a backtest
+        # sets a list, and every committed operation adds its fill.
+        self.fills: list[Fill] | None = None
 
     # --- one node ------------------------------------------------------------------------
     def _prepare(self, stmt: AnyInstruction | AtomicBlock | Assert, keep: bool = True) -> _Prepared:
@@ -247,17 +252,22 @@ class Engine:
         monitor, market = self.monitor, self.market
         monitor.begin(alone=True)  # apply never awaits
         scope: Scope | None = None
+        fills = self.fills
+        pending: list[Fill] = []
         try:
             for op, order, apply in work:
                 try:
                     if order is None:
                         scope = scope or self._scope(node)
                         order = self._order(op, scope, prepared.atomic)
+                    fees = monitor.cost("fee") if fills is not None else ZERO
                     result = apply(order, monitor, market)
                 except OperationError as exc:
                     raise _failure(exc, op.span) from None
                 if result.warnings:
                     self._warn(result, op, node)
+                if fills is not None:
+                    self._fill(pending, op, node, result, monitor.cost("fee") - fees)
             if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
         except NodeFailed as failed:
@@ -265,6 +275,8 @@ class Engine:
             failed.gas_eth, failed.gas_units = prepared.eth, prepared.units
             raise
         monitor.commit()
+        if pending and fills is not None:
+            fills.extend(pending)
         # tuple.__new__ skips the named tuple's Python-level __new__ (one step per node).
         return _new_step(Step, (node.id, prepared.line, "ok", prepared.eth, prepared.units))
 
@@ -277,10 +289,15 @@ class Engine:
         if prepared.on_chain:
             self._pay_gas(prepared, stmt.span)
         scope = self._scope(node)
+        fills = self.fills
+        pending: list[Fill] = []
         self.monitor.begin()
         try:
             for op, order in zip(prepared.ops, prepared.orders, strict=True):
-                await self._operation(op, scope, node, prepared.atomic, order)
+                fees = self.monitor.cost("fee")
+                result = await self._operation(op, scope, node, prepared.atomic, order)
+                if fills is not None:
+                    self._fill(pending, op, node, result, self.monitor.cost("fee") - fees)
             if prepared.atomic:
                 self._flash_settled(stmt)  # type: ignore[arg-type]
         except NodeFailed as failed:
@@ -288,7 +305,16 @@ class Engine:
             failed.gas_eth, failed.gas_units = prepared.eth, prepared.units
             raise
         self.monitor.commit()
+        if pending and fills is not None:
+            fills.extend(pending)
         return Step(node.id, prepared.line, "ok", prepared.eth, prepared.units)
+
+    def _fill(self, pending: list[Fill], op: AnyInstruction, node: PlanNode,
+              result: ExecutionResult, fee_usd: Decimal) -> None:
+        """Add the operation's fill (interpreter/fills.py) to its transaction's list."""
+        fill = fill_of(op, node.id, result, self.market, fee_usd)
+        if fill is not None:
+            pending.append(fill)
 
     async def transact(self, node: PlanNode, key: str) -> tuple[Step | NodeFailed, Effect]:
         """Run one node as the keyed transaction of a journaled run.

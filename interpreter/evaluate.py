@@ -26,6 +26,7 @@ from stratplan.executors.accounts import (
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.ledger import Ledger
 from stratplan.executors.market import LendingVenue, Market
+from stratplan.executors.oracle import oracle_price
 
 # name -> (argument kinds); "venue" arguments are names, "asset" arguments asset symbols.
 FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -36,9 +37,32 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "value": (), "rate": ("asset",), "funding": ("venue", "asset"),
     "supply_rate": ("venue", "asset"), "borrow_rate": ("venue", "asset"),
     "entry_price": ("venue", "asset"), "liquidation_price": ("venue", "asset"),
+    # v3 (LANGUAGE.md section 9)
+    "oracle": ("venue", "asset"),
+}
+# What each function gives, for editors (completion, hover).
+FUNCTION_HELP: dict[str, str] = {
+    "balance": "the amount of T held at venue V (wallet or CEX)",
+    "collateral": "the amount of T supplied as collateral at lending venue V",
+    "debt": "the amount of T owed at lending venue V",
+    "position": "the signed size of the B perp at V (negative: short)",
+    "price": "the USD market price of T",
+    "health": "the health factor at lending venue V, at its oracle prices (infinite with no debt)",
+    "exposure": "the net amount of B (and of assets whose underlying is B) over every venue",
+    "value": "the portfolio's value in USD, at market prices",
+    "rate": "the exchange rate of a rate-bearing asset T to its underlying (weETH → ETH)",
+    "funding": "the latest funding rate of the B perp at V, per funding interval",
+    "supply_rate": "the supply APR of T at lending venue V (a fraction)",
+    "borrow_rate": "the borrow APR of T at lending venue V (a fraction)",
+    "entry_price": "the entry price of the B perp at V",
+    "liquidation_price": "the price at which the B perp at V, or collateral T at lending "
+                         "venue V (oracle price, others fixed), would be liquidated",
+    "oracle": "the USD price of T that lending venue V uses now: its oracle (the exchange "
+              "rate for weETH on aave), or the series' oracle.T",
 }
 # Functions whose value is fixed by the market alone (allowed in constant expressions).
-MARKET_FUNCTIONS = frozenset({"price", "rate", "funding", "supply_rate", "borrow_rate"})
+MARKET_FUNCTIONS = frozenset({"price", "rate", "funding", "supply_rate", "borrow_rate",
+                              "oracle"})
 # Functions that read the state of the venue named by their first argument, and those that
 # read every venue: the DAG orders them after what changes that state.
 VENUE_STATE_FUNCTIONS = frozenset({"balance", "collateral", "debt", "position", "health",
@@ -192,6 +216,8 @@ def _state(func: str, args: list[str], ledger: Ledger | None, market: Market) ->
         return market.funding_rate(args[0], args[1])
     if func in ("supply_rate", "borrow_rate"):
         return _lending_rate(func, args[0], args[1], market)
+    if func == "oracle":
+        return _oracle(args[0], args[1], market)
     assert ledger is not None
     if func == "health":
         health = health_factor(ledger, market, args[0])
@@ -237,7 +263,17 @@ def market_reading(expr: Any, market: Market) -> Callable[[], Decimal] | None:
         return partial(market.funding_rate, args[0], args[1])
     if func == "supply_rate":  # the venue takes the asset (checked above)
         return partial(market.supply_rate, args[0], args[1])
+    if func == "oracle":  # the venue lists the asset (checked above)
+        return partial(oracle_price, market, args[0], args[1])
     return partial(market.borrow_rate, args[0], args[1])
+
+
+def _oracle(venue: str, asset: str, market: Market) -> Decimal:
+    """`oracle(V, T)`: the USD price of T that lending venue V uses now (LANGUAGE.md
+    section 9); MarketError when V does not list T."""
+    if asset not in lending_terms(market, venue).assets:
+        raise MarketError(f"{venue} does not list {asset}")
+    return oracle_price(market, venue, asset)
 
 
 def _lending_rate(func: str, venue: str, asset: str, market: Market) -> Decimal:

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
-CONFORMANCE = Path(os.environ.get("STRATPLAN_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+CONFORMANCE = Path(os.environ.get("STRATPLAN_CONFORMANCE",
+                                  ROOT.parent / "shared" / "conformance-v3"))
 
 # "ci" keeps the suite inside CI's budget; "long" is the documented soak run:
 #   python -m pytest tests -k "property or fuzz" --hypothesis-profile=long

@@ -3,15 +3,18 @@
 - a problem with `use series` is SP500 at its line;
 - the phases' SP3xx as in v1; a trigger body that fails reports its SP3xx once at its
   line, naming the first time it failed;
-- SP501 for each liquidation, at the instruction that last increased the debt or position;
+- SP501 once per instruction line that last increased a liquidated debt or position,
+  however many calls there were: the count, the loss and any bad debt written off;
 - SP502 (info) for a trigger that never fired; SP503 for a rate the series lacks; SP504
   for an `every` period shorter than the series' step.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
+from stratplan.dsl.decimals import readable
 from stratplan.dsl.diagnostics import Diagnostic
 from stratplan.dsl.models import Plan
 from stratplan.dsl.paths import OutsideFolder, inside_plan_folder
@@ -20,7 +23,10 @@ from stratplan.interpreter.dag import DagError, iteration_of
 from stratplan.interpreter.lint.rules import diag
 from stratplan.interpreter.series.read import Series, SeriesError, iso, load_series
 from stratplan.interpreter.time.backtest import run_backtest
+from stratplan.interpreter.time.results import Event
 from stratplan.interpreter.time.triggers import duration_ms, duration_text
+
+ZERO = Decimal(0)
 
 
 def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Diagnostic | None]:
@@ -42,6 +48,28 @@ def resolve_series(plan: Plan, plan_dir: Path | None) -> tuple[Series | None, Di
         return None, diag("SP500", f"series cannot be used: {exc}", ref.span)
 
 
+def _liquidations_by_line(events: list[Event]) -> dict[int, str]:
+    """The SP501 message of each instruction line: however many calls (and write-offs)
+    were made against what it borrowed or opened, one message with the count, the loss,
+    what was written off, and the first call (LANGUAGE.md section 9)."""
+    grouped: dict[int, list[Event]] = {}
+    for event in events:
+        if event.kind in ("liquidation", "bad_debt") and event.span is not None:
+            grouped.setdefault(event.span.line, []).append(event)
+    messages: dict[int, str] = {}
+    for line, found in grouped.items():
+        calls = [e for e in found if e.kind == "liquidation"]
+        loss = sum((e.loss_usd or ZERO for e in calls), ZERO)
+        written = sum((e.written_off_usd or ZERO for e in found if e.kind == "bad_debt"), ZERO)
+        first = calls[0] if calls else found[0]
+        count = f"{len(calls)} liquidation call{'s' if len(calls) != 1 else ''}"
+        text = f"liquidated at {iso(first.time)}: {count}, loss {readable(loss)} USD"
+        if written:
+            text += f", {readable(written)} USD of bad debt written off"
+        messages[line] = f"{text} (first: {first.message})"
+    return messages
+
+
 def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Diagnostic]:
     """The backtest as a dry run: its diagnostics."""
     found: list[Diagnostic] = []
@@ -57,6 +85,7 @@ def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Dia
     except DagError:
         return found
     seen: set[tuple[str, int]] = set()
+    liquidated = _liquidations_by_line(result.events)
     for code, message, span, node_id in result.phases.warnings:
         if (code, span.line) not in seen:
             seen.add((code, span.line))
@@ -80,9 +109,8 @@ def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Dia
         if key in seen:
             continue
         seen.add(key)
-        if event.kind == "liquidation":
-            found.append(diag("SP501", f"liquidated at {iso(event.time)}: {event.message}",
-                              event.span))
+        if event.kind in ("liquidation", "bad_debt"):
+            found.append(diag("SP501", liquidated[event.span.line], event.span))
         else:
             code = event.code if event.code.startswith("SP") else "SP300"
             found.append(diag(code, f"{event.message} (first at {iso(event.time)})",

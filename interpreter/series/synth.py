@@ -9,10 +9,15 @@ From 2024-01-01T00:00:00Z, every `step`, for `days` days:
   each), each a log-return drawn from N(-1%, 6%), shared by both with probability one half.
   Columns `price.ETH`, `price.BTC` (WETH is derived from ETH by the market's rate 1).
 - **weETH.** Its exchange rate to ETH grows at a staking APR of 3% (with its own small
-  noise, never falling): `rate.weETH` from the market's 1.05. Its market price is
-  ETH * rate, except during a **depeg**: about one a year (a Poisson arrival of rate 1.2 a
-  year, never in the first week), weETH trades at a discount that opens to 3-12% within
-  six hours and closes over two to five days. `price.weETH` is written throughout.
+  noise): `rate.weETH` from the market's 1.05. It falls only in a **slashing**: about one
+  every two years (a Poisson arrival of rate 0.5 a year, never in the first week), the
+  rate drops by 2-6% at once and grows again from there. This is what moves Aave's health
+  of a weETH loop (Aave prices weETH at ETH * rate, LANGUAGE.md section 9). Its market
+  price is ETH * rate, except during a **depeg**: about one a year (a Poisson arrival of
+  rate 1.2 a year, never in the first week), weETH trades at a discount that opens to
+  3-12% within six hours and closes over two to five days: the value of a loop falls,
+  its health does not, and unwinding through a DEX then costs the discount.
+  `price.weETH` is written throughout.
 - **Funding.** Per base (BTC, ETH), the 8-hour rate is an Ornstein-Uhlenbeck process
   around 0.01% (half-life three days, stationary deviation 0.015%) plus a tilt toward the
   last day's return; each venue (binance, bybit, okx) adds its own small deviation (an
@@ -25,6 +30,10 @@ From 2024-01-01T00:00:00Z, every `step`, for `days` days:
   the optimal 90%, then +80%; stablecoins: 0 + 5.5% up to 92%, then +60%), the supply
   APR is borrow * U * (1 - 15% reserve factor). weETH is supplied only: its supply APR
   is a small 0.01-0.1%. Rates are written once an hour (every row when the step is longer).
+- **WETH squeeze.** About twice a year (a Poisson arrival of rate 2 a year, never in the
+  first week), demand for WETH loans holds its utilisation at 91-94%, past the 90% kink,
+  for three to ten days: the borrow APR jumps to 11-35%, far above weETH's 3% staking
+  APR, and a loop borrowing WETH against weETH pays more than it earns.
 """
 
 from __future__ import annotations
@@ -110,6 +119,8 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
     weeth_supply = 0.0005
     depeg_rate = 1.2
     depeg: tuple[int, float, int, int] | None = None    # (start, depth, open end, close end)
+    slashing_rate, squeeze_rate = 0.5, 2.0
+    squeeze: tuple[float, int] | None = None             # (utilisation held, end)
     history: list[tuple[int, float]] = [(start, eth)]    # ETH a day back, for tilts
     last_fund_time = start
     yield "time," + ",".join(COLUMNS)
@@ -149,6 +160,17 @@ def synth_rows(days: int, step_ms: int, seed: int) -> Iterator[str]:
                          now + 6 * HOUR_MS + int(rng.uniform(2, 5) * 86_400_000))
             if depeg is not None and now >= depeg[3]:
                 depeg = None
+            first_week = now - start <= 7 * 86_400_000
+            if not first_week and rng.random() < slashing_rate * dt:
+                rate *= 1 - rng.uniform(0.02, 0.06)
+            if squeeze is None and not first_week and rng.random() < squeeze_rate * dt:
+                squeeze = (rng.uniform(0.91, 0.94),
+                           now + int(rng.uniform(3, 10) * 86_400_000))
+            if squeeze is not None:
+                if now >= squeeze[1]:
+                    squeeze = None
+                else:
+                    utils["WETH"].value = max(utils["WETH"].value, squeeze[0])
         discount = 0.0
         if depeg is not None:
             begin, depth, opened, closed = depeg

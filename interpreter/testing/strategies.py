@@ -330,10 +330,12 @@ def triggers(draw: Any, market: Any = None, prefix: str = "t") -> tuple[Trigger,
 @st.composite
 def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
                  min_rows: int = 2, max_rows: int = 40) -> str:
-    """Series CSV text (LANGUAGE.md section 8) for a plan's assets, venues and perps: prices
-    of ETH, BTC and sometimes weETH (with a depeg), weETH's rate, funding of the CEX perps,
-    Aave's APRs; random walks with shocks (a row may move a price by up to ±40%), regular
-    or irregular steps, empty (held) cells, and columns sometimes missing (SP503)."""
+    """Series CSV text (LANGUAGE.md sections 8 and 9) for a plan's assets, venues and perps:
+    prices of ETH, BTC and sometimes weETH (with a depeg), weETH's rate (which a slashing
+    may cut by up to 25%), sometimes aave's oracle price of weETH (`oracle.weETH`: a feed
+    that lags, or follows a depeg), funding of the CEX perps, Aave's APRs; random walks
+    with shocks (a row may move a price by up to ±40%), regular or irregular steps, empty
+    (held) cells, and columns sometimes missing (SP503)."""
     market = market if market is not None else default_market()
     rows = draw(st.integers(min_rows, max_rows))
     step = draw(st.sampled_from([60, 3600, 8 * 3600, 86_400]))
@@ -343,6 +345,8 @@ def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
         columns.append("price.weETH")
     if draw(st.booleans()):
         columns.append("rate.weETH")
+    if draw(st.integers(0, 2)) == 0:
+        columns.append("oracle.weETH")
     cexes = _venues_of(market, "cex")
     for venue in cexes:
         for base in ("BTC", "ETH"):
@@ -358,6 +362,7 @@ def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
     del plan  # every plan's assets are among these; the plan is for callers' symmetry
     prices = {"ETH": Decimal(3400), "BTC": Decimal(67800)}
     rate = Decimal("1.05")
+    oracle = feed = Decimal(3570)
     time = parse_time("2024-01-01T00:00:00Z")
     lines = ["time," + ",".join(columns)]
     for index in range(rows):
@@ -371,6 +376,10 @@ def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
                     Decimal("0.01")))
             rate = (rate * (1 + Decimal(draw(st.integers(0, 20))) / 1_000_000)).quantize(
                 Decimal("0.00000001"))
+            if draw(st.integers(0, 20)) == 0:  # a slashing
+                rate = (rate * (1 - Decimal(draw(st.integers(1, 25))) / 100)).quantize(
+                    Decimal("0.00000001"))
+        feed = oracle  # the oracle column shows the previous row's price: a lagging feed
         cells: list[str] = []
         for column in columns:
             kind = column.split(".")[0]
@@ -380,6 +389,10 @@ def series_texts(draw: Any, plan: Plan | None = None, market: Any = None,
             if column == "price.weETH":
                 depeg = Decimal(draw(st.sampled_from([0, 0, 0, 2, 10, 30]))) / 100
                 cells.append(str((prices["ETH"] * rate * (1 - depeg)).quantize(Decimal("0.01"))))
+            elif column == "oracle.weETH":
+                depeg = Decimal(draw(st.sampled_from([0, 0, 0, 5, 20]))) / 100
+                oracle = (prices["ETH"] * rate * (1 - depeg)).quantize(Decimal("0.01"))
+                cells.append(str(feed if draw(st.booleans()) else oracle))
             elif kind == "price":
                 cells.append(str(prices[column.split(".")[1]]))
             elif kind == "rate":

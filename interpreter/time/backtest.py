@@ -3,13 +3,18 @@
 LANGUAGE.md section 8. The phases run at the series' first time, as in v1. Then, for each
 later time t (the seed's `_process_timestep`: snapshot -> exposure -> risk -> pnl ->
 decision -> execute -> store, with the decisions written in the plan as triggers):
-1. prices and rates of row t take effect: prices, exchange rates, and the funding and
-   lending rates the state functions and the final carry read (the market's `rates:`
-   only where the series has no value yet);
+1. prices and rates of row t take effect: prices, exchange rates, oracle prices (v3:
+   `oracle.ASSET`), and the funding and lending rates the state functions and the final
+   carry read (the market's `rates:` only where the series has no value yet);
 2. accrual over Δt at the previous row's APRs (executors/accrual.py), funding settlements;
-3. liquidations (executors/liquidation.py);
+3. liquidations (executors/liquidation.py: every call a liquidator makes, bad debt written
+   off; time/liquidations.py turns them into events, fills and the PnL part), after
+   reading each lending venue's health for `min_health`;
 4. triggers in file order (interpreter/triggers.py), each firing a DAG of its own;
 5. a snapshot: value, health per venue, exposure per asset, and the PnL parts.
+
+Every operation that completes adds a fill to the trade log (interpreter/fills.py), stamped
+here with its step's time and trigger.
 
 PnL attribution: each step's value change is split into its parts (staking growth from
 `rate`, supply and borrow interest, funding, liquidation losses, trading fees, gas,
@@ -48,8 +53,10 @@ from stratplan.executors.market import (
 from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
-from stratplan.interpreter.engine import Engine, Outcome, run_sync
+from stratplan.interpreter.engine import Engine, Outcome, run_sync, seed_holdings
+from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.series.read import Column, Series, iso
+from stratplan.interpreter.time.liquidations import record_liquidations
 from stratplan.interpreter.time.readings import Readings
 from stratplan.interpreter.time.results import (
     EXACT,
@@ -151,10 +158,10 @@ class Backtest:
                                                 "assets": dict(market.assets),
                                                 "rates": _own_rates(market.rates)})
         self.engine = Engine(plan, self.market, executors if executors is not None else discover())
+        self.engine.fills = []
         self.monitor = self.engine.monitor
         self.spans = _instruction_spans(plan)
         self.last_opened: dict[tuple[str, str, str], Span] = {}
-        self.insolvent: set[str] = set()
         self.missing_reported: set[tuple[str, str, str]] = set()
         self.notices: list[Notice] = []
         self.start_ms = series.times[0]
@@ -173,6 +180,10 @@ class Backtest:
                         if asset not in priced and asset in market.prices]
         self.priced = priced
         self.rate_cells = _rate_cells(self.market, series)
+        # v3: `oracle.ASSET` sets every lending venue's oracle price of ASSET from its
+        # first value on (held), overriding the venue's rule.
+        self.oracle_cols = [(c.key[0], c) for c in series.by_kind("oracle")
+                            if c.key[0] in market.prices]
         self.columns: dict[tuple[str, str, str], Column | None] = {}
         self.intervals: dict[int, Decimal] = {}  # milliseconds -> years
         self.sources: dict[tuple[str, str, str], tuple[Column | None, Decimal]] = {}
@@ -212,6 +223,11 @@ class Backtest:
             value = col.value(row)
             if value is not None:  # held (supply, borrow) or the last settlement (funding)
                 table[key] = value
+        market = self.market
+        for asset, col in self.oracle_cols:
+            value = col.value(row)
+            if value is not None and market.oracle_feed().get(asset) != value:
+                market.set_oracle_feed(asset, value)
         for asset, underlying in self.derived:
             if underlying in prices:
                 # Derived once the underlying moved or the rate grew.
@@ -345,7 +361,8 @@ class Backtest:
                     self.last_opened[key] = op.span
 
     def liquidation_span(self, event: Liquidation) -> Span:
-        """Where SP501 is reported: the instruction that last increased the debt or position."""
+        """Where SP501 is reported: the instruction that last increased the debt or position
+        (for a write-off, the largest debt written off)."""
         book = "position" if event.kind == "perp" else "debt"
         key = (book, event.venue, event.asset)
         return self.last_opened.get(key) or self.spans.get(key) or self.plan.span
@@ -397,13 +414,19 @@ def run_backtest(plan: Plan, market: Market, series: Series,
         return _run(plan, market, series, executors, progress, reference)
 
 
+def _health(bt: Backtest) -> dict[str, Decimal | None]:
+    """Health of every lending venue the books use, by the plain definitions."""
+    monitor, market = bt.monitor, bt.market
+    return {venue: health_factor(monitor, market, venue)
+            for venue in sorted(monitor.venues("debt") | monitor.venues("collateral"))
+            if venue in market.venues and market.venues[venue].kind == "lending"}
+
+
 def _snapshot(bt: Backtest, time: int, parts: dict[str, Decimal]) -> Snapshot:
     """Step 5 by the plain definitions (executors/accounts.py)."""
     monitor, market = bt.monitor, bt.market
     value = portfolio_value(monitor, market)
-    health = {venue: health_factor(monitor, market, venue)
-              for venue in sorted(monitor.venues("debt") | monitor.venues("collateral"))
-              if venue in market.venues and market.venues[venue].kind == "lending"}
+    health = _health(bt)
     bases = sorted({market.underlying(a) for book in ("balance", "collateral", "debt")
                     for venue in monitor.venues(book)
                     for a in monitor.items(book, venue)}
@@ -426,6 +449,8 @@ def _run(plan: Plan, market: Market, series: Series,
     phases = _run_dag(engine, dag)
     result = BacktestResult(plan, series, bt.market, engine, phases, dag, notices=bt.notices)
     result.value_start = start_value
+    fills = result.fills = engine.fills if engine.fills is not None else []
+    _stamp(fills, 0, series.times[0], None, None)
     triggers = list(getattr(plan, "triggers", ()))
     result.firings = {t.name: 0 for t in triggers}
     totals = dict.fromkeys(PARTS, ZERO)
@@ -442,6 +467,7 @@ def _run(plan: Plan, market: Market, series: Series,
     if phases.failure is not None:
         result.value_end = snap.value
         result.pnl = _final_pnl(totals, result.value_end - start_value)
+        result.benchmark_end = _benchmark(plan, bt.market)
         return result
     bt.note_missing()
     scope = engine.state_scope
@@ -468,12 +494,12 @@ def _run(plan: Plan, market: Market, series: Series,
             _staking(bt, changed, parts, None if reference else readings)
         bt.accrue(row, parts)
         readings.refresh()
+        before = _health(bt) if reference else readings.health()
         if reference or positions or readings.below_one():
-            for event in liquidate(monitor, bt.market, bt.insolvent):
-                span = bt.liquidation_span(event)
-                parts["liquidations"] -= event.loss_usd
-                result.events.append(Event(now, "liquidation", event.venue, None, span.line,
-                                           "SP501", event.message, event.loss_usd, span))
+            found = liquidate(monitor, bt.market)
+            if found:
+                record_liquidations(found, now, bt.liquidation_span, result.events, fills,
+                                    parts)
                 readings.refresh()
         for state in states:
             if due(state, now, scope, result, health):
@@ -484,6 +510,7 @@ def _run(plan: Plan, market: Market, series: Series,
         else:
             snap = Snapshot(now, readings.value(), readings.health(), readings.exposures(),
                             parts)
+        snap.health_before = before
         _close(parts, totals, subtract(snap.value, previous))
         previous = snap.value
         snapshots.append(snap)
@@ -491,7 +518,26 @@ def _run(plan: Plan, market: Market, series: Series,
             progress(row, total)
     result.value_end = previous
     result.pnl = _final_pnl(totals, EXACT.subtract(result.value_end, start_value))
+    result.benchmark_end = _benchmark(plan, bt.market)
     return result
+
+
+def _benchmark(plan: Plan, market: Market) -> Decimal:
+    """The plan's starting holdings, untouched, valued at `market`'s prices: buy and hold."""
+    held = PositionMonitor()
+    seed_holdings(plan, held)
+    return portfolio_value(held, market)
+
+
+def _stamp(fills: list[Any], start: int, time: int, trigger: str | None,
+           suffix: str | None) -> None:
+    """Give the fills from `start` on their step's time, their trigger and, for a firing,
+    node ids with `@` and the step time (as the firing's events)."""
+    for index in range(start, len(fills)):
+        fill = fills[index]
+        fill.time, fill.trigger = time, trigger
+        if suffix is not None and fill.node is not None:
+            fill.node = f"{fill.node}@{suffix}"
 
 
 def _fire(bt: Backtest, result: BacktestResult, trigger: Any, now: int,
@@ -503,7 +549,10 @@ def _fire(bt: Backtest, result: BacktestResult, trigger: Any, now: int,
     if sub is None:
         sub = dags[trigger.name] = build_dag(trigger_phase(bt.plan, trigger), engine.scope)
     fees0, slip0, gas0 = _cost_parts(bt)
+    fills = result.fills
+    first_fill = len(fills)
     outcome = _run_dag(engine, sub)
+    _stamp(fills, first_fill, now, trigger.name, iso(now))
     fees1, slip1, gas1 = _cost_parts(bt)
     parts["fees"] -= fees1 - fees0
     parts["slippage"] -= slip1 - slip0

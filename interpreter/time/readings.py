@@ -1,5 +1,6 @@
-"""What a backtest step reads from the books, fast: value, health per lending venue and
-exposure per asset (LANGUAGE.md section 8, step 5, and the `health(V)` of `when` triggers).
+"""What a backtest step reads from the books, fast: value, health per lending venue (at
+its oracle prices, LANGUAGE.md section 9) and exposure per asset (LANGUAGE.md section 8,
+step 5, and the `health(V)` of `when` triggers).
 
 `executors/accounts.py` defines these quantities (`portfolio_value`, `lending_account`,
 `exposure`); each walks the books through the ledger protocol (`venues`, sorted, then
@@ -22,6 +23,7 @@ from operator import itemgetter
 
 from stratplan.executors.accounts import asset_terms, emode_in_use
 from stratplan.executors.market import LendingVenue, Market
+from stratplan.executors.oracle import exchange_rate_priced
 from stratplan.interpreter.monitor import PositionMonitor
 
 ZERO = Decimal(0)
@@ -40,22 +42,36 @@ def _by_venue(table: _Table) -> list[_Key]:
     return sorted(table, key=itemgetter(0))
 
 
+# How an entry is priced at its lending venue (executors/oracle.py): (asset, None) at its
+# market price, (asset, underlying) at price(underlying) · rate(asset); either way the
+# series' oracle feed, when it has the asset, comes first.
+_Oracle = tuple[str, str | None]
+
+
+def _oracle_rule(market: Market, venue: str, asset: str) -> _Oracle:
+    return (asset, market.underlying(asset) if exchange_rate_priced(market, venue, asset)
+            else None)
+
+
 class _Lending:
-    """One lending account's layout: collateral entries with their liquidation threshold
-    (None: the venue does not list the asset), and debt entries."""
+    """One lending account's layout: collateral entries with their oracle rule and
+    liquidation threshold (None: the venue does not list the asset), and debt entries with
+    their oracle rule."""
 
     __slots__ = ("collateral", "debts", "venue")
 
-    def __init__(self, venue: str, terms: LendingVenue, books: dict[str, _Table]) -> None:
+    def __init__(self, venue: str, terms: LendingVenue, books: dict[str, _Table],
+                 market: Market) -> None:
         self.venue = venue
         debts = [key for key in _by_venue(books["debt"]) if key[0] == venue]
         emode = emode_in_use(terms, [asset for _, asset in debts])
-        self.collateral: list[tuple[_Key, Decimal | None]] = []
+        self.collateral: list[tuple[_Key, _Oracle, Decimal | None]] = []
         for key in _by_venue(books["collateral"]):
             if key[0] == venue:
                 own = asset_terms(terms, key[1], emode)
-                self.collateral.append((key, own.liquidation_threshold if own else None))
-        self.debts = debts
+                self.collateral.append((key, _oracle_rule(market, venue, key[1]),
+                                        own.liquidation_threshold if own else None))
+        self.debts = [(key, _oracle_rule(market, venue, key[1])) for key in debts]
 
 
 class Readings:
@@ -87,7 +103,7 @@ class Readings:
             base, quote = key[1].split("/")
             self.perps.append((key, base, quote))
         venues = {venue for venue, _ in books["debt"]} | {venue for venue, _ in books["collateral"]}
-        self.lending = [_Lending(venue, lender, books) for venue in sorted(venues)
+        self.lending = [_Lending(venue, lender, books, market) for venue in sorted(venues)
                         if isinstance(lender := market.venues.get(venue), LendingVenue)]
         # Debt at a venue that is not a lending venue: liquidation must look (and say so).
         self.stray_debt = any(not isinstance(market.venues.get(venue), LendingVenue)
@@ -130,15 +146,26 @@ class Readings:
         computed once until the next `refresh`."""
         if self._health is not None:
             return self._health
-        prices = self.market.prices
+        market = self.market
+        prices, assets, feed = market.prices, market.assets, market.oracle_feed()
         collateral, debt = self.books["collateral"], self.books["debt"]
         found: dict[str, Decimal | None] = {}
+
+        def oracle(rule: _Oracle) -> Decimal:  # executors.oracle.oracle_price, unrolled
+            asset, underlying = rule
+            fed = feed.get(asset) if feed else None
+            if fed is not None:
+                return fed
+            if underlying is None:
+                return prices[asset]
+            return prices[underlying] * assets[asset].rate
+
         for account in self.lending:
             threshold = ZERO
-            for key, liquidation_threshold in account.collateral:
+            for key, rule, liquidation_threshold in account.collateral:
                 if liquidation_threshold is not None:
-                    threshold += collateral[key] * prices[key[1]] * liquidation_threshold
-            owed = sum((debt[key] * prices[key[1]] for key in account.debts), ZERO)
+                    threshold += collateral[key] * oracle(rule) * liquidation_threshold
+            owed = sum((debt[key] * oracle(rule) for key, rule in account.debts), ZERO)
             found[account.venue] = threshold / owed if owed > 0 else None
         self._health = found
         return found

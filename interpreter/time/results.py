@@ -15,6 +15,7 @@ from stratplan.dsl.spans import Span
 from stratplan.executors.market import Market
 from stratplan.interpreter.dag import Dag
 from stratplan.interpreter.engine import Engine, Outcome
+from stratplan.interpreter.fills import Fill
 from stratplan.interpreter.series.read import Series
 
 ZERO = Decimal(0)
@@ -26,10 +27,14 @@ EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999)
 
 @dataclass
 class Event:
-    """A firing, a failed firing or a liquidation, at a time."""
+    """A firing, a failed firing, a liquidation call or a bad-debt write-off, at a time.
+
+    A lending liquidation names the `collateral` seized and the `debt` repaid, with the
+    amounts `repaid` and `seized` (units of each); a perp's names the pair as `debt` and
+    the size closed as `repaid`; a `bad_debt` write-off says `written_off_usd`."""
 
     time: int
-    kind: str                       # firing, failure, liquidation
+    kind: str                       # firing, failure, liquidation, bad_debt
     name: str                       # the trigger, or the venue
     node: str | None = None
     line: int | None = None
@@ -37,17 +42,24 @@ class Event:
     message: str = ""
     loss_usd: Decimal | None = None
     span: Span | None = None
+    collateral: str | None = None
+    debt: str | None = None
+    repaid: Decimal | None = None
+    seized: Decimal | None = None
+    written_off_usd: Decimal | None = None
 
 
 @dataclass(slots=True)
 class Snapshot:
-    """Step 5: the state after a step."""
+    """Step 5: the state after a step; `health_before` is each lending venue's health
+    before the step's liquidations (step 3), for `min_health` (LANGUAGE.md section 9)."""
 
     time: int
     value: Decimal
     health: dict[str, Decimal | None]
     exposure: dict[str, Decimal]
     parts: dict[str, Decimal]
+    health_before: dict[str, Decimal | None] | None = None
 
 
 @dataclass
@@ -76,6 +88,9 @@ class BacktestResult:
     pnl: dict[str, Decimal] = field(default_factory=dict)
     value_start: Decimal = ZERO
     value_end: Decimal = ZERO
+    fills: list[Fill] = field(default_factory=list)
+    # The plan's starting holdings valued at the last step's prices (buy and hold).
+    benchmark_end: Decimal = ZERO
 
     @property
     def failed(self) -> bool:

@@ -12,7 +12,7 @@ A firing runs the trigger's body like a phase named after the trigger, so node i
 
 A `when` condition is evaluated at every step. `compile_condition` turns the common shape —
 comparisons of `health(V)` at a lending venue, of a market function (`price`, `rate`,
-`funding`, `supply_rate`, `borrow_rate`: read from the step's market, which carries the
+`funding`, `supply_rate`, `borrow_rate`, `oracle`: read from the step's market, which carries the
 series' values in force) and of constants, joined by `and`, `or`, `not` — into a closure
 over the step's health readings (interpreter/readings.py), with the constants worked out
 once; any other condition goes through the evaluator each step.

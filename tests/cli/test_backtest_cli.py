@@ -158,7 +158,7 @@ def test_backtest_report_is_readable_and_json_keeps_forty_digits(capsys):
     code, out, _ = _main(capsys, "backtest", plan)
     assert code == 0
     # 52 weekly firings collapse into one line; no exponent anywhere in the text view
-    assert "weekly (line 39): 52 firing(s), first 2024-01-08T00:00:00Z, last " \
+    assert "weekly (line 48): 52 firing(s), first 2024-01-08T00:00:00Z, last " \
            "2024-12-30T00:00:00Z" in out
     assert "node(s) ran" not in out and "E-" not in out and "E+" not in out
     assert "sharpe     ≈0." in out

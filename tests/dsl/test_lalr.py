@@ -23,7 +23,7 @@ from stratplan.dsl.strategies import edited_plan_texts, plan_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
-CONFORMANCE = sorted((ROOT.parent / "shared" / "conformance").rglob("*.plan"))
+CONFORMANCE = sorted((ROOT.parent / "shared" / "conformance-v3").rglob("*.plan"))
 
 
 def _outcome(run: Any, text: str) -> tuple[Any, ...]:

@@ -113,7 +113,12 @@ def test_lending_liquidation_price_brings_health_to_one():
     # Others fixed (2 WETH at 3,400): p * 10 * 0.95 + 2 * 3,400 * 0.95 = 11 * 3,400.
     price = collateral_liquidation_price(monitor, MARKET, "aave", "weETH")
     assert price == (11 * 3400 - 2 * Decimal(3400) * Decimal("0.95")) / (10 * Decimal("0.95"))
-    assert lending_account(monitor, _priced(weETH=str(price)), "aave").health == 1
+    # v3: p is aave's oracle price of weETH (ETH * rate); its market price does not move
+    # health, an oracle feed at p does.
+    assert lending_account(monitor, _priced(weETH=str(price)), "aave").health != 1
+    fed = MARKET.model_copy()
+    fed.set_oracle_feed("weETH", price)
+    assert lending_account(monitor, fed, "aave").health == 1
     # WETH is collateral and debt: p * (2 * 0.95 - 11) < 0, a WETH move cannot liquidate it.
     assert collateral_liquidation_price(monitor, MARKET, "aave", "WETH") is None
 

@@ -54,7 +54,11 @@ def test_constant_rate_flash_loop_over_three_days():
         for day, snap in enumerate(result.snapshots):
             d = 48 * (1 + x + x * x / 2 + x * x * x / 6) ** day
             c = collateral0 * (1 + Decimal("0.0005") / 365) ** day
-            health = c * 3570 * Decimal("0.95") / (d * 3400)
+            # v3: aave prices weETH by its oracle, ETH * rate(weETH), and the series has no
+            # rate.weETH: the market's 1.05 grows at its 3% staking APR (the series' flat
+            # price.weETH 3,570 moves value, not health).
+            oracle = 3400 * Decimal("1.05") * (1 + Decimal("0.03") * day / 365)
+            health = c * oracle * Decimal("0.95") / (d * 3400)
             assert abs(snap.health["aave"] - health) < Decimal("1e-30")
     assert result.value_start == 51000
     assert not result.events and not result.failed
@@ -90,26 +94,31 @@ def test_one_funding_settlement_on_a_short():
 
 
 def test_depeg_liquidates_with_close_factor_bonus_and_shortfall():
+    # v3: a broken oracle feed at 2,700 (and the market price there too) liquidates.
     market = default_market().model_copy(update={"prices": {
         **default_market().prices, "weETH": Decimal(2700)}})
+    market.set_oracle_feed("weETH", Decimal(2700))
     monitor = PositionMonitor()
     monitor.add("collateral", "aave", "weETH", Decimal(60))
     monitor.add("debt", "aave", "WETH", Decimal(48))
-    # health = 60 * 2700 * 0.95 / (48 * 3400) = 153900 / 163200 = 0.943 < 0.95: close all.
-    insolvent: set[str] = set()
-    event = liquidate_lending(monitor, market, "aave", insolvent)
-    assert event is not None and event.kind == "lending"
-    from stratplan.executors.accounts import liquidation_bonus
-    bonus = liquidation_bonus(monitor, market, "aave", "weETH")
+    # health = 60 * 2700 * 0.95 / (48 * 3400) = 153900 / 163200 = 0.943 <= 0.95: close all.
     with arithmetic():
-        # The collateral (162000 USD) cannot cover 163200 * (1 + bonus): all of it is seized,
-        # and only the debt it covers is repaid: 162000 / (1 + bonus) USD of WETH.
-        repaid = Decimal(162000) / (1 + bonus) / 3400
+        events = liquidate_lending(monitor, market, "aave")
+    assert [e.kind for e in events] == ["lending", "bad_debt"]
+    event, bad = events
+    with arithmetic():
+        # The collateral (162000 USD) cannot cover 163200 * (1 + 1%, e-mode): all of it is
+        # seized, and only the debt it covers is repaid: 162000 / 1.01 USD of WETH.
+        repaid = 60 * Decimal(2700) / (3400 * Decimal("1.01"))
         assert monitor.get("collateral", "aave", "weETH") == 0
-        assert abs(monitor.get("debt", "aave", "WETH") - (48 - repaid)) < Decimal("1e-20")
-        assert abs(event.loss_usd - (162000 - repaid * 3400)) < Decimal("1e-20")
-    assert "aave" in insolvent
-    assert liquidate_lending(monitor, market, "aave", insolvent) is None
+        assert event.repaid == repaid and event.seized == 60
+        # Losses are value before - value after (40 digits): equal to the last places.
+        assert abs(event.loss_usd - (162000 - repaid * 3400)) < Decimal("1e-30")
+        # What is still owed, 48 - repaid WETH, is written off (v3: Aave burns bad debt).
+        assert abs(bad.written_off_usd - (48 - repaid) * 3400) < Decimal("1e-30")
+        assert bad.loss_usd == -bad.written_off_usd
+    assert monitor.get("debt", "aave", "WETH") == 0
+    assert liquidate_lending(monitor, market, "aave") == []
 
 
 def test_perp_liquidation_loses_the_margin():

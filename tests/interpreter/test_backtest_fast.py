@@ -52,11 +52,14 @@ def _compare(op: str, left, right) -> Compare:
 
 
 def _everything(result):
-    snaps = [(s.time, s.value, s.health, s.exposure, s.parts) for s in result.snapshots]
-    events = [(e.time, e.kind, e.name, e.node, e.line, e.code, e.message, e.loss_usd)
+    snaps = [(s.time, s.value, s.health, s.health_before, s.exposure, s.parts)
+             for s in result.snapshots]
+    events = [(e.time, e.kind, e.name, e.node, e.line, e.code, e.message, e.loss_usd,
+               e.collateral, e.debt, e.repaid, e.seized, e.written_off_usd)
               for e in result.events]
     notices = [(n.code, n.message) for n in result.notices]
-    return snaps, events, notices, result.firings, result.pnl, result.value_end
+    return (snaps, events, notices, result.firings, result.pnl, result.value_end,
+            result.fills, result.benchmark_end)
 
 
 def _same(plan, market, data) -> None:
@@ -108,13 +111,14 @@ def _rate_calls() -> list[Call]:
         Call(func="borrow_rate", args=(_venue("aave"), _asset("USDT")), span=SPAN),
         Call(func="supply_rate", args=(_venue("aave"), _asset("weETH")), span=SPAN),
         Call(func="rate", args=(_asset("weETH"),), span=SPAN),
+        Call(func="oracle", args=(_venue("aave"), _asset("weETH")), span=SPAN),
     ]
 
 
 # Levels that cross the generated series' values (funding -0.5 to 1 bps, lending 0 to 30%,
 # weETH's rate from 1.05 up) and the market's constants (1bps, 2.5%, 5.5%, 0.05%).
 _RATE_LEVELS = ["0", "0.00002", "0.0001", "0.0005", "0.025", "0.055", "0.1", "0.2", "1.05",
-                "1.0500001"]
+                "1.0500001", "3000", "3570"]
 
 
 @st.composite
@@ -159,11 +163,14 @@ def test_the_leveraged_example_agrees_over_the_shipped_series_and_a_depeg():
     assert plan is not None
     shipped = load_series(ROOT / "examples" / "data" / "synthetic_8h.csv")
     _same(plan, MARKET, shipped.slice(None, shipped.times[0] + 60 * 86_400_000))
-    # a depeg deep enough to fire the deleverage trigger and then liquidate
-    rows = ["time,price.ETH,price.weETH,supply.aave.weETH,borrow.aave.WETH"]
+    # a WETH squeeze that fires the deleverage trigger (borrow APR 30%), then a fall of
+    # aave's oracle price of weETH (a broken feed, v3's oracle.weETH) deep enough to
+    # liquidate what is left
+    rows = ["time,price.ETH,price.weETH,oracle.weETH,supply.aave.weETH,borrow.aave.WETH"]
     prices = ["3570", "3500", "3300", "3100", "2900", "2700", "2500", "2600", "3570"]
     for day, price in enumerate(prices):
-        rows.append(f"{day * 86_400_000},3400,{price},0.001,0.03")
+        borrow = "0.3" if day == 1 else "0.03"
+        rows.append(f"{day * 86_400_000},3400,{price},{price},0.001,{borrow}")
     depeg = read_series(("\n".join(rows) + "\n").encode(), "depeg")
     _same(plan, MARKET, depeg)
     result = run_backtest(plan, MARKET, depeg)

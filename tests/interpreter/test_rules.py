@@ -14,8 +14,10 @@ _ROWS = "time,price.ETH,price.WETH,price.weETH,supply.aave.weETH,borrow.aave.WET
 SERIES = {
     "calm.csv": _ROWS + "".join(f"2024-01-0{d}T00:00:00Z,3400,3400,3570,0.0005,0.025\n"
                                 for d in range(1, 5)),
-    "depeg.csv": _ROWS + "2024-01-01T00:00:00Z,3400,3400,3570,0.0005,0.025\n"
-                 "2024-01-02T00:00:00Z,3400,3400,2700,,\n",
+    # v3: aave's oracle follows the depeg only through `oracle.weETH` (a broken feed).
+    "depeg.csv": _ROWS.replace("price.weETH,", "price.weETH,oracle.weETH,")
+                 + "2024-01-01T00:00:00Z,3400,3400,3570,3570,0.0005,0.025\n"
+                 "2024-01-02T00:00:00Z,3400,3400,2700,2700,,\n",
     "funded.csv": "time,price.BTC,funding.binance.BTC\n2024-01-01T00:00:00Z,67800,\n"
                   "2024-01-01T08:00:00Z,67800,0.0001\n",
 }

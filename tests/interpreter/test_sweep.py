@@ -56,15 +56,17 @@ GRID = ["--grid", "flash=0,40,150,300", "--grid", "unwind=4,12"]
 
 
 def _series(path: Path) -> None:
-    """Ten days of hours: ETH swinging ±4%, weETH 8% below its rate for hours 100-129."""
-    rows = ["time,price.ETH,price.WETH,price.weETH,supply.aave.weETH,borrow.aave.WETH"]
+    """Ten days of hours: ETH swinging ±4%, weETH 8% below its rate for hours 100-129, and
+    aave's oracle with it (v3: `oracle.weETH`, a feed that follows the depeg)."""
+    rows = ["time,price.ETH,price.WETH,price.weETH,oracle.weETH,supply.aave.weETH,"
+            "borrow.aave.WETH"]
     start = 1_704_067_200_000
     for i in range(241):
         eth = 3400 * (1 + 0.04 * math.sin(i / 15))
         depeg = 0.08 if 100 <= i < 130 else 0.0
         rates = "0.0005,0.025" if i == 0 else ","
-        rows.append(f"{start + i * 3_600_000},{eth:.2f},{eth:.2f},"
-                    f"{eth * 1.05 * (1 - depeg):.2f},{rates}")
+        weeth = f"{eth * 1.05 * (1 - depeg):.2f}"
+        rows.append(f"{start + i * 3_600_000},{eth:.2f},{eth:.2f},{weeth},{weeth},{rates}")
     path.write_text("\n".join(rows) + "\n")
 
 

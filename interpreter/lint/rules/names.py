@@ -83,6 +83,7 @@ _KINDS_FOR = {
     "fn:entry_price": ((CexVenue,), "hold perps (not a CEX)"),
     "fn:supply_rate": ((LendingVenue,), "pay supply interest (not a lending venue)"),
     "fn:borrow_rate": ((LendingVenue,), "charge borrow interest (not a lending venue)"),
+    "fn:oracle": ((LendingVenue,), "price collateral by an oracle (not a lending venue)"),
     "fn:liquidation_price": ((CexVenue, LendingVenue), "have a liquidation price (neither a "
                                                        "CEX nor a lending venue)"),
 }
