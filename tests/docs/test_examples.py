@@ -15,19 +15,11 @@ import pytest
 
 from stratplan.dsl.formatter import format_plan
 from stratplan.dsl.parser import parse
-from stratplan.interpreter.evaluate import FUNCTIONS
 from stratplan.interpreter.lint.pipeline import lint_source
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 EXAMPLES = DOCS / "examples"
 _EXPECT = re.compile(r"^# expect: *(.*)$", re.MULTILINE)
-
-# Examples using a feature of an open issue: strict xfail while the feature is missing, so
-# that the day it lands the example is checked like the others, with no edit here.
-PENDING = {
-    "oracle.plan": ("oracle" not in FUNCTIONS, "issue 24: the state function oracle(V, T)"),
-}
-
 
 def example_files() -> list[Path]:
     return sorted(EXAMPLES.rglob("*.plan"))
@@ -40,21 +32,11 @@ def expected_codes(text: str) -> list[str]:
     return sorted(code.strip() for code in match.group(1).split(",") if code.strip())
 
 
-def params() -> list:
-    out = []
-    for path in example_files():
-        name = str(path.relative_to(EXAMPLES))
-        missing, why = PENDING.get(name, (False, ""))
-        marks = [pytest.mark.xfail(strict=True, reason=why)] if missing else []
-        out.append(pytest.param(path, id=name, marks=marks))
-    return out
-
-
 def test_the_examples_exist():
     assert len(example_files()) >= 10
 
 
-@pytest.mark.parametrize("path", params())
+@pytest.mark.parametrize("path", example_files(), ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_example_lints_as_it_says(path: Path):
     text = path.read_text(encoding="utf-8")
     result = lint_source(text, str(path), plan_dir=path.parent)
