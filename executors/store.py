@@ -7,6 +7,11 @@ transaction is committed with its effect on the books and its key in one SQLite
 transaction (WAL, synchronous=FULL), and a crash can fall between that commit and the
 journal's. `lookup(key)` answers from the store.
 
+A journaled run keeps the store inside its journal file (tables `venue_*`, beside the
+journal's own): a link to the journal, a copy of it or a resume from another folder finds
+the same books, and a journal without its store is refused rather than started afresh
+(`VenueStore(db, create=False)`). A store can also be a file of its own (tests).
+
 Amounts are decimal strings, never floats. Nothing here knows the interpreter: the store
 applies an `Effect` to its books through the same `Ledger` calls the engine made.
 """
@@ -33,17 +38,17 @@ from stratplan.executors.protocol import (
     Order,
 )
 
-FORMAT = "stratplan-venues/1"
+FORMAT = "stratplan-venues/2"
 ZERO = Decimal(0)
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS books (
+CREATE TABLE IF NOT EXISTS venue_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS venue_books (
     book TEXT NOT NULL, venue TEXT NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL,
     PRIMARY KEY (book, venue, asset));
-CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS executed (
+CREATE TABLE IF NOT EXISTS venue_totals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS venue_executed (
     key TEXT PRIMARY KEY, seq INTEGER NOT NULL, effect TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS received (
+CREATE TABLE IF NOT EXISTS venue_received (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('executed', 'duplicate')));
 """
@@ -128,41 +133,67 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class VenueStore:
-    """The simulated venues: their books and every key they executed, in one SQLite file."""
+    """The simulated venues: their books and every key they executed, in SQLite."""
 
-    def __init__(self, path: str | Path, seed: Iterable[tuple[str, str, Decimal]] = ()) -> None:
-        """Open (or create) the store; a new store starts with `seed` as the accounts'
-        balances, committed with the mark that says it was seeded."""
-        self.path = Path(path)
-        self.db = _connect(self.path)
+    def __init__(self, db: sqlite3.Connection | str | Path,
+                 seed: Iterable[tuple[str, str, Decimal]] = (), *, create: bool = True) -> None:
+        """Open the store in `db` (a connection, which stays the caller's, or a file). With
+        `create`, a new store is made and starts with `seed` as the accounts' balances,
+        committed with the mark that says it was seeded; without, a store that is not
+        there (or not seeded) is a StoreError, never a fresh start."""
+        if isinstance(db, sqlite3.Connection):
+            self.path, self.db, self._own = Path("(journal)"), db, False
+        else:
+            self.path, self._own = Path(db), True
+            self.db = _connect(self.path)
         try:
-            self.db.executescript(_SCHEMA)
-            self._seed(list(seed))
+            if create:
+                self.db.executescript(_SCHEMA)
+                self._seed(list(seed))
+            else:
+                self._check_seeded()
             self.books = self._load()
         except (sqlite3.Error, ValueError, ArithmeticError) as exc:
-            self.db.close()
+            self.close()
             raise StoreError(f"{self.path}: not a usable venue store ({exc})") from None
+        except StoreError:
+            self.close()
+            raise
 
     def close(self) -> None:
-        """Close the database."""
-        self.db.close()
+        """Close the database (a connection the caller gave stays open)."""
+        if self._own:
+            self.db.close()
+
+    def _check_seeded(self) -> None:
+        try:
+            row = self.db.execute("SELECT value FROM venue_meta WHERE name = 'format'"
+                                  ).fetchone()
+            seeded = self.db.execute("SELECT 1 FROM venue_meta WHERE name = 'seeded'"
+                                     ).fetchone()
+        except sqlite3.Error:
+            row = seeded = None
+        if row is None or seeded is None:
+            raise StoreError("the venue store is missing")
+        if row[0] != FORMAT:
+            raise StoreError(f"a venue store of another format ({row[0]})")
 
     def _seed(self, seed: list[tuple[str, str, Decimal]]) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+            row = db.execute("SELECT value FROM venue_meta WHERE name = 'format'").fetchone()
             if row is not None and row[0] != FORMAT:
                 raise StoreError(f"{self.path}: a venue store of another format ({row[0]})")
-            if db.execute("SELECT 1 FROM meta WHERE name = 'seeded'").fetchone() is None:
+            if db.execute("SELECT 1 FROM venue_meta WHERE name = 'seeded'").fetchone() is None:
                 books = Books()
                 with arithmetic():
                     for venue, asset, amount in seed:
                         books.add("balance", venue, asset, amount)
-                db.executemany("INSERT INTO books VALUES (?, ?, ?, ?)",
+                db.executemany("INSERT INTO venue_books VALUES (?, ?, ?, ?)",
                                [(*key, str(v)) for key, v in books.table.items()])
-                db.executemany("INSERT INTO totals VALUES (?, '0')", [(n,) for n in _TOTALS])
-                db.executemany("INSERT INTO meta VALUES (?, ?)",
+                db.executemany("INSERT INTO venue_totals VALUES (?, '0')", [(n,) for n in _TOTALS])
+                db.executemany("INSERT INTO venue_meta VALUES (?, ?)",
                                [("format", FORMAT), ("seeded", "yes")])
             db.execute("COMMIT")
         except BaseException:
@@ -171,9 +202,9 @@ class VenueStore:
 
     def _load(self) -> Books:
         books = Books()
-        for book, venue, asset, amount in self.db.execute("SELECT * FROM books"):
+        for book, venue, asset, amount in self.db.execute("SELECT * FROM venue_books"):
             books.table[(book, venue, asset)] = Decimal(amount)
-        for name, value in self.db.execute("SELECT name, value FROM totals"):
+        for name, value in self.db.execute("SELECT name, value FROM venue_totals"):
             books.totals[name] = Decimal(value)
         return books
 
@@ -181,7 +212,7 @@ class VenueStore:
     def lookup(self, key: str) -> Lookup:
         """Whether the venues executed the transaction of `key`, and what it did."""
         try:
-            row = self.db.execute("SELECT effect FROM executed WHERE key = ?",
+            row = self.db.execute("SELECT effect FROM venue_executed WHERE key = ?",
                                   (key,)).fetchone()
         except sqlite3.Error as exc:
             return Lookup.unknown(f"the venue store cannot be read ({exc})")
@@ -200,8 +231,8 @@ class VenueStore:
         db, books = self.db, self.books
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("SELECT 1 FROM executed WHERE key = ?", (key,)).fetchone():
-                db.execute("INSERT INTO received (key, outcome) VALUES (?, 'duplicate')", (key,))
+            if db.execute("SELECT 1 FROM venue_executed WHERE key = ?", (key,)).fetchone():
+                db.execute("INSERT INTO venue_received (key, outcome) VALUES (?, 'duplicate')", (key,))
                 db.execute("COMMIT")
                 raise StoreError(f"the venues already executed the transaction {key}; "
                                  "it was not carried out again")
@@ -211,16 +242,16 @@ class VenueStore:
             for touched in sorted(books.touched):
                 amount = books.table.get(touched)
                 if amount is None:
-                    db.execute("DELETE FROM books WHERE book = ? AND venue = ? AND asset = ?",
+                    db.execute("DELETE FROM venue_books WHERE book = ? AND venue = ? AND asset = ?",
                                touched)
                 else:
-                    db.execute("INSERT OR REPLACE INTO books VALUES (?, ?, ?, ?)",
+                    db.execute("INSERT OR REPLACE INTO venue_books VALUES (?, ?, ?, ?)",
                                (*touched, str(amount)))
-            db.executemany("UPDATE totals SET value = ? WHERE name = ?",
+            db.executemany("UPDATE venue_totals SET value = ? WHERE name = ?",
                            [(str(v), n) for n, v in books.totals.items()])
-            cursor = db.execute("INSERT INTO received (key, outcome) VALUES (?, 'executed')",
+            cursor = db.execute("INSERT INTO venue_received (key, outcome) VALUES (?, 'executed')",
                                 (key,))
-            db.execute("INSERT INTO executed VALUES (?, ?, ?)",
+            db.execute("INSERT INTO venue_executed VALUES (?, ?, ?)",
                        (key, cursor.lastrowid, json.dumps(effect.to_data())))
             db.execute("COMMIT")
         except StoreError:
@@ -237,12 +268,12 @@ class VenueStore:
     # --- for tests and reports -----------------------------------------------------------
     def received(self) -> list[tuple[str, str]]:
         """Every transaction the venues received, in order: (key, executed|duplicate)."""
-        return [(k, o) for k, o in self.db.execute("SELECT key, outcome FROM received "
+        return [(k, o) for k, o in self.db.execute("SELECT key, outcome FROM venue_received "
                                                     "ORDER BY seq")]
 
     def executed_keys(self) -> list[str]:
         """The keys the venues executed, in order."""
-        return [k for (k,) in self.db.execute("SELECT key FROM executed ORDER BY seq")]
+        return [k for (k,) in self.db.execute("SELECT key FROM venue_executed ORDER BY seq")]
 
 
 class StoredVenue(Immediate):

@@ -61,14 +61,15 @@ def _run(args: argparse.Namespace) -> int:
     from stratplan.render.text import dumps
     refuse_steps_with_json(args)
     plan, market, dag, checked = sound_plan(args.path, args.market, lets=args.set)
-    if args.series is not None and args.journal is not None:
-        raise UsageError("--series cannot be journaled; run without --journal")
     market, dag = _series_start(args, plan, market, dag)  # journaled too: the same prices
     if args.journal is not None:
+        # The journal reads the plan's files into its header and runs what the header
+        # says, so that a resume runs the same (docs/journal.md).
         from stratplan.interpreter.journal import run_journaled
+        from stratplan.interpreter.sweep.params import collect
         return report_journaled(args, args.path, lambda: run_journaled(
-            plan, market, args.journal, source=checked.source, plan_path=args.path,
-            market_path=args.market, dag=dag))
+            checked.source, args.journal, plan_path=args.path, market_path=args.market,
+            series_path=args.series, sets=collect(args.set or ())))
     try:
         result = run_plan(plan, market, dag=dag)
     except DagError as exc:

@@ -44,12 +44,12 @@ from stratplan.interpreter.journal import (
     CRASH_EXIT,
     FAILPOINT_ENV,
     FAILPOINTS,
+    FORMAT,
     JournalError,
     idempotency_key,
     plan_hash,
     resume,
     run_journaled,
-    venue_store_path,
 )
 from stratplan.interpreter.run import run_plan
 from tests.conftest import EXAMPLES
@@ -209,8 +209,7 @@ def _in_child(work: Any, env: dict[str, str] | None = None) -> int:
 
 def _journaled_run(text: str, journal: Path, plan_file: Path | None = None,
                    executors: Any = None) -> int:
-    result = run_journaled(_plan(text), default_market(), journal, source=text,
-                           plan_path=plan_file, executors=executors)
+    result = run_journaled(text, journal, plan_path=plan_file, executors=executors)
     return 0 if result.report["status"] == "ok" else 1
 
 
@@ -227,7 +226,8 @@ def _ledger(monitor) -> dict[tuple[str, str, str], Decimal]:
 def _check_venues(journal: Path, result, text: str) -> None:
     """Every node that ran was executed exactly once at its venue, under its own key, and
     the venues' books are the run's."""
-    store = VenueStore(venue_store_path(journal))
+    db = sqlite3.connect(journal)
+    store = VenueStore(db, create=False)  # the venues' store lives inside the journal
     try:
         received = store.received()
         keys = [key for key, _ in received]
@@ -244,6 +244,7 @@ def _check_venues(journal: Path, result, text: str) -> None:
         assert store.books.totals["fee"] == monitor.cost("fee")
     finally:
         store.close()
+        db.close()
 
 
 def _dump(path: Path) -> list[Any]:
@@ -281,9 +282,9 @@ def test_crash_at_every_node_and_failpoint_resumes_to_the_uninterrupted_report(
     assert result.report["status"] == "ok"
     _check_venues(journal, result, text)
     # Resuming a journal that ended changes nothing, and reports the same.
-    before = (_dump(journal), _dump(venue_store_path(journal)))
+    before = _dump(journal)
     assert resume(journal).report == result.report
-    assert (_dump(journal), _dump(venue_store_path(journal))) == before
+    assert _dump(journal) == before
 
 
 @pytest.mark.parametrize("text", [FAILING_BLOCK, FAILING_EXPRESSION, FAILING_ASSERT],
@@ -314,7 +315,7 @@ def test_the_failing_block_case_covers_a_warning_and_a_wave_that_completes():
 def test_an_uninterrupted_journaled_run_reports_what_run_reports(crash_dir):
     for text in (*EXAMPLE_TEXTS.values(), FAILING_BLOCK):
         journal = crash_dir / f"{plan_hash(text)[:8]}.journal"
-        result = run_journaled(_plan(text), default_market(), journal, source=text)
+        result = run_journaled(text, journal)
         assert result.report == _reference(text)
         _check_venues(journal, result, text)
 
@@ -428,13 +429,10 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty.journal"
     sqlite3.connect(empty).execute("CREATE TABLE t (x)").connection.close()
     _one_line_error(capsys, ["resume", str(empty)], "not a stratplan journal")
-    _one_line_error(capsys, ["resume", str(tmp_path)], "not a journal file")
+    _one_line_error(capsys, ["resume", str(tmp_path)], "is a folder, not a journal")
     assert main(["run", str(plan), "--journal", str(journal), "--format", "json"]) == 0
     capsys.readouterr()
     _one_line_error(capsys, ["run", str(plan), "--journal", str(journal)], "already exists")
-    other = tmp_path / "other.journal"
-    shutil.copy(venue_store_path(journal), venue_store_path(other))
-    _one_line_error(capsys, ["run", str(plan), "--journal", str(other)], "venue store")
     with monkeypatch.context() as patched:
         patched.setenv(FAILPOINT_ENV, "nonsense")
         _one_line_error(capsys, ["run", str(plan), "--journal", str(tmp_path / "x.journal")],
@@ -464,15 +462,18 @@ def test_a_journal_in_use_by_another_process_is_refused(tmp_path, capsys):
 def test_the_journal_is_append_only_and_holds_amounts_as_decimal_strings(tmp_path):
     text = FAILING_BLOCK
     journal = tmp_path / "run.journal"
-    run_journaled(_plan(text), default_market(), journal, source=text)
+    run_journaled(text, journal)
     db = sqlite3.connect(journal)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        meta = dict(db.execute("SELECT name, value FROM meta"))
-        assert meta["plan_text"] == text and meta["plan_hash"] == plan_hash(text)
-        assert json.loads(meta["market"])["prices"]["BTC"] == "67800"
+        assert dict(db.execute("SELECT name, value FROM meta")) == {"format": FORMAT}
+        (header,) = db.execute("SELECT body FROM events WHERE seq = 1 AND kind = 'begin'")
+        header = json.loads(header[0])
+        assert header["plan"]["text"] == text and header["sets"] == {}
+        assert header["market"]["from"] == "builtin" and "BTC: 67800" in header["market"]["text"]
         kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]
-        assert kinds[-1] == "end" and kinds.count("intent") == kinds.count("result")
+        assert kinds[0] == "begin" and kinds[-1] == "end"
+        assert kinds.count("intent") == kinds.count("result")
         # Every intent is written before its result.
         order = {}
         for kind, node in db.execute("SELECT kind, node FROM events WHERE node IS NOT NULL "
@@ -493,15 +494,10 @@ def test_the_journal_is_append_only_and_holds_amounts_as_decimal_strings(tmp_pat
             db.execute("DELETE FROM events")
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             db.execute("UPDATE meta SET value = 'x'")
+        assert {t for (t,) in db.execute("SELECT DISTINCT typeof(amount) FROM venue_books")} \
+            == {"text"}
     finally:
         db.close()
-    store = sqlite3.connect(venue_store_path(journal))
-    try:
-        assert store.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert {t for (t,) in store.execute("SELECT DISTINCT typeof(amount) FROM books")} == \
-            {"text"}
-    finally:
-        store.close()
 
 
 def test_idempotency_keys_depend_on_plan_node_and_attempt_only():
@@ -525,8 +521,7 @@ def test_an_atomic_block_is_one_key_and_every_operation_carries_it(tmp_path):
 
     text = EXAMPLE_TEXTS["leveraged_restaking_atomic.plan"]
     executors = {family: Spy(e) for family, e in discover().items()}
-    run_journaled(_plan(text), default_market(), tmp_path / "j", source=text,
-                  executors=executors)
+    run_journaled(text, tmp_path / "j", executors=executors)
     block = idempotency_key(plan_hash(text), "entry/leverage", 1)
     assert seen[:6] == [(block, part) for part in range(6)]
     assert len({key for key, _ in seen}) == 1 + 4  # the block, two transfers, two perps
@@ -639,8 +634,7 @@ def test_a_venue_that_cannot_tell_stops_the_resume_with_a_clear_message(tmp_path
 def test_awaited_executors_are_journaled_too(tmp_path):
     text = EXAMPLE_TEXTS["leveraged_restaking_atomic.plan"]
     log = tmp_path / "orders.log"
-    result = run_journaled(_plan(text), default_market(), tmp_path / "j", source=text,
-                           executors=_counted(log))
+    result = run_journaled(text, tmp_path / "j", executors=_counted(log))
     assert result.report == _reference(text)
     assert len(log.read_text().splitlines()) == 6 + 4
 
@@ -686,9 +680,9 @@ def _where_killed(journal: Path) -> str:
         db.close()
     if not open_intents:
         return "between nodes"
-    store = sqlite3.connect(venue_store_path(journal))
+    store = sqlite3.connect(journal)
     try:
-        executed = store.execute("SELECT COUNT(*) FROM executed WHERE key = ?",
+        executed = store.execute("SELECT COUNT(*) FROM venue_executed WHERE key = ?",
                                  (open_intents[0],)).fetchone()[0]
     finally:
         store.close()
