@@ -34,6 +34,7 @@ _COMMANDS = {
     "sweep": "stratplan.commands.sweep",
     "series": "stratplan.commands.series",
     "resume": "stratplan.commands.resume",
+    "evm": "stratplan.commands.evm",
     "explain": "stratplan.commands.explain",
     "lsp": "stratplan.commands.lsp",
 }

@@ -41,6 +41,8 @@ def register(sub: Any) -> None:
                      help="write an append-only journal (SQLite) so that `stratplan resume "
                           "FILE` can finish the run after a crash (default: no journal)")
     set_option(run)
+    from stratplan.commands.evm import add_executor_options
+    add_executor_options(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -62,6 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     refuse_steps_with_json(args)
     plan, market, dag, checked = sound_plan(args.path, args.market, lets=args.set)
     market, dag = _series_start(args, plan, market, dag)  # journaled too: the same prices
+    if args.executor == "evm":  # every on-chain node as a transaction on a local chain
+        from stratplan.commands.evm import run_evm
+        return run_evm(args, plan, market, dag)
     if args.journal is not None:
         # The journal reads the plan's files into its header and runs what the header
         # says, so that a resume runs the same (docs/journal.md).
