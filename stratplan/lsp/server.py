@@ -2,22 +2,28 @@
 
 One analysis per open document, recomputed when its text changes (off the event loop);
 diagnostics are published on open and save, and after a pause in typing (debounced,
-`debounceMs` in the initialization options) when it changes. Each handler converts the
-LSP position to a plan position and asks the module that holds the feature.
+`debounceMs` in the initialization options, 0 to 10 s) when it changes. Each handler
+converts the LSP position to a plan position and asks the module that holds the feature.
+What reaches the server is held to bounds (`transport`): message sizes, undecodable
+requests (answered with an error), documents read from disk (regular files only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from stratplan import __version__
+from stratplan.dsl.files import FileRefused, read_regular
+from stratplan.dsl.parser import MAX_FILE_BYTES
 from stratplan.lsp.actions import code_actions, formatting
 from stratplan.lsp.analysis import Analysis, analyse, lsp_diagnostics, market_of_text
 from stratplan.lsp.completion import completions
@@ -25,8 +31,10 @@ from stratplan.lsp.hover import hover
 from stratplan.lsp.positions import Positions
 from stratplan.lsp.replay import Replay
 from stratplan.lsp.symbols import definition, document_symbols
+from stratplan.lsp.transport import REFUSED, BoundedReader, StratplanProtocol
 
 DEBOUNCE_SECONDS = 0.3
+MAX_DEBOUNCE_SECONDS = 10.0
 
 
 class StratplanServer(LanguageServer):
@@ -34,20 +42,50 @@ class StratplanServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("stratplan", __version__,
-                         text_document_sync_kind=types.TextDocumentSyncKind.Full)
+                         text_document_sync_kind=types.TextDocumentSyncKind.Full,
+                         protocol_cls=StratplanProtocol)
         self.debounce = DEBOUNCE_SECONDS
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+
+    def report_server_error(self, error: Exception, source: object) -> None:
+        """A body that could not be decoded is answered with a ParseError (id null); other
+        errors are shown to the user, as pygls does."""
+        if source is JsonRpcException and isinstance(error, (ValueError, RecursionError)):
+            protocol = self.protocol
+            if isinstance(protocol, StratplanProtocol):
+                protocol.answer_unparsable(error)
+                return
+        super().report_server_error(error, source)  # type: ignore[arg-type]
 
     def positions(self, text: str) -> Positions:
         """Position conversion in the encoding negotiated with the client."""
         codec = self.workspace.position_codec
         return Positions(text, codec.client_num_units)
 
+    def document(self, uri: str) -> tuple[str, int | None]:
+        """A document's text and version: the client's copy when it opened the document,
+        else the file on disk, read only when it is a regular file within the plan size
+        limit (a FIFO or a device is refused, never waited on); an InvalidParams error
+        (answered to the request) otherwise."""
+        opened = self.workspace.text_documents.get(uri)
+        if opened is None:
+            opened = next((d for d in self.workspace.text_documents.values() if d.uri == uri),
+                          None)
+        if opened is not None:
+            return opened.source, opened.version
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        if path is None:
+            raise JsonRpcInvalidParams(f"{uri} is not open")
+        try:
+            data = read_regular(path, MAX_FILE_BYTES, "plan file")
+        except FileRefused as exc:
+            raise JsonRpcInvalidParams(f"{uri} is not open, and {exc}") from None
+        return data.decode("utf-8", "replace"), None
+
     async def analysis(self, uri: str) -> Analysis:
         """The analysis of the document's current text (computed off the event loop)."""
-        document = self.workspace.get_text_document(uri)
-        text, version = document.source, document.version
+        text, version = self.document(uri)
         cached = self.analyses.get(uri)
         if cached is not None and cached[0] == version and cached[1].text == text:
             return cached[1]
@@ -65,10 +103,9 @@ class StratplanServer(LanguageServer):
 
     async def publish(self, uri: str) -> None:
         """Lint the document and publish its diagnostics (skipped when it changed since)."""
-        document = self.workspace.get_text_document(uri)
-        version = document.version
+        version = self.document(uri)[1]
         analysis = await self.analysis(uri)
-        if self.workspace.get_text_document(uri).version != version:
+        if self.document(uri)[1] != version:
             return
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, version=version,
@@ -94,8 +131,20 @@ def build_server() -> StratplanServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: StratplanServer, params: types.InitializeParams) -> None:
         options = params.initialization_options
-        if isinstance(options, dict) and isinstance(options.get("debounceMs"), (int, float)):
-            ls.debounce = max(float(options["debounceMs"]), 0.0) / 1000
+        wanted = options.get("debounceMs") if isinstance(options, dict) else None
+        if isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
+            # A pause of 0 to 10 s; anything else (1e400 is infinite) keeps the default.
+            seconds = float(wanted) / 1000 if abs(wanted) < 1e12 else float("inf")
+            if 0 <= seconds <= MAX_DEBOUNCE_SECONDS:
+                ls.debounce = seconds
+
+    @server.feature(REFUSED)
+    def refused(ls: StratplanServer, params: object) -> None:
+        declared = str(getattr(params, "bytes", "?")).lstrip("0") or "0"
+        ls.window_log_message(types.LogMessageParams(
+            type=types.MessageType.Error,
+            message=f"stratplan: a message of {declared} bytes was refused (the limit is "
+                    f"{getattr(params, 'limit', '?')} bytes)"))
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: StratplanServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -135,33 +184,35 @@ def build_server() -> StratplanServer:
                     types.CompletionOptions(trigger_characters=[" ", "(", ","]))
     async def on_completion(ls: StratplanServer,
                             params: types.CompletionParams) -> types.CompletionList:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        positions = ls.positions(document.source)
+        uri = params.text_document.uri
+        source, _ = ls.document(uri)
+        positions = ls.positions(source)
         line, column = positions.from_lsp(params.position)
-        cached = ls.analyses.get(params.text_document.uri)
+        cached = ls.analyses.get(uri)
         market = cached[1].market if cached is not None else None
         if market is None:
-            path = to_fs_path(document.uri) if document.uri.startswith("file:") else None
-            market = market_of_text(document.source, Path(path).parent if path else None)
+            path = to_fs_path(uri) if uri.startswith("file:") else None
+            market = market_of_text(source, Path(path).parent if path else None)
         return types.CompletionList(is_incomplete=False,
-                                    items=completions(document.source, line, column, market))
+                                    items=completions(source, line, column, market))
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     def on_definition(ls: StratplanServer,
                       params: types.DefinitionParams) -> types.Location | None:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        positions = ls.positions(document.source)
+        source, _ = ls.document(params.text_document.uri)
+        positions = ls.positions(source)
         line, column = positions.from_lsp(params.position)
-        target = definition(document.source, line, column)
+        target = definition(source, line, column)
         if target is None:
             return None
-        return types.Location(uri=document.uri, range=positions.span_range(target.span))
+        return types.Location(uri=params.text_document.uri,
+                              range=positions.span_range(target.span))
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def on_symbols(ls: StratplanServer,
                    params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        return document_symbols(document.source, ls.positions(document.source))
+        source, _ = ls.document(params.text_document.uri)
+        return document_symbols(source, ls.positions(source))
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
     async def on_formatting(ls: StratplanServer, params: types.DocumentFormattingParams
@@ -180,9 +231,28 @@ def build_server() -> StratplanServer:
     return server
 
 
+class _OneLine(logging.Formatter):
+    """pygls's log on stderr, one line a record: an exception by its type and message, not
+    its traceback (the client has had its answer; stderr is the editor's log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        first = (record.getMessage().strip().splitlines() or [""])[0]
+        text = f"stratplan lsp: {record.levelname.lower()}: {first}"
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {error})"
+        return " ".join(text.split())[:2000]
+
+
 def serve() -> int:
-    """Serve LSP over stdin/stdout until the client says `exit`."""
-    build_server().start_io()
+    """Serve LSP over stdin/stdout until the client says `exit` (or closes stdin)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    handler.setLevel(logging.WARNING)
+    log = logging.getLogger("pygls")
+    log.addHandler(handler)
+    log.propagate = False
+    build_server().start_io(stdin=BoundedReader(sys.stdin.buffer))  # type: ignore[arg-type]
     if sys.stdout.closed:  # the transport closed it: the caller's final flush must not fail
         sys.stdout = open(os.devnull, "w", encoding="utf-8")
     return 0
