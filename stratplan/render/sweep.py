@@ -128,6 +128,16 @@ def plot_png(sweep: Sweep, plan_name: str, metric: str) -> bytes:
         if best is not None:
             ax.plot([xs[best]], [numbers[best]], marker="*", markersize=16, color="crimson",
                     linestyle="none", label="best")
+        failed = [i for i, row in enumerate(sweep.rows) if row["status"] == "failed"]
+        if failed:  # ran, but a phase or trigger failed: hollow, as the heatmap hatches them
+            ax.plot([xs[i] for i in failed], [numbers[i] for i in failed], marker="o",
+                    markersize=11, markerfacecolor="none", markeredgecolor="#e76f51",
+                    linestyle="none", label="failed")
+        liquidated = [i for i, row in enumerate(sweep.rows) if _liquidated(row)]
+        if liquidated:
+            ax.plot([xs[i] for i in liquidated], [numbers[i] for i in liquidated], marker="v",
+                    color="#d62828", linestyle="none", label="liquidated")
+        if failed or liquidated or best is not None:
             ax.legend()
         for i, row in enumerate(sweep.rows):
             if row["status"] == "error":

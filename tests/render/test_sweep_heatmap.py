@@ -36,3 +36,12 @@ def test_a_liquidated_point_gets_a_red_corner_and_others_none():
     counts = [_red_pixels(plot_png(s, "p", "return")) for s in (calm, one, two)]
     assert counts[0] < 50 < counts[1]  # the frame of the best point is crimson, not this red
     assert counts[2] > counts[1] * 1.6  # two corners draw about twice the red of one
+
+
+def test_the_line_plot_marks_failed_and_liquidated_points():
+    axis = [Axis("a", (Decimal(1), Decimal(2), Decimal(3)))]
+    points = [{"a": v} for v in axis[0].values]
+    calm = Sweep(axis, points, [_row("ok", 0)] * 3)
+    marked = Sweep(axis, points, [_row("ok", 0), _row("failed", 0), _row("ok", 2)])
+    assert _red_pixels(plot_png(calm, "p", "return")) < 20
+    assert _red_pixels(plot_png(marked, "p", "return")) > 20  # the liquidated triangle
