@@ -22,6 +22,7 @@ from stratplan.executors.accounts import (
 )
 from stratplan.executors.ledger import Book
 from stratplan.executors.market import LendingVenue, Market
+from stratplan.executors.oracle import oracle_price
 from stratplan.executors.rates import carry
 from stratplan.interpreter.dag import Dag
 from stratplan.interpreter.engine import Outcome
@@ -68,20 +69,24 @@ def health_table(monitor: PositionMonitor, market: Market) -> dict[str, str | No
 
 def lending_table(monitor: PositionMonitor, market: Market) -> dict[str, dict[str, Any]]:
     """Each lending account: e-mode in use, health, what it may still borrow (USD, under the
-    e-mode in use), collateral and debt in USD, leverage (collateral / equity), and the
-    price of each collateral asset, others fixed, at which health reaches 1."""
+    e-mode in use), collateral and debt in USD at the venue's oracle prices, leverage
+    (collateral / equity), the oracle price of each collateral asset, others fixed, at which
+    health reaches 1, and (v3) each collateral's oracle and market price side by side."""
     table: dict[str, dict[str, Any]] = {}
     for venue in _lending_venues(monitor, market):
         account = lending_account(monitor, market, venue)
+        held = sorted(monitor.items("collateral", venue))
         prices = {asset: collateral_liquidation_price(monitor, market, venue, asset)
-                  for asset in sorted(monitor.items("collateral", venue))}
+                  for asset in held}
         table[venue] = {
             "emode": account.emode, "health": _optional(account.health),
             "borrow_capacity_usd": dec(account.borrow_room_usd),
             "collateral_usd": dec(account.collateral_usd), "debt_usd": dec(account.debt_usd),
             "leverage": _optional(account.leverage),
             "liquidation_price": {asset: dec(price) for asset, price in prices.items()
-                                  if price is not None}}
+                                  if price is not None},
+            "prices": {asset: {"oracle": dec(oracle_price(market, venue, asset)),
+                               "market": dec(market.price(asset))} for asset in held}}
     return table
 
 

@@ -31,9 +31,9 @@ From 2024-01-01T00:00:00Z, every `step`, for `days` days:
   APR is borrow * U * (1 - 15% reserve factor). weETH is supplied only: its supply APR
   is a small 0.01-0.1%. Rates are written once an hour (every row when the step is longer).
 - **WETH squeeze.** About twice a year (a Poisson arrival of rate 2 a year, never in the
-  first week), demand for WETH loans holds its utilisation at 91-94%, past the 90% kink,
-  for three to ten days: the borrow APR jumps to 11-35%, far above weETH's 3% staking
-  APR, and a loop borrowing WETH against weETH pays more than it earns.
+  first week), demand for WETH loans holds its utilisation at 91-94% or above, past the
+  90% kink, for three to ten days: the borrow APR jumps above 11%, far above weETH's 3%
+  staking APR, and a loop borrowing WETH against weETH pays more than it earns.
 """
 
 from __future__ import annotations

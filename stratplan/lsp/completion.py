@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from stratplan.dsl.keywords import keywords
 from stratplan.executors.market import CexVenue, Market, default_market
-from stratplan.interpreter.evaluate import FUNCTIONS
+from stratplan.interpreter.evaluate import FUNCTION_HELP, FUNCTIONS
 from stratplan.interpreter.report import dec
 from stratplan.lsp.positions import split_lines
 from stratplan.lsp.symbols import outline
@@ -57,6 +57,7 @@ def completions(text: str, line: int, column: int,
               for pair, where in sorted(pairs.items())]
     items += [types.CompletionItem(label=name, kind=types.CompletionItemKind.Function,
                                    detail=f"{name}({', '.join(args)})",
+                                   documentation=FUNCTION_HELP.get(name),
                                    insert_text=f"{name}(")
               for name, args in sorted(FUNCTIONS.items())]
     items += [types.CompletionItem(label=s.name, kind=types.CompletionItemKind.Constant,

@@ -1,4 +1,5 @@
-"""Hovers: the simulated state right after an instruction, or a diagnostic code's page.
+"""Hovers: the simulated state right after an instruction, a diagnostic code's page, or a
+state function's meaning (with `oracle(V, T)`'s value beside the market price).
 
 On an instruction: the dry run's state right after it (the balances it touched, before and
 after, the health of every lending venue in use, the gas so far); inside an atomic block,
@@ -11,15 +12,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.formatter import format_expr, format_instruction
 from stratplan.dsl.models import Assert, AtomicBlock, Repeat
+from stratplan.executors.errors import MarketError
+from stratplan.executors.oracle import oracle_price
+from stratplan.interpreter.evaluate import FUNCTION_HELP, FUNCTIONS
 from stratplan.interpreter.lint.codes import CODES, explain
 from stratplan.interpreter.report import dec
 from stratplan.lsp.analysis import Analysis
-from stratplan.lsp.positions import contains
+from stratplan.lsp.positions import contains, split_lines
 from stratplan.lsp.replay import StateAfter
 from stratplan.lsp.statements import holds, last_statement, statement_at
-from stratplan.lsp.tokens import code_at
+from stratplan.lsp.tokens import code_at, line_tokens
 
 
 def _number(value: Decimal) -> str:
@@ -63,12 +68,54 @@ def _explain_markdown(code: str) -> str | None:
     return page.strip() if page else None
 
 
+def _call_at(text: str, line: int, column: int) -> tuple[str, list[str]] | None:
+    """(function, its word arguments) when the position is on the name of a state
+    function's call (`oracle(aave, weETH)`), else None."""
+    lines = split_lines(text)
+    if not 1 <= line <= len(lines):
+        return None
+    found = line_tokens(lines[line - 1], line)
+    for index, token in enumerate(found):
+        if token.column <= column < token.end_column and token.text in FUNCTIONS and \
+                index + 1 < len(found) and found[index + 1].text == "(":
+            args: list[str] = []
+            for inner in found[index + 2:]:
+                if inner.text == ")":
+                    break
+                if inner.is_word:
+                    args.append(inner.text)
+            return token.text, args
+    return None
+
+
+def function_markdown(analysis: Analysis, func: str, args: list[str]) -> str:
+    """A state function's signature and meaning; for `oracle(V, T)` and `price(T)` on the
+    plan's market, the value now (the oracle beside the market price)."""
+    names = {"venue": "V", "asset": "T"}
+    signature = ", ".join(names[kind] for kind in FUNCTIONS[func])
+    text = f"**`{func}({signature})`**: {FUNCTION_HELP.get(func, '')}"
+    market = analysis.market
+    try:
+        if market is not None and func == "oracle" and len(args) == 2:
+            venue, asset = args
+            with arithmetic():
+                oracle, price = oracle_price(market, venue, asset), market.price(asset)
+            text += (f"\n\n`{venue}` values {asset} at {_number(oracle)} USD on this plan's "
+                     f"market (market price {_number(price)} USD)")
+        elif market is not None and func == "price" and len(args) == 1:
+            text += f"\n\n{args[0]}: {_number(market.price(args[0]))} USD on this plan's market"
+    except MarketError:
+        pass
+    return text
+
+
 def hover(analysis: Analysis, line: int, column: int) -> str | None:
     """Markdown for a hover at a plan position, or None."""
     code = code_at(analysis.text, line, column)
     if code is not None:
         return _explain_markdown(code)
-    parts: list[str] = []
+    call = _call_at(analysis.text, line, column)
+    parts: list[str] = [] if call is None else [function_markdown(analysis, *call)]
     plan = analysis.plan
     found = statement_at(plan, line, column) if plan is not None else None
     if found is not None:

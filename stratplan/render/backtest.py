@@ -1,5 +1,5 @@
-"""The backtest report (`stratplan backtest`): the summary, PnL attribution and events as
-text, every step as CSV, and value, health and exposure over time as a PNG. The JSON report
+"""The backtest report (`stratplan backtest`): the summary, PnL attribution, events and the
+last fills as text, every step as CSV, and value, health and exposure over time as a PNG. The JSON report
 is `stratplan.interpreter.time.metrics.report` as it is."""
 
 from __future__ import annotations
@@ -43,22 +43,52 @@ def render_csv(result: Any) -> str:
     return out.getvalue()
 
 
+FILLS_SHOWN = 20
+
+
+def _fills(fills: list[dict[str, Any]]) -> list[str]:
+    """The last FILLS_SHOWN fills, one line each, and how many there were."""
+    from stratplan.terminal import shown
+    if not fills:
+        return []
+    last = fills[-FILLS_SHOWN:]
+    head = "Fills" if len(last) == len(fills) else f"Fills (the last {len(last)} of {len(fills)})"
+    lines = ["", head]
+    for fill in last:
+        side = f" {fill['side']}" if fill["side"] else ""
+        price = f" @ {readable(fill['price'])}" if fill["price"] is not None else ""
+        fee = f", fee {readable(fill['fee_usd'])} USD" if fill["fee_usd"] not in (None, "0") else ""
+        pnl = (f", pnl {readable(fill['realised_pnl_usd'])} USD"
+               if fill["realised_pnl_usd"] is not None else "")
+        where = f" ({shown(fill['node'])})" if fill["node"] else ""
+        lines.append(f"  {fill['time']} {fill['kind']}{side} {readable(fill['amount'])} "
+                     f"{shown(fill['asset'])}{price} on {shown(fill['venue'])}{fee}{pnl}{where}")
+    return lines
+
+
 def render_text(data: dict[str, Any], path: str) -> str:
-    """The text report: summary, PnL attribution, events."""
+    """The text report: summary, PnL attribution, events, the last fills."""
     from stratplan.terminal import shown
     s = data["summary"]
+    bench = s.get("benchmark") or {}
     lines = [f"backtest {shown(data['plan'])} ({shown(path)}): {data['status']}",
              f"  {data['start']} to {data['end']}, {data['steps']} steps", "",
              "Summary",
              f"  value      {readable(s['value_start'])} -> {readable(s['value_end'])} USD",
-             f"  return     {_percent(s['return'])}   APR {_percent(s['apr'])}",
+             f"  return     {_percent(s['return'])}   APR {_percent(s['apr'])}   "
+             f"CAGR {_percent(s.get('cagr'))}",
+             f"  hold       {readable(bench.get('value_end'))} USD, "
+             f"return {_percent(bench.get('return'))} (the starting holdings, untouched)",
              f"  drawdown   {_percent(s['max_drawdown'])}"
              + (f" ({s['max_drawdown_from']} to {s['max_drawdown_to']})"
                 if s["max_drawdown_from"] else ""),
              f"  sharpe     {readable(s['sharpe'])}   sortino {readable(s['sortino'])}"]
     for venue, low in s["min_health"].items():
         lines.append(f"  min health {shown(venue)} {readable(low['value'])} at {low['time']}")
-    lines.append(f"  liquidations {s['liquidations']}")
+    written = sum((Decimal(e["written_off_usd"]) for e in data["events"]
+                   if e["kind"] == "bad_debt"), Decimal(0))
+    lines.append(f"  liquidations {s['liquidations']}"
+                 + (f", bad debt written off {readable(str(written))} USD" if written else ""))
     for name, count in s["firings"].items():
         lines.append(f"  trigger {shown(name)}: {count} firing(s)")
     lines += ["", "PnL attribution (USD)"]
@@ -90,6 +120,7 @@ def render_text(data: dict[str, Any], path: str) -> str:
             where = f" line {event['line']}" if event["line"] else ""
             lines.append(f"  {event['time']} {event['kind']}{code} {shown(str(who))}{where}: "
                          f"{shown(event['message'])}")
+    lines += _fills(data.get("fills", []))
     return "\n".join(lines) + "\n"
 
 

@@ -109,7 +109,9 @@ def _balances(report: dict[str, Any]) -> Table:
 
 def _lending(report: dict[str, Any]) -> list[Table]:
     positions = _table("Lending positions", "venue", "asset", "collateral", "debt",
-                       "liquidation price", right=("collateral", "debt", "liquidation price"))
+                       "oracle price", "market price", "liquidation price",
+                       right=("collateral", "debt", "oracle price", "market price",
+                              "liquidation price"))
     accounts = _table("Lending accounts", "venue", "e-mode", "health", "collateral", "debt",
                       "can borrow", "lev.",
                       right=("health", "collateral", "debt", "can borrow", "lev."))
@@ -118,10 +120,14 @@ def _lending(report: dict[str, Any]) -> list[Table]:
     for venue in sorted(set(collateral) | set(debt)):
         account = lending.get(venue, {})
         prices = account.get("liquidation_price", {})
+        quotes = account.get("prices", {})
         for asset in sorted(set(collateral.get(venue, {})) | set(debt.get(venue, {}))):
             held, owed = collateral.get(venue, {}).get(asset), debt.get(venue, {}).get(asset)
+            quote = quotes.get(asset, {})
             positions.add_row(_cell(venue), _cell(asset), _cell(readable(held) if held else ""),
                               _cell(readable(owed) if owed else ""),
+                              _cell(readable(quote["oracle"]) if quote else ""),
+                              _cell(readable(quote["market"]) if quote else ""),
                               _cell(readable(prices[asset]) if asset in prices else ""))
         if account:
             health = account["health"]
@@ -131,7 +137,9 @@ def _lending(report: dict[str, Any]) -> list[Table]:
                              _num(account["collateral_usd"]), _num(account["debt_usd"]),
                              _num(account["borrow_capacity_usd"]),
                              _cell("none" if leverage is None else readable(leverage) + "x"))
-    positions.caption = "liquidation price: the asset's USD price, others fixed, at health 1"
+    positions.caption = ("oracle price: what the venue values collateral at (health, LTV, "
+                         "liquidations); liquidation price: the oracle price, others fixed, "
+                         "at health 1")
     tables = [positions]
     if accounts.row_count:
         accounts.caption = "in USD; can borrow: what `borrow max` may take; lev. = collateral / equity"
