@@ -191,9 +191,12 @@ def _call(expr: Any, scope: Scope) -> Decimal:
     if market is None:
         raise NotConstant(expr.func)
     try:
-        return _state(expr.func, args, scope.ledger, market)
+        value = _state(expr.func, args, scope.ledger, market)
     except (MarketError, ExecutionError) as exc:
         raise EvalError("SP103", str(exc), expr.span) from None
+    if value.is_finite() and value.adjusted() >= 30:  # beyond 1e30 (a series' huge price): SP110
+        return _checked(value, expr)
+    return value
 
 
 def _argument(arg: Any, kind: str) -> str:

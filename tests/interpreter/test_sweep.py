@@ -274,7 +274,9 @@ def test_cache_keys_and_files(tmp_path):
     assert key != point_key("e", {"a": Decimal("1.5"), "b": Decimal(2)})
     cache = Cache(tmp_path)
     assert cache.get(key) is None
-    cache.put(key, {"status": "ok"})
-    assert cache.get(key) == {"key": key, "status": "ok"}
+    row = {"status": "error", "summary": None, "pnl": None, "error": "line 3: SP104 zero",
+           "deterministic": True}
+    cache.put(key, row)
+    assert cache.get(key) == {"key": key, **row}
     (tmp_path / key[:2] / f"{key}.json").write_text("{broken")
     assert cache.get(key) is None  # an unreadable entry is recomputed, not an error
