@@ -30,6 +30,7 @@ linter reports it as SP500 at the `use series` line, the CLI as a one-line error
 
 from __future__ import annotations
 
+import difflib
 import re
 from array import array
 from collections.abc import Iterator
@@ -201,7 +202,8 @@ _VENUE_KIND = {"funding": "cex", "supply": "lending", "borrow": "lending"}
 def unknown_in_market(series: Series, market: Market) -> str | None:
     """Why a column of the series names an asset or a venue the market does not know (a
     typo such as `price.BTCC` or `funding.binace.BTC` would otherwise leave the market's
-    constant in force, silently), or None. A known asset the plan never uses is fine."""
+    constant in force, silently), or None. A known asset the plan never uses is fine. The
+    message suggests the column meant when a known name is close (`funding.binance.BTC`)."""
     for col in series.columns.values():
         venue_kind = _VENUE_KIND.get(col.kind)
         if venue_kind is not None:
@@ -209,12 +211,24 @@ def unknown_in_market(series: Series, market: Market) -> str | None:
             if venue is None or venue.kind != venue_kind:
                 known = sorted(n for n, v in market.venues.items() if v.kind == venue_kind)
                 return (f"column {col.name!r}: the market has no {venue_kind} venue "
-                        f"{col.key[0]!r} (its {venue_kind} venues: {', '.join(known) or 'none'})")
+                        f"{col.key[0]!r} (its {venue_kind} venues: {', '.join(known) or 'none'})"
+                        + _meant(col, 0, known))
         asset = col.key[-1]
         if asset not in market.prices:
             return (f"column {col.name!r}: the market has no asset {asset!r} (its assets: "
-                    f"{', '.join(sorted(market.prices))})")
+                    f"{', '.join(sorted(market.prices))})"
+                    + _meant(col, len(col.key) - 1, sorted(market.prices)))
     return None
+
+
+def _meant(col: Column, part: int, known: list[str]) -> str:
+    """`; did you mean funding.binance.BTC?` when a known name is close to the unknown one."""
+    close = difflib.get_close_matches(col.key[part], known, n=1, cutoff=0.7)
+    if not close:
+        return ""
+    key = list(col.key)
+    key[part] = close[0]
+    return f"; did you mean {'.'.join((col.kind, *key))}?"
 
 
 def _cells(line: bytes) -> list[bytes]:
