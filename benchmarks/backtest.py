@@ -1,6 +1,7 @@
 """Backtest throughput (issue 13): steps per second for the leveraged restaking plan with two
-triggers (examples/leveraged_restaking_over_time.plan) over a synthetic year of minutes, and
-the ratio to a hand-written plain-Python Decimal loop doing the same accrual and checks.
+triggers (PLAN below: v2's examples/leveraged_restaking_over_time.plan, whose `when` on
+health the fast path compiles) over a synthetic year of minutes, and the ratio to a
+hand-written plain-Python Decimal loop doing the same accrual and checks.
 
     python3 benchmarks/backtest.py              # 365 days of 1-minute steps (525,600)
     python3 benchmarks/backtest.py --days 30    # shorter
@@ -19,18 +20,50 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAN = ROOT / "examples" / "leveraged_restaking_over_time.plan"
+# The plan measured since issue 13. The shipped example now deleverages on its carry (v3,
+# issue 24), a condition with arithmetic on state functions that the evaluator reads each
+# step; this one keeps the measurement comparable from release to release.
+PLAN = """plan leveraged_restaking_over_time "weETH loop held a year, deleveraged below 1.15 health"
+holdings { wallet: 15.2 ETH }
+let flash = 48
+let unwind = 8
+phase entry {
+  atomic leverage via instadapp {
+    flash borrow flash WETH from balancer
+    unwrap all WETH
+    stake 63 ETH on etherfi -> weETH
+    supply all weETH to aave
+    borrow flash WETH from aave
+    flash repay all WETH to balancer
+  }
+  assert health(aave) >= 1.2 else "entry leaves too little health"
+}
+trigger deleverage when health(aave) < 1.15 cooldown 1d {
+  atomic unwind via instadapp {
+    flash borrow unwind WETH from balancer
+    repay unwind WETH to aave
+    withdraw unwind * price(WETH) / price(weETH) * 1.01 weETH from aave
+    swap all weETH -> WETH on uniswap
+    flash repay all WETH to balancer
+  }
+}
+trigger weekly every 1w {
+  assert health(aave) > 1.05 else "the loop is close to liquidation"
+}
+"""
 YEAR_SECONDS = Decimal(31_536_000)
 
 
 def plain_loop(series, weeth: Decimal, debt: Decimal) -> tuple[int, int, Decimal]:
     """The same work by hand: per step read prices, rate and APRs; accrue supply (linear)
-    and debt (third-order compounding) at the previous row's APRs; health in e-mode (95%);
+    and debt (third-order compounding) at the previous row's APRs; health in e-mode (95%)
+    at aave's oracle price of weETH (ETH * rate, v3);
     the `when health < 1.15` edge with a 1-day cooldown and the weekly `every`; the value.
     Returns (firings of the when, firings of the every, final health)."""
     times = series.times
     eth = series.column("price", "ETH")
     price_weeth = series.column("price", "weETH")
+    rate = series.column("rate", "weETH")
     supply = series.column("supply", "aave", "weETH")
     borrow = series.column("borrow", "aave", "WETH")
     threshold, level = Decimal("0.95"), Decimal("1.15")
@@ -47,7 +80,7 @@ def plain_loop(series, weeth: Decimal, debt: Decimal) -> tuple[int, int, Decimal
         debt *= 1 + x + x * x / 2 + x * x * x / 6
         supply_apr, borrow_apr = supply.value(row), borrow.value(row)
         p_eth, p_weeth = eth.value(row), price_weeth.value(row)
-        health = weeth * p_weeth * threshold / (debt * p_eth)
+        health = weeth * (p_eth * rate.value(row)) * threshold / (debt * p_eth)
         value = weeth * p_weeth - debt * p_eth
         below = health < level
         if below and not held and now >= blocked:
@@ -82,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     series = read_series(text.encode(), "synthetic minutes")
     read = time.perf_counter()
     del text
-    plan = parse(PLAN.read_text(encoding="utf-8")).plan
+    plan = parse(PLAN).plan
     assert plan is not None
     steps = len(series) - 1
     print(f"series: {len(series):,} rows of 1 minute ({days} days, seed {args.seed}); "

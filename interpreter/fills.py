@@ -69,17 +69,17 @@ def fill_of(op: Any, node: str, result: ExecutionResult, market: Market,
         pnl = result.realised_pnl
         quote_price = _usd_price(market, op.quote)
         realised = pnl * quote_price if pnl is not None and quote_price is not None else None
-        price = result.price if result.price is not None else \
+        traded = result.price if result.price is not None else \
             market.price(op.base) / market.price(op.quote)
         return Fill(None, node, None, op.venue, op.market, op.side, op.pair, result.amount,
-                    price, fee, realised)
+                    traded, fee, realised)
     fill_kind = _CONTRACT_KINDS.get(op.operation)
     if fill_kind is None:
         return None
     venue = op.venue or ""
     side = None
     asset = op.token_in
-    price = result.price
+    price: Decimal | None = result.price
     if fill_kind == "flash":
         side = "borrow" if op.operation == "flash_borrow" else "repay"
     elif fill_kind in ("swap", "stake", "unstake"):
