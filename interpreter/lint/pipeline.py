@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING
 from stratplan.dsl.comments import NOQA
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.diagnostics import Diagnostic
+from stratplan.dsl.files import FileRefused, read_regular
 from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import MAX_FILE_BYTES, ParseResult, parse
 from stratplan.dsl.paths import OutsideFolder, inside_plan_folder
 from stratplan.dsl.performance import paused_gc
 from stratplan.dsl.spans import Span, split_lines
 from stratplan.executors.errors import MarketError
-from stratplan.executors.market import Market, default_market, load_market
+from stratplan.executors.market import (
+    MAX_MARKET_BYTES,
+    Market,
+    default_market,
+    market_from_text,
+)
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import DagError, dry_run_nodes, iteration_of
 from stratplan.interpreter.engine import Engine, run_sync
@@ -45,6 +51,21 @@ class LintResult:
         return sum(1 for d in self.diagnostics if d.severity.value == "warning")
 
 
+def load_market_file(path: str | Path) -> Market:
+    """A market file read through the one file opener (dsl/files.py: a regular file of at
+    most 1 MiB; a FIFO or device is refused before a byte is read) and validated;
+    MarketError with one line saying why not."""
+    try:
+        data = read_regular(path, MAX_MARKET_BYTES, "market file")
+    except FileRefused as exc:
+        raise MarketError(str(exc)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MarketError(f"{path}: not UTF-8 text") from None
+    return market_from_text(text, str(path))
+
+
 def resolve_market(plan: Plan, plan_dir: Path | None,
                    override: Market | None) -> tuple[Market | None, Diagnostic | None]:
     """The market a plan runs against, or an SP111 saying why `use market` cannot be used."""
@@ -62,7 +83,7 @@ def resolve_market(plan: Plan, plan_dir: Path | None,
     except (OSError, RuntimeError, ValueError) as exc:
         return None, diag("SP111", f"market path {plan.market.path!r} cannot be used: {exc}", span)
     try:
-        return load_market(target), None
+        return load_market_file(target), None
     except MarketError as exc:
         return None, diag("SP111", f"market file cannot be used: {exc}", span)
 

@@ -251,9 +251,9 @@ def market_option(value: str | None) -> Market | None:
     if value is None:
         return None
     from stratplan.executors.errors import MarketError
-    from stratplan.executors.market import load_market
+    from stratplan.interpreter.lint.pipeline import load_market_file
     try:
-        return load_market(value)
+        return load_market_file(value)
     except MarketError as exc:
         raise UsageError(f"--market: {exc}") from None
 

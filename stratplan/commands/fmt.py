@@ -44,6 +44,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     from stratplan.dsl.formatter import format_plan
     from stratplan.interpreter.lint.pipeline import LintResult
     from stratplan.render.text import render_text
+    if args.check and args.diff:  # --diff writes nothing and fails on a change already
+        raise UsageError("--check lists the files, --diff shows their changes: give one")
     files = plan_files(args.paths)
     changed = broken = 0
     err = console(stderr=True, soft_wrap=True, highlight=False)

@@ -58,6 +58,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _lint_files(args: argparse.Namespace) -> int:
+    if args.strict and args.exit_zero:  # one of them would do nothing
+        raise UsageError("--strict (warnings fail) and --exit-zero (nothing fails) contradict "
+                         "each other: give one")
     market = market_option(args.market)
     series = series_option(args.series)
     files = plan_files(args.paths)

@@ -15,6 +15,7 @@ from typing import Any
 from stratplan.commands.common import UsageError, check_output, write_output
 from stratplan.commands.time_options import days_option, step_option
 
+DEFAULT_IMPORT_STEP = "1m"
 _EPILOG = "exit codes: 0 series written, 2 usage or input error, 3 internal error"
 
 
@@ -38,9 +39,9 @@ def register(sub: Any) -> None:
                      "Tardis file's exchange)")
     imp.add_argument("--asset", help="asset of every column (default: from the symbol in the "
                      "file name or the Tardis file)")
-    imp.add_argument("--step", type=step_option, default="1m", metavar="D",
+    imp.add_argument("--step", type=step_option, metavar="D",
                      help="Tardis: one price per step, the last of each, a duration "
-                          "(default: %(default)s)")
+                          f"(default: {DEFAULT_IMPORT_STEP})")
     imp.add_argument("-o", "--output", metavar="OUT.csv",
                      help="write here (default: standard output)")
     imp.set_defaults(func=cmd_import)
@@ -88,10 +89,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     from stratplan.interpreter.series.read import SeriesError
     if args.output is not None:
         check_output("-o", args.output, args.files)  # before reading a byte of the dumps
+    step = args.step if args.step is not None else step_option(DEFAULT_IMPORT_STEP)
     try:
-        text, said = import_files(args.files, args.venue, args.asset, args.step)
+        text, said = import_files(args.files, args.venue, args.asset, step)
     except (SeriesError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    kinds = {line.rsplit(": ", 1)[-1] for line in said}
+    # An option that did nothing is refused, never ignored in silence.
+    if args.step is not None and "tardis" not in kinds:
+        raise UsageError("--step buckets the prices of a Tardis file; these inputs are "
+                         f"{', '.join(sorted(kinds))}: drop --step")
+    if args.venue is not None and not kinds & {"funding", "tardis"}:
+        raise UsageError("--venue names the venue of funding columns; these inputs have none "
+                         f"({', '.join(sorted(kinds))}): drop --venue")
     _write(text, args.output, args.files)
     for line in said:
         print(line, file=sys.stderr)

@@ -18,8 +18,13 @@ from stratplan.dsl.models import Plan
 from stratplan.dsl.parser import ParseResult, parse
 from stratplan.dsl.paths import inside_plan_folder
 from stratplan.executors.errors import MarketError
-from stratplan.executors.market import Market, default_market, load_market
-from stratplan.interpreter.lint.pipeline import LintResult, lint_parsed, resolve_market
+from stratplan.executors.market import Market, default_market
+from stratplan.interpreter.lint.pipeline import (
+    LintResult,
+    lint_parsed,
+    load_market_file,
+    resolve_market,
+)
 from stratplan.lsp.positions import Positions
 from stratplan.lsp.replay import Replay, replay_plan
 from stratplan.lsp.tokens import tokens
@@ -101,7 +106,7 @@ def market_of_text(text: str, plan_dir: Path | None) -> Market:
         market, name = found[index + 1], found[index + 2]
         if market.kind == "MARKET" and name.kind == "STRING":
             try:
-                return load_market(inside_plan_folder(plan_dir,
+                return load_market_file(inside_plan_folder(plan_dir,
                                                       name.text[1:-1].replace('\\"', '"')))
             except (OSError, RuntimeError, ValueError, MarketError):  # OutsideFolder: ValueError
                 pass

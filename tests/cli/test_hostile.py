@@ -9,6 +9,7 @@ making `Path.open` / `os.scandir` raise the PermissionError the OS would raise.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,6 +54,14 @@ def deny_read(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             raise PermissionError(13, "Permission denied", str(self))
         return real_open(self, *args, **kwargs)
     monkeypatch.setattr(Path, "open", refusing_open)
+    real_os_open = os.open  # the one file opener (dsl/files.py) opens with os.open
+
+    def refusing_os_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if isinstance(name, (str, os.PathLike)) and \
+                os.path.abspath(name) == os.path.abspath(path):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_os_open(name, flags, *args, **kwargs)
+    monkeypatch.setattr(os, "open", refusing_os_open)
 
 
 def deny_listing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -357,34 +366,17 @@ def test_unknown_explain_code_is_one_line_and_exit_2(capsys, value):
 
 # --- file size: checked before reading, never more than the limit + 1 bytes read -------------
 
-class _ReadSpy:
-    """Wraps a file handle and records how many bytes each read asked for and got."""
-
-    def __init__(self, handle: Any, log: list[tuple[int, int]]) -> None:
-        self.handle, self.log = handle, log
-
-    def __enter__(self) -> _ReadSpy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.close()
-
-    def fileno(self) -> int:
-        return int(self.handle.fileno())
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self.handle.read(size)
-        self.log.append((size, len(data)))
-        return data
-
-
 def _spy_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record how many bytes each read of a file asked for and got (the one file opener,
+    dsl/files.py, reads with os.read)."""
     log: list[tuple[int, int]] = []
-    real_open = Path.open
+    real_read = os.read
 
-    def spying_open(self: Path, *args: Any, **kwargs: Any) -> Any:
-        return _ReadSpy(real_open(self, *args, **kwargs), log)
-    monkeypatch.setattr(Path, "open", spying_open)
+    def spying_read(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        log.append((size, len(data)))
+        return data
+    monkeypatch.setattr(os, "read", spying_read)
     return log
 
 
@@ -411,6 +403,7 @@ def test_a_file_larger_than_its_stat_says_is_read_only_to_the_limit(capsys, tmp_
 
     class _Small:
         st_size = 10
+        st_mode = stat.S_IFREG | 0o644
 
     calls: list[int] = []
 
