@@ -24,7 +24,7 @@ slippage); the price part is what is left, so the parts add up exactly to end - 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -66,7 +66,13 @@ from stratplan.interpreter.time.results import (
     Notice,
     Snapshot,
 )
-from stratplan.interpreter.time.triggers import TriggerState, compile_condition, due, trigger_phase
+from stratplan.interpreter.time.triggers import (
+    TriggerState,
+    compile_condition,
+    due,
+    names_read,
+    trigger_phase,
+)
 
 ZERO = Decimal(0)
 
@@ -196,12 +202,20 @@ class Backtest:
         return self.columns[key]
 
     # --- step 1: prices and rates ---------------------------------------------------------
-    def apply_row(self, row: int) -> list[tuple[str, Decimal]]:
+    def apply_row(self, row: int, live: Container[str] | None = None
+                  ) -> list[tuple[str, Decimal]]:
         """Prices and asset rates of the row take effect; returns the rates that changed,
-        as (asset, previous rate)."""
+        as (asset, previous rate).
+
+        With `live`, the rates and derived prices of rate-bearing assets not in it are left
+        as they are: the caller knows nothing reads them before it calls `apply_row(row)`
+        again without `live` (every rate and derived price is a function of its row alone,
+        so that call brings them all to the row's values at once)."""
         prices, assets = self.market.prices, self.market.assets
         changed: list[tuple[str, Decimal]] = []
         for asset, info, col, apr in self.moving_rates:
+            if live is not None and asset not in live:
+                continue
             value = col.value(row) if col is not None else None
             if value is None:
                 if apr:
@@ -229,6 +243,8 @@ class Backtest:
             if value is not None and market.oracle_feed().get(asset) != value:
                 market.set_oracle_feed(asset, value)
         for asset, underlying in self.derived:
+            if live is not None and asset not in live:
+                continue
             if underlying in prices:
                 # Derived once the underlying moved or the rate grew.
                 rate = assets[asset].rate
@@ -290,26 +306,32 @@ class Backtest:
                                        f"{what} is {used}", span))
         return constant or ZERO
 
-    def accrue(self, row: int, parts: dict[str, Decimal]) -> None:
+    def accrue(self, row: int, parts: dict[str, Decimal],
+               order: Mapping[str, list[tuple[str, str]]] | None = None) -> None:
         """Interest over the interval before `row` at the previous row's APRs; funding.
-        Books in (venue, asset) order."""
+        Books in (venue, asset) order: `order` gives each book's keys sorted (Readings
+        keeps them with its layout), else they are sorted here."""
         monitor, prices, books = self.monitor, self.market.prices, self.monitor.books
+        if order is None:
+            order = {book: sorted(books[book]) for book in ("collateral", "debt", "position")}
+        elif not (order["collateral"] or order["debt"] or order["position"]):
+            return
         times = self.series.times
         interval = times[row] - times[row - 1]
         dt = self.intervals.get(interval)
         if dt is None:  # rows are usually evenly spaced: one division per spacing
             dt = self.intervals[interval] = accrual.years(interval)
-        for venue, asset in sorted(books["collateral"]):
+        for venue, asset in order["collateral"]:
             apr = self._apr("supply", venue, asset, row - 1)
             if apr:
                 units = accrual.accrue_supply(monitor, venue, asset, apr, dt)
                 parts["supply_interest"] += units * prices[asset]
-        for venue, asset in sorted(books["debt"]):
+        for venue, asset in order["debt"]:
             apr = self._apr("borrow", venue, asset, row - 1)
             if apr:
                 units = accrual.accrue_borrow(monitor, venue, asset, apr, dt)
                 parts["borrow_interest"] -= units * prices[asset]
-        for venue, pair in sorted(books["position"]):
+        for venue, pair in order["position"]:
             self._funding(row, venue, pair, parts)
 
     def _funding(self, row: int, venue: str, pair: str, parts: dict[str, Decimal]) -> None:
@@ -475,27 +497,41 @@ def _run(plan: Plan, market: Market, series: Series,
     readings = Readings(monitor, bt.market)
     readings.refresh()
     health: Callable[[], Mapping[str, Decimal | None]] | None = None
+    # Rate-bearing assets whose rate and derived price a step must keep up to date: those
+    # the books hold and those a `when` condition names (None: all of them, when some
+    # condition goes through the evaluator). Firings and the end bring the rest up to date.
+    watched: set[str] | None = None
     if not reference:
         health = readings.health
+        watched = set()
         for state in states:
             condition = getattr(state.trigger, "when", None)
             if condition is not None:
                 state.compiled = compile_condition(condition, scope)
+                if state.compiled is None:
+                    watched = None
+                elif watched is not None:
+                    watched |= names_read(condition, scope)
+    live: set[str] | None = None
+    held: frozenset[str] | None = None
     dags: dict[str, Dag] = {}
     times = series.times
     total = len(times)
     previous = snap.value
-    positions, snapshots, subtract = monitor.books["position"], result.snapshots, EXACT.subtract
+    snapshots, subtract = result.snapshots, EXACT.subtract
     for row in range(1, total):
         now = times[row]
         parts = dict.fromkeys(PARTS, ZERO)
-        changed = bt.apply_row(row)
+        if watched is not None and readings.held is not held:
+            held = readings.held
+            live = watched | held
+        changed = bt.apply_row(row, live)
         if changed:
             _staking(bt, changed, parts, None if reference else readings)
-        bt.accrue(row, parts)
+        bt.accrue(row, parts, None if reference else readings.accrual_order)
         readings.refresh()
         before = _health(bt) if reference else readings.health()
-        if reference or positions or readings.below_one():
+        if reference or readings.below_one() or not readings.perps_safe():
             found = liquidate(monitor, bt.market)
             if found:
                 record_liquidations(found, now, bt.liquidation_span, result.events, fills,
@@ -503,7 +539,7 @@ def _run(plan: Plan, market: Market, series: Series,
                 readings.refresh()
         for state in states:
             if due(state, now, scope, result, health):
-                _fire(bt, result, state.trigger, now, dags, parts)
+                _fire(bt, result, state.trigger, row, dags, parts)
                 readings.refresh()
         if reference:
             snap = _snapshot(bt, now, parts)
@@ -516,6 +552,8 @@ def _run(plan: Plan, market: Market, series: Series,
         snapshots.append(snap)
         if progress is not None:
             progress(row, total)
+    if live is not None and total > 1:
+        bt.apply_row(total - 1)  # every rate and derived price at the last row
     result.value_end = previous
     result.pnl = _final_pnl(totals, EXACT.subtract(result.value_end, start_value))
     result.benchmark_end = _benchmark(plan, bt.market)
@@ -540,10 +578,12 @@ def _stamp(fills: list[Any], start: int, time: int, trigger: str | None,
             fill.node = f"{fill.node}@{suffix}"
 
 
-def _fire(bt: Backtest, result: BacktestResult, trigger: Any, now: int,
+def _fire(bt: Backtest, result: BacktestResult, trigger: Any, row: int,
           dags: dict[str, Dag], parts: dict[str, Decimal]) -> None:
-    """Run one firing of `trigger` at `now`: its DAG, its costs, its event."""
+    """Run one firing of `trigger` at `row`: its DAG, its costs, its event."""
+    now = bt.series.times[row]
     engine = bt.engine
+    bt.apply_row(row)  # a firing may read any rate or price: all at this row's values
     result.firings[trigger.name] += 1
     sub = dags.get(trigger.name)
     if sub is None:

@@ -21,12 +21,15 @@ from __future__ import annotations
 from decimal import Decimal
 from operator import itemgetter
 
-from stratplan.executors.accounts import asset_terms, emode_in_use
-from stratplan.executors.market import LendingVenue, Market
+from stratplan.executors.accounts import PerpPosition, asset_terms, emode_in_use
+from stratplan.executors.market import Brackets, CexVenue, LendingVenue, Market
 from stratplan.executors.oracle import exchange_rate_priced
 from stratplan.interpreter.monitor import PositionMonitor
 
 ZERO = Decimal(0)
+# How far (relatively) past its liquidation mark a perp's guard bound lies; see `perp_bound`.
+_MARGIN = Decimal("1e-9")
+_NOISE = Decimal("1e-20")
 _STABLE = ("USD", "USDT", "USDC")
 _Key = tuple[str, str]
 _Table = dict[_Key, Decimal]
@@ -82,6 +85,9 @@ class Readings:
         self._tables = list(monitor.books.values())
         self._shape: list[tuple[_Key, ...]] | None = None
         self._health: dict[str, Decimal | None] | None = None
+        self.held: frozenset[str] = frozenset()
+        # (venue, pair) -> ((size, entry, margin), the guard bound on its mark or None)
+        self._bounds: dict[_Key, tuple[tuple[Decimal, Decimal, Decimal], Decimal | None]] = {}
 
     # --- the layout ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -99,9 +105,18 @@ class Readings:
                             for key in _by_venue(books[book])]
         self.margin_terms = [(key, key[1].split("/")[1]) for key in _by_venue(books["margin"])]
         self.perps: list[tuple[_Key, str, str]] = []
+        self.brackets: dict[_Key, Brackets | None] = {}
         for key in _by_venue(books["position"]):
             base, quote = key[1].split("/")
             self.perps.append((key, base, quote))
+            cex = market.venues.get(key[0])
+            self.brackets[key] = cex.brackets(key[1]) if isinstance(cex, CexVenue) else None
+        # Every asset an entry names (both sides of a pair): whose rate a step must follow.
+        self.held = frozenset(part for table in self._tables for _, name in table
+                              for part in name.split("/"))
+        # The order of accrual (backtest.accrue): each book's keys sorted.
+        self.accrual_order = {book: sorted(books[book])
+                              for book in ("collateral", "debt", "position")}
         venues = {venue for venue, _ in books["debt"]} | {venue for venue, _ in books["collateral"]}
         self.lending = [_Lending(venue, lender, books, market) for venue in sorted(venues)
                         if isinstance(lender := market.venues.get(venue), LendingVenue)]
@@ -146,6 +161,9 @@ class Readings:
         computed once until the next `refresh`."""
         if self._health is not None:
             return self._health
+        if not self.lending:
+            self._health = _NO_HEALTH
+            return _NO_HEALTH
         market = self.market
         prices, assets, feed = market.prices, market.assets, market.oracle_feed()
         collateral, debt = self.books["collateral"], self.books["debt"]
@@ -188,6 +206,33 @@ class Readings:
                 return True
         return False
 
+    def perps_safe(self) -> bool:
+        """True when no open perp can be liquidatable at this step's marks, so that
+        `liquidation.liquidate_perp` would close none: each perp's mark is on the safe side
+        of its guard bound (`perp_bound`, worked out again whenever its size, entry or
+        margin changes). False means "look": the plain check decides."""
+        if not self.perps:
+            return True
+        books, prices, bounds = self.books, self.market.prices, self._bounds
+        position, entry, margin = books["position"], books["entry"], books["margin"]
+        for key, base, quote in self.perps:
+            size = position[key]
+            if not size:
+                continue
+            state = (size, entry.get(key, ZERO), margin.get(key, ZERO))
+            known = bounds.get(key)
+            if known is None or known[0] != state:
+                brackets = self.brackets[key]
+                known = bounds[key] = (state, None if brackets is None
+                                       else perp_bound(*state, brackets))
+            bound = known[1]
+            if bound is None:
+                return False
+            mark = prices[base] / prices[quote]
+            if not (mark > bound if size > 0 else mark < bound):
+                return False
+        return True
+
     def exposures(self) -> dict[str, Decimal]:
         """accounts.exposure of every non-stable base asset the books hold, by name."""
         assets = self.market.assets
@@ -201,3 +246,33 @@ class Readings:
                     total += sign * table[key] * assets[asset].rate
             found[base] = total
         return found
+
+
+_NO_HEALTH: dict[str, Decimal | None] = {}  # no lending account: shared, never written
+
+
+def perp_bound(size: Decimal, entry: Decimal, margin: Decimal,
+               brackets: Brackets) -> Decimal | None:
+    """A mark on the safe side of the perp's liquidation mark (`PerpPosition.
+    liquidation_price`, 1e-9 of it away): a long is not liquidatable at any mark above it,
+    a short at any mark below it. None when no such bound is sure (then every step checks).
+
+    Why it is sure: margin + size·(P - entry) - maintenance(|size|·P) is monotonic in the
+    mark P (increasing for a long, decreasing for a short, every bracket rate below 1, the
+    maintenance continuous), so beyond the root it keeps its sign and only grows in size.
+    The plain check (`PerpPosition.liquidatable`, rounding to 40 digits) is asked at the
+    bound itself and must find the position safe there by far more than its rounding
+    (1e-20 of the terms' size), so it finds it safe at every mark further out too."""
+    if any(rate >= 1 for _, rate, _ in brackets):
+        return None
+    probe = PerpPosition("", "", size, entry, ZERO, margin, brackets)
+    root = probe.liquidation_price
+    if root is None:
+        return None
+    bound = root * (1 + _MARGIN) if size > 0 else root * (1 - _MARGIN)
+    at = PerpPosition("", "", size, entry, bound, margin, brackets)
+    if at.liquidatable:
+        return None
+    room = at.margin + at.unrealised_pnl - at.maintenance
+    scale = abs(margin) + abs(size) * (bound + abs(entry)) + max(abs(b[2]) for b in brackets)
+    return bound if room > scale * _NOISE else None

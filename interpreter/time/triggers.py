@@ -220,6 +220,27 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
     return build(condition)
 
 
+def names_read(condition: Any, scope: Scope) -> set[str]:
+    """Every asset symbol and name a condition mentions, through the `let`s it names too:
+    what a compiled condition can read from the market (a superset: venues and lets too)."""
+    found: set[str] = set()
+    stack = [condition]
+    while stack:
+        expr = stack.pop()
+        symbol = getattr(expr, "symbol", None) or getattr(expr, "name", None)
+        if isinstance(symbol, str) and symbol not in found:
+            found.add(symbol)
+            let = scope.lets.get(symbol)
+            if let is not None:
+                stack.append(getattr(let, "value", None))
+        for part in ("left", "right", "operand"):
+            inner = getattr(expr, part, None)
+            if inner is not None:
+                stack.append(inner)
+        stack.extend(getattr(expr, "args", ()) or ())
+    return found
+
+
 def _condition_failed(result: Any, trigger: Any, now: int, code: str, message: str,
                       span: Any) -> None:
     from stratplan.interpreter.series.read import iso

@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.models import (
     Assert,
     BinOp,
@@ -58,8 +59,11 @@ def _everything(result):
                e.collateral, e.debt, e.repaid, e.seized, e.written_off_usd)
               for e in result.events]
     notices = [(n.code, n.message) for n in result.notices]
+    market = result.market
+    final = (dict(market.prices), {a: i.rate for a, i in market.assets.items()},
+             dict(market.oracle_feed()))
     return (snaps, events, notices, result.firings, result.pnl, result.value_end,
-            result.fills, result.benchmark_end)
+            result.fills, result.benchmark_end, final)
 
 
 def _same(plan, market, data) -> None:
@@ -280,3 +284,104 @@ def test_readings_equal_the_accounts_functions():
     assert readings.value() == portfolio_value(monitor, MARKET)
     assert readings.exposures() == {"ETH": exposure(monitor, MARKET, "ETH")}
     assert readings.net_units("weETH") == Decimal("62.98731429")
+
+
+# --- the perp guard (readings.perp_bound) -----------------------------------------------------
+
+
+@st.composite
+def brackets(draw) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
+    """Continuous maintenance brackets as the market accepts them (`_check_brackets`)."""
+    rates = sorted(draw(st.lists(st.integers(1, 500), min_size=1, max_size=4, unique=True)))
+    more = draw(st.lists(st.integers(1, 10**7), min_size=len(rates) - 1,
+                         max_size=len(rates) - 1, unique=True))
+    starts = [0, *sorted(more)]
+    found: list[tuple[Decimal, Decimal, Decimal]] = []
+    amount = Decimal(0)
+    for start, rate in zip(starts, rates, strict=True):
+        rate_d = Decimal(rate) / 10_000
+        if found:
+            amount = found[-1][2] + Decimal(start) * (rate_d - found[-1][1])
+        found.append((Decimal(start), rate_d, amount))
+    return tuple(found)
+
+
+def _decimal(low: int, high: int, places: int) -> st.SearchStrategy[Decimal]:
+    return st.integers(low * 10**places, high * 10**places).map(
+        lambda n: Decimal(n).scaleb(-places))
+
+
+@settings(deadline=None, max_examples=300)
+@given(_decimal(-50, 50, 6).filter(bool), _decimal(1, 200_000, 4), _decimal(0, 500_000, 4),
+       brackets(), st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=8))
+def test_property_a_perp_past_its_guard_bound_is_never_liquidatable(size, entry, margin,
+                                                                       table, moves):
+    """Every mark on the safe side of `perp_bound` is one the plain check finds safe; marks
+    near the bound on both sides, and far from it, are tried."""
+    from stratplan.executors.accounts import PerpPosition
+    from stratplan.interpreter.time.readings import perp_bound
+    with arithmetic():
+        bound = perp_bound(size, entry, margin, table)
+        if bound is None:
+            return
+        for move in [*moves, 1e-12, -1e-12, 1e-9, 2e-9]:
+            mark = bound * (1 + Decimal(move))
+            if mark <= 0 or not (mark > bound if size > 0 else mark < bound):
+                continue
+            assert not PerpPosition("v", "B/Q", size, entry, mark, margin, table).liquidatable
+        # and the bound is close: just past the root the plain check liquidates
+        root = PerpPosition("v", "B/Q", size, entry, bound, margin, table).liquidation_price
+        assert root is not None and abs(bound - root) <= abs(root) * Decimal("2e-9")
+
+
+CENT = Decimal("0.01")
+
+
+def _perp_plan(leverage: str, trigger: str = "") -> str:
+    return ("plan p\nholdings { binance: 10_000 USDT }\n"
+            f"phase hedge {{\n  perp sell 1 ETH/USDT on binance leverage {leverage}x\n"
+            f"  perp buy 0.1 BTC/USDT on binance leverage {leverage}x\n}}\n{trigger}")
+
+
+@SETTINGS
+@given(st.sampled_from(["1", "2", "3", "5", "10", "20"]),
+       st.lists(st.integers(-400, 400), min_size=2, max_size=30),
+       st.lists(st.integers(-400, 400), min_size=2, max_size=30),
+       st.sampled_from(["", "0.0001", "-0.003"]), st.booleans())
+def test_property_perps_near_liquidation_agree(leverage, eth_moves, btc_moves, funding, again):
+    """Perps at every leverage over walks that liquidate some of them (and funding that
+    eats the margin), with a trigger that reopens one: the guard skips only what the plain
+    check would skip."""
+    trigger = ("trigger again every 1h {\n  perp sell 0.5 ETH/USDT on binance leverage 10x\n}\n"
+               if again else "")
+    plan = parse(_perp_plan(leverage, trigger)).plan
+    assert plan is not None
+    rows = ["time,price.ETH,price.BTC,funding.binance.ETH"]
+    eth, btc = Decimal(3400), Decimal(67800)
+    for index in range(max(len(eth_moves), len(btc_moves))):
+        if index < len(eth_moves):
+            eth = max(Decimal(1), eth * (1 + Decimal(eth_moves[index]) / 2000)).quantize(CENT)
+        if index < len(btc_moves):
+            btc = max(Decimal(1), btc * (1 + Decimal(btc_moves[index]) / 2000)).quantize(CENT)
+        rows.append(f"{index * 3_600_000},{eth},{btc},{funding if index % 2 else ''}")
+    _same(plan, MARKET, read_series(("\n".join(rows) + "\n").encode(), "perps"))
+
+
+# --- rates the books do not hold (apply_row's `live`) -------------------------------------------
+
+
+@SETTINGS
+@given(series(max_rows=25), st.sampled_from(["every 2h", "when price(ETH) < 3300",
+                                             "when rate(weETH) > 1.0501",
+                                             "when price(ETH) * 1 < 3300"]),
+       st.booleans())
+def test_property_rates_of_assets_not_held_agree(data, when, held):
+    """weETH's rate grows (staking APR, or the series' `rate.weETH`) while the plan holds
+    none; a trigger then stakes into it (a firing reads its rate and price), conditions name
+    it or go through the evaluator. Every snapshot, part and the final market agree."""
+    holdings = "wallet: 20 ETH, 100 weETH" if held else "wallet: 20 ETH"
+    text = (f"plan p\nholdings {{ {holdings} }}\nphase start {{ assert 1 > 0 else \"x\" }}\n"
+            f"trigger buy {when} {{\n  stake 1 ETH on etherfi -> weETH\n}}\n")
+    plan = parse(text).plan
+    assert plan is not None, text
+    _same(plan, MARKET, data)
