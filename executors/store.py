@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stratplan.dsl import jsondata
 from stratplan.dsl.decimals import arithmetic
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import WALLET, Book, Cost, Ledger
@@ -219,7 +220,7 @@ class VenueStore:
         if row is None:
             return Lookup.not_seen()
         try:
-            return Lookup.executed(Effect.from_data(json.loads(row[0])))
+            return Lookup.executed(Effect.from_data(jsondata.loads(row[0])))
         except ValueError as exc:
             return Lookup.unknown(f"the venue store's record of {key} is damaged ({exc})")
 

@@ -26,8 +26,8 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
+from stratplan.dsl import jsondata
 from stratplan.executors.ledger import WALLET
 from stratplan.executors.market import Market
 from stratplan.executors.market_numbers import non_negative, to_decimal, to_units
@@ -111,9 +111,9 @@ def effect_problem(effect: Effect, market: Market) -> str | None:
 def recorded_effect(body: str | None, market: Market) -> Effect:
     """The effect a result event holds; ValueError saying why it cannot be one."""
     try:
-        data = json.loads(body or "", parse_float=Decimal)
-    except RecursionError:
-        raise ValueError("its effect is nested too deeply") from None
+        data = jsondata.loads(body or "")
+    except ValueError as exc:
+        raise ValueError(f"its effect is not JSON ({exc})") from None
     effect = Effect.from_data(data)
     problem = effect_problem(effect, market)
     if problem is not None:
@@ -166,8 +166,8 @@ def check_events(events: Sequence[Event], dag: Dag, market: Market, run: str,
             if sent is not None:
                 raise bad(f"comes while node {sent} has no result")
             try:
-                body = json.loads(event.body or "")
-            except (ValueError, RecursionError):
+                body = jsondata.loads(event.body or "")
+            except ValueError:
                 body = None
             status = body.get("status") if isinstance(body, dict) and len(body) == 1 else None
             if status not in ("ok", "failed") or event.node is not None:

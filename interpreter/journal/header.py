@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from stratplan import __version__
+from stratplan.dsl import jsondata
 from stratplan.dsl.files import FileRefused, read_regular
 from stratplan.dsl.models import Plan
 from stratplan.dsl.packagedata import data_text
@@ -116,7 +117,7 @@ class Header:
     def from_json(body: str | None, where: str) -> Header:
         """The header a begin event holds; JournalError when it is not one."""
         try:
-            data = json.loads(body or "")
+            data = jsondata.loads(body or "", max_depth=8)
             plan, market, series = data["plan"], data["market"], data["series"]
             header = Header(_text(plan["path"]), _text(plan["text"]),
                             {_text(k): _text(v) for k, v in data["sets"].items()},

@@ -317,10 +317,11 @@ class Cache:
     def get(self, key: str) -> dict[str, Any] | None:
         """The cached row of a key, None when absent, unreadable or not of the shape a sweep
         writes (sweep/rows.py): then it is recomputed."""
+        from stratplan.dsl import jsondata
         from stratplan.interpreter.sweep.rows import cached_row
         try:
-            data = json.loads(read_cached(self._path(key)) or b"null")
-        except (ValueError, RecursionError):
+            data = jsondata.loads(read_cached(self._path(key)) or b"null", max_depth=8)
+        except ValueError:
             return None
         return cached_row(data, key)
 

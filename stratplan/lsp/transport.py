@@ -26,10 +26,13 @@ from typing import Any, BinaryIO
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
 from pygls.protocol import LanguageServerProtocol
 
+from stratplan.dsl import jsondata
+
 # A plan is at most 16 MiB (LANGUAGE.md); its text as a JSON string can take up to six
 # bytes for one (a control character escaped), with room for the rest of the message.
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 MAX_HEADER_LINE = 4096
+MAX_DEPTH = 128  # nesting of a message's JSON (an LSP message nests a dozen levels at most)
 REFUSED = "$/stratplan/messageRefused"
 _LENGTH = re.compile(rb"content-length:[ \t]*([0-9]{1,30})[ \t]*\r?\n", re.IGNORECASE)
 _DISCARD_CHUNK = 1024 * 1024
@@ -59,9 +62,12 @@ class BoundedReader:
 
     def read(self, size: int) -> bytes:
         """A body; an oversized one is replaced by the refusal notification at once, and
-        thrown away before the next header is read."""
+        thrown away before the next header is read; one nested deeper than MAX_DEPTH (which
+        could exhaust the decoder's stack) is replaced by an undecodable body, answered with
+        a ParseError."""
         if self._refused is None:
-            return self.raw.read(size)
+            body = self.raw.read(size)
+            return body if jsondata.depth(body) <= MAX_DEPTH else b"\x00nested too deeply"
         declared, self._refused = self._refused, None
         self._skip = declared
         return self._notice(declared)
@@ -103,8 +109,8 @@ class StratplanProtocol(LanguageServerProtocol):
     def answer_unparsable(self, problem: BaseException) -> None:
         """A body that is not JSON (or is nested too deeply to decode): a ParseError
         response, its id null since it cannot be read."""
-        why = "nested too deeply" if isinstance(problem, RecursionError) else "not JSON"
-        error = JsonRpcParseError(f"the message could not be decoded ({why})")
+        error = JsonRpcParseError("the message could not be decoded (not JSON, or nested "
+                                  f"more than {MAX_DEPTH} deep)")
         body = json.dumps({"jsonrpc": "2.0", "id": None,   # JSON-RPC: null, never left out
                            "error": {"code": error.code, "message": error.message}}).encode()
         if self.writer is not None:
