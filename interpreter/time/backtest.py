@@ -61,6 +61,7 @@ from stratplan.interpreter.time.readings import Readings
 from stratplan.interpreter.time.results import (
     EXACT,
     PARTS,
+    ZERO,
     BacktestResult,
     Event,
     Notice,
@@ -73,8 +74,6 @@ from stratplan.interpreter.time.triggers import (
     names_read,
     trigger_phase,
 )
-
-ZERO = Decimal(0)
 
 
 def _instruction_spans(plan: Plan) -> dict[tuple[str, str, str], Span]:

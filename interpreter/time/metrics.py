@@ -22,7 +22,7 @@ from stratplan.dsl.decimals import CONTEXT, json_number
 from stratplan.interpreter.fills import Fill
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import iso
-from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult
+from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult, Snapshots
 
 YEAR_MS = Decimal(31_536_000_000)
 ZERO = Decimal(0)
@@ -42,23 +42,24 @@ def summary(result: BacktestResult) -> dict[str, Any]:
 
 def _summary(result: BacktestResult) -> dict[str, Any]:
     snaps = result.snapshots
+    values, times = snaps.values, snaps.times
     start, end = result.value_start, result.value_end
-    first_t, last_t = snaps[0].time, snaps[-1].time
+    first_t, last_t = times[0], times[-1]
     ret = _ratio(end - start, start) if start > 0 else None
     span = Decimal(last_t - first_t)
     apr = ret * YEAR_MS / span if ret is not None and span else None
     bench = result.benchmark_end
     peak, peak_t = start, first_t
     worst, worst_from, worst_to = ZERO, None, None
-    for snap in snaps:
-        if snap.value > peak:
-            peak, peak_t = snap.value, snap.time
+    for value, time in zip(values, times, strict=True):
+        if value > peak:
+            peak, peak_t = value, time
         if peak > 0:
-            drop = (peak - snap.value) / peak
+            drop = (peak - value) / peak
             if drop > worst:
-                worst, worst_from, worst_to = drop, peak_t, snap.time
-    returns = [snaps[i].value / snaps[i - 1].value - 1 for i in range(1, len(snaps))
-               if snaps[i - 1].value > 0]
+                worst, worst_from, worst_to = drop, peak_t, time
+    returns = [values[i] / values[i - 1] - 1 for i in range(1, len(values))
+               if values[i - 1] > 0]
     sharpe = sortino = None
     if len(returns) >= 2 and span:
         count = Decimal(len(returns))
@@ -93,21 +94,23 @@ def cagr(start: Decimal, end: Decimal, span_ms: Decimal) -> Decimal | None:
     return value if abs(value) <= _LARGEST else None
 
 
-def min_health(snaps: list[Any]) -> dict[str, dict[str, Any]]:
+def min_health(snaps: Snapshots) -> dict[str, dict[str, Any]]:
     """The lowest health of each lending venue and when: at any step before its
     liquidations (step 3) or after its firings (LANGUAGE.md section 9), so an account
     liquidated at a step shows its health below 1 there. Ties: the first time."""
     found: dict[str, dict[str, Any]] = {}
-    for snap in snaps:
-        for table in (snap.health_before, snap.health):
-            if not table:
+    last: Any = None
+    for time, before, after in snaps.health_tables():
+        for table in (before, after):
+            if not table or table is last:  # a table shared with the one before: seen
                 continue
+            last = table
             for venue, health in table.items():
                 if health is None:
                     continue
                 known = found.get(venue)
                 if known is None or health < known["value"]:
-                    found[venue] = {"value": health, "time": snap.time}
+                    found[venue] = {"value": health, "time": time}
     return found
 
 

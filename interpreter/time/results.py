@@ -7,8 +7,11 @@ these types without importing the loop that makes them.
 from __future__ import annotations
 
 import decimal
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import overload
 
 from stratplan.dsl.models import Plan
 from stratplan.dsl.spans import Span
@@ -62,6 +65,112 @@ class Snapshot:
     health_before: dict[str, Decimal | None] | None = None
 
 
+class Snapshots(Sequence[Snapshot]):
+    """Every step's snapshot, kept as columns (a year of minutes is 525,600 of them): times
+    in an array, values in a list, health and exposure tables shared with the previous step
+    when equal, and the PnL parts only where one but `price` is not zero. A step's `price`
+    part is not kept: it is what the step's value change leaves of the other parts (exactly
+    how the loop worked it out, `backtest._close`), so it is recomputed, equal to the digit.
+    Reading an item builds its `Snapshot`; the columns serve the metrics directly."""
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.values: list[Decimal] = []
+        self._health: list[dict[str, Decimal | None]] = []
+        self._before: list[dict[str, Decimal | None] | None] = []
+        self._exposure: list[dict[str, Decimal]] = []
+        self._parts: dict[int, dict[str, Decimal]] = {}   # rows with a part but price
+        self._first: dict[str, Decimal] | None = None     # row 0's parts, price included
+
+    def append(self, snap: Snapshot) -> None:
+        """Keep one step (its parts' `price` is the remainder of the others, as `_close`
+        and the first step of the loop make it)."""
+        row = len(self.values)
+        self.times.append(snap.time)
+        self.values.append(snap.value)
+        health, exposure = snap.health, snap.exposure
+        if row:
+            last = self._health[-1]
+            if health is not last and _same_digits(health, last):
+                health = last
+            last_exposure = self._exposure[-1]
+            if exposure is not last_exposure and _same_digits(exposure, last_exposure):
+                exposure = last_exposure
+        before = snap.health_before
+        if before is not None and before is not health and _same_digits(before, health):
+            before = health
+        self._health.append(health)
+        self._before.append(before)
+        self._exposure.append(exposure)
+        if not row:
+            self._first = dict(snap.parts)
+            return
+        # A part the step never touched is the ZERO it was made with; any other is kept,
+        # a zero with digits of its own (0.00, -0) too, so every step reads back as it was.
+        others = {name: value for name, value in snap.parts.items()
+                  if value is not ZERO and name != "price"}
+        if others:
+            self._parts[row] = others
+
+    def parts(self, row: int) -> dict[str, Decimal]:
+        """The step's PnL parts, every name of PARTS."""
+        if row == 0 and self._first is not None:
+            return dict(self._first)
+        parts = dict.fromkeys(PARTS, ZERO)
+        others = self._parts.get(row)
+        rest = ZERO
+        if others:
+            for name, value in others.items():
+                parts[name] = value
+                if value:  # as `_close` sums them: zeros skipped
+                    rest = EXACT.add(rest, value)
+        change = EXACT.subtract(self.values[row], self.values[row - 1])
+        parts["price"] = EXACT.subtract(change, rest)
+        return parts
+
+    def health_tables(self) -> Iterator[tuple[int, dict[str, Decimal | None] | None,
+                                              dict[str, Decimal | None]]]:
+        """(time, health before the step's liquidations, health after) of every step."""
+        return zip(self.times, self._before, self._health, strict=True)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Snapshot: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Snapshot]: ...
+
+    def __getitem__(self, index: int | slice) -> Snapshot | list[Snapshot]:
+        if isinstance(index, slice):
+            return [self[row] for row in range(*index.indices(len(self)))]
+        row = range(len(self))[index]
+        return Snapshot(self.times[row], self.values[row], self._health[row],
+                        self._exposure[row], self.parts(row), self._before[row])
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        return (self[row] for row in range(len(self)))
+
+
+def _same_digits(one: Mapping[str, Decimal | None], two: Mapping[str, Decimal | None]) -> bool:
+    """Equal tables whose values are written alike too (1.0 and 1.00 are equal, not alike:
+    `compare_total` tells them apart)."""
+    if len(one) != len(two):
+        return False
+    for key, value in one.items():
+        other = two.get(key, _MISSING)
+        if value is other:
+            continue
+        if value is None or other is None or other is _MISSING \
+                or value.compare_total(other):  # type: ignore[arg-type]
+            return False
+    return True
+
+
+_MISSING = object()
+
+
 @dataclass
 class Notice:
     """A diagnostic the backtest found for lint: code, message, where."""
@@ -81,7 +190,7 @@ class BacktestResult:
     engine: Engine
     phases: Outcome
     dag: Dag
-    snapshots: list[Snapshot] = field(default_factory=list)
+    snapshots: Snapshots = field(default_factory=Snapshots)
     events: list[Event] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     firings: dict[str, int] = field(default_factory=dict)

@@ -385,3 +385,39 @@ def test_property_rates_of_assets_not_held_agree(data, when, held):
     plan = parse(text).plan
     assert plan is not None, text
     _same(plan, MARKET, data)
+
+
+# --- snapshots as columns (results.Snapshots) ---------------------------------------------------
+
+
+def _digits(snap) -> tuple:
+    """A snapshot as its digits are written (repr tells 1.0 from 1.00, -0 from 0)."""
+    return (snap.time, repr(snap.value), repr(snap.health), repr(snap.health_before),
+            repr(snap.exposure), repr(sorted(snap.parts.items())))
+
+
+@SETTINGS
+@given(valid_plans(triggers=True), series(max_rows=25), health_triggers())
+def test_property_snapshot_columns_read_back_every_digit(generated, data, guard):
+    """Every snapshot the loop appends reads back from the columns with the same digits:
+    the price part recomputed from the value change, shared health and exposure tables,
+    parts kept only where not untouched."""
+    from stratplan.interpreter.time import results
+    kept: list[tuple] = []
+    append = results.Snapshots.append
+
+    def recording(self, snap):
+        kept.append(_digits(snap))
+        append(self, snap)
+
+    results.Snapshots.append = recording  # type: ignore[method-assign]
+    try:
+        plan = generated.model_copy(
+            update={"triggers": (*generated.triggers, guard)})
+        result = run_backtest(plan, MARKET, data)
+    finally:
+        results.Snapshots.append = append  # type: ignore[method-assign]
+    assert [_digits(s) for s in result.snapshots] == kept
+    assert len(result.snapshots) == len(kept)
+    if kept:
+        assert _digits(result.snapshots[-1]) == kept[-1]
