@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 64
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+# A string (the unrolled loop: runs of plain characters between escapes), or a bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+# Under this recursion limit the decoder's own RecursionError comes before the C stack ends.
+SAFE_RECURSION_LIMIT = 5_000
 
 
 def depth(text: str | bytes) -> int:
     """How deeply the arrays and objects of a JSON text nest (strings are skipped)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
+    if text.count("[") + text.count("{") <= 1:
+        return text.count("[") + text.count("{")
     deepest = level = 0
     for match in _TOKENS.finditer(text):
         token = match.group()
@@ -35,10 +41,18 @@ def depth(text: str | bytes) -> int:
     return deepest
 
 
+def within(text: str | bytes, max_depth: int) -> bool:
+    """Whether a JSON text nests at most `max_depth` deep (cheap when it holds few brackets,
+    as a long document's text does)."""
+    opening = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else \
+        text.count("[") + text.count("{")
+    return opening <= max_depth or depth(text) <= max_depth
+
+
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """The value of a JSON text, numbers with a fraction as Decimal; ValueError when it is
     not JSON or nests deeper than `max_depth`."""
-    if depth(text) > max_depth:
+    if not within(text, max_depth):
         raise ValueError(f"JSON nested more than {max_depth} deep")
     try:
         return json.loads(text, parse_float=Decimal)
@@ -46,4 +60,11 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-__all__ = ["MAX_DEPTH", "depth", "loads"]
+def decodable(text: str | bytes, max_depth: int) -> bool:
+    """Whether decoding a text cannot exhaust the stack: the recursion limit is Python's
+    own (the decoder stops with a RecursionError in time), or the text nests at most
+    `max_depth` deep. For large messages, where the scan would cost a second."""
+    return sys.getrecursionlimit() <= SAFE_RECURSION_LIMIT or within(text, max_depth)
+
+
+__all__ = ["MAX_DEPTH", "SAFE_RECURSION_LIMIT", "decodable", "depth", "loads", "within"]

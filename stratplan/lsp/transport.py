@@ -67,7 +67,7 @@ class BoundedReader:
         a ParseError."""
         if self._refused is None:
             body = self.raw.read(size)
-            return body if jsondata.depth(body) <= MAX_DEPTH else b"\x00nested too deeply"
+            return body if jsondata.decodable(body, MAX_DEPTH) else b"\x00nested too deeply"
         declared, self._refused = self._refused, None
         self._skip = declared
         return self._notice(declared)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from stratplan.dsl.jsondata import depth, loads
+from stratplan.dsl.jsondata import decodable, depth, loads, within
 
 
 def test_depth_counts_brackets_outside_strings():
@@ -32,5 +32,19 @@ def test_a_raised_recursion_limit_does_not_make_deep_json_a_crash():
     try:
         with pytest.raises(ValueError):
             loads("[" * 100_000 + "]" * 100_000)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_a_long_text_with_few_brackets_is_not_scanned_and_decodable_follows_the_limit():
+    text = '{"text": "' + "# x\\n" * 100_000 + '"}'
+    assert within(text, 2) and decodable(text, 2)
+    deep = "[" * 300 + "]" * 300
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(1000)
+        assert decodable(deep, 128)  # Python's own limit stops the decoder in time
+        sys.setrecursionlimit(100_000)
+        assert not decodable(deep, 128)
     finally:
         sys.setrecursionlimit(old)
