@@ -338,6 +338,8 @@ class Backtest:
         cell at `row`, or the market's constant rate once per funding interval crossed."""
         base, quote = pair.split("/")
         col = self.column("funding", venue, base)
+        if col is not None and col.starts[row] == col.ends[row]:
+            return  # an empty cell: no settlement in this row (1 row in 480 has one)
         settlements: list[Decimal] = []
         times = self.series.times
         if col is not None:
