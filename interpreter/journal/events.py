@@ -102,7 +102,7 @@ def effect_problem(effect: Effect, market: Market) -> str | None:
             non_negative(to_decimal(eth))
             non_negative(to_decimal(usd))
     except ValueError as exc:
-        return f"holds an amount outside the market's number rules ({exc})"
+        return f"has an amount outside the market's number rules ({exc})"
     if effect.error is not None and (effect.changes or effect.costs):
         return "failed, yet changed the books"
     return None
@@ -113,11 +113,14 @@ def recorded_effect(body: str | None, market: Market) -> Effect:
     try:
         data = jsondata.loads(body or "")
     except ValueError as exc:
-        raise ValueError(f"its effect is not JSON ({exc})") from None
-    effect = Effect.from_data(data)
+        raise ValueError(f"holds an effect that is not JSON ({exc})") from None
+    try:
+        effect = Effect.from_data(data)
+    except ValueError as exc:
+        raise ValueError(f"holds {exc}") from None
     problem = effect_problem(effect, market)
     if problem is not None:
-        raise ValueError(f"its effect {problem}")
+        raise ValueError(f"holds an effect that {problem}")
     return effect
 
 
