@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ def register(sub: Any) -> None:
                         "(default: the summary, PnL and events only)")
     parser.add_argument("--plot", metavar="FILE.png", help="draw value, health and exposure "
                         "over time into this PNG (default: no plot)")
+    parser.add_argument("--base", metavar="ASSET", help="the text report also counts the "
+                        "value and return in this asset (default: the one asset the "
+                        "holdings are in, if they are in one)")
     parser.add_argument("--html", metavar="FILE.html", help="write an interactive report: "
                         "summary, charts, PnL, fills, events and the plan, in one file that "
                         "needs no network to open (default: none)")
@@ -58,7 +62,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from stratplan.interpreter.dag import DagError
     from stratplan.interpreter.time.backtest import run_backtest
     from stratplan.interpreter.time.metrics import report
-    from stratplan.render.backtest import plot_png, render_csv, render_text
+    from stratplan.render.backtest import (
+        base_returns,
+        held_asset,
+        plot_png,
+        render_csv,
+        render_text,
+    )
 
     if args.steps and args.format != "json":
         raise UsageError("--steps adds every step to the JSON report; the text report is a "
@@ -92,7 +102,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         sys.stdout.write(render_csv(result))
     else:
-        sys.stdout.write(render_text(data, args.path))
+        asset = args.base or held_asset(result)
+        base = base_returns(result, asset) if asset else None
+        if base is not None and not args.base and Decimal(base["value_start"]) == \
+                result.value_start and Decimal(base["value_end"]) == result.snapshots[-1].value:
+            base = None  # a stablecoin at 1 USD throughout: the same figures again
+        if args.base and base is None:
+            raise UsageError(f"--base {args.base}: the market and the series have no price "
+                             f"for {args.base}")
+        sys.stdout.write(render_text(data, args.path, base))
     if args.plot is not None:
         write_png(args.plot, plot_png(result), inputs)
     if args.html is not None:

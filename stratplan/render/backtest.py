@@ -66,8 +66,40 @@ def _fills(fills: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render_text(data: dict[str, Any], path: str) -> str:
-    """The text report: summary, PnL attribution, events, the last fills."""
+def held_asset(result: Any) -> str | None:
+    """The one asset the plan's holdings are in (`wallet: 15 ETH`), else None."""
+    holdings = getattr(result.plan, "holdings", None)
+    assets = {amount.asset for entry in getattr(holdings, "entries", ()) or ()
+              for amount in entry.amounts}
+    return assets.pop() if len(assets) == 1 else None
+
+
+def base_returns(result: Any, asset: str) -> dict[str, str] | None:
+    """The value at the start and the end counted in `asset` (USD / its price at that row:
+    the series', else the market's) and the return in it; None without a price."""
+    snaps = result.snapshots
+    if not snaps:
+        return None
+    column = result.series.column("price", asset)
+
+    def price(row: int) -> Decimal | None:
+        found = column.value(row) if column is not None else None
+        return found if found is not None else result.market.prices.get(asset)
+
+    first, last = price(0), price(len(snaps) - 1)
+    if not first or not last:
+        return None
+    with localcontext() as context:
+        context.prec = 40
+        start, end = result.value_start / first, snaps[-1].value / last
+        change = end / start - 1 if start > 0 else None
+    return {"asset": asset, "value_start": str(start), "value_end": str(end),
+            "return": None if change is None else str(change)}
+
+
+def render_text(data: dict[str, Any], path: str, base: dict[str, str] | None = None) -> str:
+    """The text report: summary, PnL attribution, events, the last fills; `base`: the
+    returns counted in one asset (`--base`, or the one asset the holdings are in)."""
     from stratplan.terminal import shown
     s = data["summary"]
     bench = s.get("benchmark") or {}
@@ -79,6 +111,9 @@ def render_text(data: dict[str, Any], path: str) -> str:
              f"CAGR {_percent(s.get('cagr'))}",
              f"  hold       {readable(bench.get('value_end'))} USD, "
              f"return {_percent(bench.get('return'))} (the starting holdings, untouched)",
+             *([f"  in {shown(base['asset']):<7} {readable(base['value_start'])} -> "
+                f"{readable(base['value_end'])} {shown(base['asset'])}, return "
+                f"{_percent(base['return'])}"] if base else []),
              f"  drawdown   {_percent(s['max_drawdown'])}"
              + (f" ({s['max_drawdown_from']} to {s['max_drawdown_to']})"
                 if s["max_drawdown_from"] else ""),
@@ -89,8 +124,13 @@ def render_text(data: dict[str, Any], path: str) -> str:
                    if e["kind"] == "bad_debt"), Decimal(0))
     lines.append(f"  liquidations {s['liquidations']}"
                  + (f", bad debt written off {readable(str(written))} USD" if written else ""))
+    failed: dict[str, int] = {}
+    for event in data["events"]:
+        if event["kind"] == "failure" and event.get("trigger"):
+            failed[event["trigger"]] = failed.get(event["trigger"], 0) + 1
     for name, count in s["firings"].items():
-        lines.append(f"  trigger {shown(name)}: {count} firing(s)")
+        lines.append(f"  trigger {shown(name)}: {count} firing(s)"
+                     + (f", {failed[name]} of them failed" if failed.get(name) else ""))
     lines += ["", "PnL attribution (USD)"]
     for name, value in data["pnl"].items():
         lines.append(f"  {name:<16} {readable(value)}")
