@@ -17,7 +17,11 @@ import sys
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcServerNotInitialized,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -68,9 +72,14 @@ class StratplanServer(LanguageServer):
         else the file on disk, read only when it is a regular file within the plan size
         limit (a FIFO or a device is refused, never waited on); an InvalidParams error
         (answered to the request) otherwise."""
-        opened = self.workspace.text_documents.get(uri)
+        try:
+            workspace = self.workspace
+        except RuntimeError:  # pygls: no workspace before `initialize`
+            raise JsonRpcServerNotInitialized("the server is not initialized yet: send "
+                                              "`initialize` first") from None
+        opened = workspace.text_documents.get(uri)
         if opened is None:
-            opened = next((d for d in self.workspace.text_documents.values() if d.uri == uri),
+            opened = next((d for d in workspace.text_documents.values() if d.uri == uri),
                           None)
         if opened is not None:
             return opened.source, opened.version
