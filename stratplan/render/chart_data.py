@@ -138,9 +138,12 @@ def chart_data(result: Any, max_points: int = 5000) -> ChartData:
         data.drawdown.append(0.0 if peak <= 0 else (value - peak) / peak * 100)
         for part in PARTS:
             data.parts[part].append(float(running[part]))
+        before = snap.health_before or {}
         for venue in venues:
-            health = snap.health.get(venue)
-            data.health[venue].append(None if health is None else float(health))
+            # The lower of the health before the step's liquidations and after them: a
+            # liquidated account dips below 1 on the chart, as `min_health` says it did.
+            found = [h for h in (snap.health.get(venue), before.get(venue)) if h is not None]
+            data.health[venue].append(float(min(found)) if found else None)
         data.exposure_usd.append(_usd(result, dict(snap.exposure), row))
     return data
 
