@@ -109,9 +109,8 @@ def _balances(report: dict[str, Any]) -> Table:
 
 def _lending(report: dict[str, Any]) -> list[Table]:
     positions = _table("Lending positions", "venue", "asset", "collateral", "debt",
-                       "oracle price", "market price", "liquidation price",
-                       right=("collateral", "debt", "oracle price", "market price",
-                              "liquidation price"))
+                       "oracle", "market", "liq. price",
+                       right=("collateral", "debt", "oracle", "market", "liq. price"))
     accounts = _table("Lending accounts", "venue", "e-mode", "health", "collateral", "debt",
                       "can borrow", "lev.",
                       right=("health", "collateral", "debt", "can borrow", "lev."))
@@ -137,9 +136,9 @@ def _lending(report: dict[str, Any]) -> list[Table]:
                              _num(account["collateral_usd"]), _num(account["debt_usd"]),
                              _num(account["borrow_capacity_usd"]),
                              _cell("none" if leverage is None else readable(leverage) + "x"))
-    positions.caption = ("oracle price: what the venue values collateral at (health, LTV, "
-                         "liquidations); liquidation price: the oracle price, others fixed, "
-                         "at health 1")
+    positions.caption = ("prices in USD; oracle: what the venue values collateral at (health,\n"
+                         "LTV, liquidations), market: the exchanges' price; liq. price: the\n"
+                         "oracle price, others fixed, at which health is 1")
     tables = [positions]
     if accounts.row_count:
         accounts.caption = "in USD; can borrow: what `borrow max` may take; lev. = collateral / equity"
