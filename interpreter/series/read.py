@@ -38,10 +38,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
+
+from pydantic import AfterValidator, BeforeValidator
 
 from stratplan.dsl.files import FileRefused, read_regular
-from stratplan.executors.market_numbers import non_negative, positive, signed_fraction, to_decimal
+from stratplan.executors.market_numbers import NonNegative, Positive, SignedFraction, to_decimal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -304,12 +306,24 @@ def read_series(data: bytes, source: str) -> Series:
     return series
 
 
-# The market's type of each column's quantity (executors/market.py names the same types).
-_TYPES: dict[str, Callable[[Decimal], Decimal]] = {
-    "price": positive, "rate": positive, "oracle": positive,   # Positive
-    "funding": signed_fraction,                                # SignedFraction
-    "supply": non_negative, "borrow": non_negative,            # NonNegative (APR)
-}
+def _checks(number_type: Any) -> tuple[Callable[..., Any], tuple[Callable[..., Any], ...]]:
+    """A market number type (`Annotated[Decimal, BeforeValidator(to_decimal),
+    AfterValidator(positive)]`) as its reader and its checks, so that a series column is
+    held to the very type its market field has, not to a copy of its rule."""
+    metadata = get_args(number_type)[1:]
+    before: list[Callable[..., Any]] = [m.func for m in metadata
+                                        if isinstance(m, BeforeValidator)]
+    after: tuple[Callable[..., Any], ...] = tuple(m.func for m in metadata
+                                                  if isinstance(m, AfterValidator))
+    return (before[0] if before else to_decimal), after
+
+
+# The market's type of each column's quantity: a price (`prices`), an exchange rate
+# (`assets.X.rate`) and an oracle price are Positive, a funding rate (`rates.funding`) a
+# SignedFraction, a supply or borrow APR (`rates.lending`) NonNegative.
+_TYPES = {kind: _checks(number_type) for kind, number_type in (
+    ("price", Positive), ("rate", Positive), ("oracle", Positive),
+    ("funding", SignedFraction), ("supply", NonNegative), ("borrow", NonNegative))}
 
 
 def cell_value(kind: str, cell: bytes) -> Decimal:
@@ -319,11 +333,15 @@ def cell_value(kind: str, cell: bytes) -> Decimal:
         shown = cell.decode("utf-8", "replace")
         raise ValueError(f"{shown!r} is not a number (digits 0-9, such as 67800 or 0.0001)")
     value = Decimal(cell.decode("ascii"))
+    read, checks = _TYPES[kind]
     # The pattern admits only finite numbers; one of at most 41 characters has at most 40
-    # digits, and a magnitude in 1e-30..1e29: those pass to_decimal as they are.
+    # digits, and a magnitude in 1e-30..1e29: those pass the type's reader as they are.
     if len(cell) > 41 or not (value.is_zero() or -30 <= value.adjusted() < 30):
-        value = to_decimal(value)  # the market's rules: finite, exact, in range
-    return _TYPES[kind](value)
+        value = read(value)  # the market's rules: finite, exact, in range
+    for check in checks:
+        value = check(value)
+    checked: Decimal = value
+    return checked
 
 
 def _check_value(col: Column, cell: bytes, where: str) -> None:
