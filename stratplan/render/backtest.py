@@ -74,7 +74,7 @@ def held_asset(result: Any) -> str | None:
     return assets.pop() if len(assets) == 1 else None
 
 
-def base_returns(result: Any, asset: str) -> dict[str, str] | None:
+def base_returns(result: Any, asset: str) -> dict[str, Any] | None:
     """The value at the start and the end counted in `asset` (USD / its price at that row:
     the series', else the market's) and the return in it; None without a price."""
     snaps = result.snapshots
@@ -97,7 +97,7 @@ def base_returns(result: Any, asset: str) -> dict[str, str] | None:
             "return": None if change is None else str(change)}
 
 
-def render_text(data: dict[str, Any], path: str, base: dict[str, str] | None = None) -> str:
+def render_text(data: dict[str, Any], path: str, base: dict[str, Any] | None = None) -> str:
     """The text report: summary, PnL attribution, events, the last fills; `base`: the
     returns counted in one asset (`--base`, or the one asset the holdings are in)."""
     from stratplan.terminal import shown
