@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import cast
 
 from stratplan.dsl.models import SmartContractInstruction
+from stratplan.executors.aave_math import aave_account, max_borrow
 from stratplan.executors.accounts import (
     LendingAccount,
     health_factor,
@@ -16,7 +17,6 @@ from stratplan.executors.accounts import (
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import WALLET, Ledger
 from stratplan.executors.market import DexVenue, LendingVenue, Market, StakingVenue
-from stratplan.executors.oracle import oracle_price
 from stratplan.executors.protocol import ExecutionResult, Immediate, Order
 from stratplan.executors.resolve import drawn, drawn_from, fmt
 
@@ -28,7 +28,9 @@ def _checked_health(instr: SmartContractInstruction, order: Order, ledger: Ledge
     """The result of a lending operation that moved `amount`, after checking health."""
     venue = instr.venue or ""
     health = health_factor(ledger, market, venue)
-    if health is not None and health < 1:
+    # Judged as Aave judges it, in its integers (executors/aave_math.py): at the limit the
+    # exact health and Aave's can fall on either side of 1.
+    if health is not None and not aave_account(ledger, market, venue).accepts_withdrawal():
         raise ExecutionError("SP301", f"health factor at {venue} falls to {health:.4f}, "
                              "below 1: the position could be liquidated")
     if health is not None and health < order.options.min_health:
@@ -78,6 +80,9 @@ def _supply(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     if token not in lending_terms(market, venue).assets:
         raise ExecutionError("SP103", f"{venue} does not accept {token} as collateral")
     amount = drawn_from(order, ledger, "balance", WALLET, token)
+    if amount <= 0:  # `all` of nothing: Aave's ValidationLogic refuses it (InvalidAmount)
+        raise ExecutionError("SP104", f"nothing to supply: the wallet holds no {token} "
+                             f"(a lending venue refuses to supply 0)")
     ledger.add("balance", WALLET, token, -amount)
     ledger.add("collateral", venue, token, amount)
     return ExecutionResult(amount=amount)
@@ -88,6 +93,9 @@ def _withdraw(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     venue, token = instr.venue or "", instr.token_in
     lending_terms(market, venue)
     amount = drawn_from(order, ledger, "collateral", venue, token)
+    if amount <= 0:  # `all` of nothing: Aave refuses it (InvalidAmount)
+        raise ExecutionError("SP104", f"nothing to withdraw: {venue} holds no {token} as "
+                             "collateral (a lending venue refuses to withdraw 0)")
     ledger.add("collateral", venue, token, -amount)
     ledger.add("balance", WALLET, token, amount)
     return _checked_health(instr, order, ledger, market, amount)
@@ -102,13 +110,17 @@ def _borrow(order: Order, instr: SmartContractInstruction, ledger: Ledger,
         raise ExecutionError("SP103", f"{venue} does not lend {token}")
     # Judged with the borrow included: borrowing an asset outside the e-mode category
     # drops the whole account to its assets' own LTVs.
+    # The limit is Aave's, in its integers (executors/aave_math.py): valued at its oracle
+    # prices in 8-decimal USD, collateral rounded down, debt up, the LTV of several assets
+    # their value-weighted average in whole basis points. `max` is the most it lends.
     account = lending_account(ledger, market, venue, borrowing=token)
-    room = account.borrow_room_usd / oracle_price(market, venue, token)  # valued as the venue does
+    room = max_borrow(ledger, market, venue, token)
     amount = room if order.amount == "max" else drawn(order, Decimal(0))
     if amount <= 0:
         raise ExecutionError("SP305", f"nothing can be borrowed at {venue}: no collateral room "
                              f"({_terms_in_use(venue_terms, account, token)})")
-    if amount > room:
+    if order.amount != "max" and not aave_account(ledger, market, venue, token,
+                                                  amount).accepts_borrow():
         shown = fmt(room.quantize(_MICRO, rounding=ROUND_DOWN)) if room >= _MICRO else fmt(room)
         raise ExecutionError("SP305", f"borrowing {fmt(amount)} {token} exceeds {venue}'s LTV "
                              f"limit: at most {shown} {token} more "
@@ -123,8 +135,14 @@ def _repay(order: Order, instr: SmartContractInstruction, ledger: Ledger,
     venue, token = instr.venue or "", instr.token_in
     lending_terms(market, venue)
     owed = ledger.get("debt", venue, token)
+    if owed <= 0:  # Aave refuses a repayment where nothing is owed (NoDebtOfSelectedType)
+        raise ExecutionError("SP104", f"nothing is owed in {token} at {venue}: there is "
+                             "nothing to repay")
     if order.amount == "all":
         amount = min(owed, ledger.get("balance", WALLET, token))
+        if amount <= 0:  # Aave refuses to repay 0 (InvalidAmount)
+            raise ExecutionError("SP104", f"nothing to repay with: the wallet holds no "
+                                 f"{token}")
     else:
         # Like the lending contract, repaying more than is owed takes only the debt.
         amount = min(drawn(order, Decimal(0)), owed)

@@ -88,6 +88,10 @@ class Chain:
         self.deployer = self.env.generate_address("deployer")
         self.env.set_balance(self.deployer, 10**30)
         self.vm = self.env.evm.vm
+        # The block's coinbase is touched by every transaction (its priority fee, 0 here);
+        # empty, EIP-161 would delete it at each one, and py-evm can revert a snapshot
+        # across one deletion of an account only. A wei keeps it an account.
+        self.env.set_balance(to_checksum_address(self.vm.state.coinbase), 1)
         self.chain_id = int(self.vm.state.execution_context.chain_id)
         self._builder = self.vm.get_transaction_builder()
 

@@ -98,15 +98,34 @@ class EvmExecutor(Immediate):
             raise ExecutionError(outcome.failure.code, outcome.failure.message)
         return result
 
+    def sync_positions(self, ledger: Ledger) -> None:
+        """Make the ledger's collateral and debt at every lending venue the chain's (after
+        interest accrued or a liquidation, which happen on the chain between transactions)."""
+        world = self.world
+        assert world is not None
+        chain = world.books()
+        for venue in world.pools:
+            for book in ("collateral", "debt"):
+                held = ledger.items(book, venue)  # type: ignore[arg-type]
+                for asset in sorted(set(held) | {a for (b, v, a) in chain
+                                                 if b == book and v == venue}):
+                    delta = chain.get((book, venue, asset), Decimal(0)) - \
+                        held.get(asset, Decimal(0))
+                    if delta:
+                        ledger.add(book, venue, asset, delta)  # type: ignore[arg-type]
+
     # --- transactions ---------------------------------------------------------------------------
     def open(self, ledger: Ledger, market: Market) -> None:
-        """Start a transaction: the account is given what the ledger's wallet holds."""
+        """Start a transaction. The wallet's balances are the ledger's (the simulated venues
+        move them): the account is given what the ledger says. Lending positions are the
+        chain's (interest, liquidations): the ledger is given what the chain says."""
         world = self.world_for(market)
         held = dict(ledger.items("balance", WALLET))
         for asset in {ETH, *world.tokens}:
             amount = held.get(asset, Decimal(0))
             if to_wei(amount) != world.wallet_balance(asset):
                 world.set_wallet_balance(asset, amount)
+        self.sync_positions(ledger)
         emodes = {venue: pool.emode_of(world.wallet) for venue, pool in world.pools.items()}
         self._tx = _Open(Program(world, emodes))
 
@@ -158,11 +177,16 @@ class EvmExecutor(Immediate):
 
     def close(self, ledger: Ledger, market: Market, *, failed_op: int | None,
               failed_code: str | None, failed_message: str | None, units: int,
-              price_gwei: Decimal | None) -> TxOutcome:
+              price_gwei: Decimal | None, probe: bool = True) -> TxOutcome:
         """Send the transaction (or try it, when the model failed) and say how it ended."""
         tx, world = self._tx, self.world
         assert tx is not None and world is not None
         self._tx = None
+        if failed_op is not None and not probe:  # nothing the chain could be asked
+            outcome = TxOutcome(False, True, False, Verdict(failed_op, failed_code or "SP104",
+                                                            failed_message or ""), asked=False)
+            self.transactions.append(outcome)
+            return outcome
         if tx.unbuildable is not None:
             index, exc = tx.unbuildable
             outcome = TxOutcome(False, False, False, Verdict(index, exc.code, exc.message),
@@ -187,6 +211,8 @@ class EvmExecutor(Immediate):
             outcome.failure = self._verdict(tx, outcome, error, failed_op, failed_code,
                                             failed_message)
         else:
+            outcome.model_health = {venue: lending_account(ledger, market, venue).health
+                                    for venue in world.pools}
             self._reconcile(ledger, outcome)
             extra = receipt.gas_used - units
             if extra > 0 and units:

@@ -103,8 +103,8 @@ ERRORS_SOL = "package/contracts/protocol/libraries/helpers/Errors.sol"
 
 # SHA-256 of each reference payload (canonical JSON) as `stratplan evm setup` builds it.
 PINNED = {
-    "v3.0": "",
-    "v3.6": "",
+    "v3.0": "1e14dcb0a45da09efc75dbea1502df922a1f166aceb64d49cc33420bdd26ab5b",
+    "v3.6": "669f6d32d2f6cdc3381de1f6d9bdf9ec1e2f754d4ece3abc9b5a216d4d190f5d",
 }
 FORMAT = 1
 

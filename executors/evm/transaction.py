@@ -35,7 +35,9 @@ class TxOutcome:
     """How a transaction ended, on the chain and in the model.
 
     `committed`: the chain kept it and the ledger now holds the chain's amounts.
-    `model_failed` / `chain_reverted`: each side's verdict (they should agree).
+    `model_failed` / `chain_reverted`: each side's verdict (they should agree); `asked`:
+    the chain was asked at all (not when the plan failed before an operation could be
+    sent: an expression that cannot be evaluated).
     `differences`: model-vs-chain differences, one line each (beyond a wei or 1e-18 of the
     amount: `amount` differences; any other disagreement: `verdict` or `gas` lines)."""
 
@@ -49,6 +51,8 @@ class TxOutcome:
     differences: list[str] = field(default_factory=list)
     largest_relative: Decimal = Decimal(0)
     health: dict[str, Decimal | None] = field(default_factory=dict)
+    model_health: dict[str, Decimal | None] = field(default_factory=dict)
+    asked: bool = True
 
 
 @runtime_checkable
@@ -68,7 +72,8 @@ class Transacting(Protocol):
 
     def close(self, ledger: Ledger, market: Market, *, failed_op: int | None,
               failed_code: str | None, failed_message: str | None, units: int,
-              price_gwei: Decimal | None) -> TxOutcome:
-        """Send the transaction, or try it when the model failed at `failed_op`; on success
-        make the ledger hold the chain's amounts. `units` is the gas the model charged."""
+              price_gwei: Decimal | None, probe: bool = True) -> TxOutcome:
+        """Send the transaction, or try it when the model failed at `failed_op` (unless
+        not `probe`: a failure no transaction could show); on success make the ledger hold
+        the chain's amounts. `units` is the gas the model charged."""
         ...

@@ -81,6 +81,9 @@ class World:
     provider_address: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"World(Aave {self.aave}, {len(self.tokens)} tokens, {len(self.pools)} pools)"
+
     @property
     def admin(self) -> str:
         """The deployer, admin of every mock and pool."""
@@ -173,11 +176,19 @@ class World:
         return market.price(asset)
 
     def set_lending_rates(self, market: Market) -> None:
-        """Each reserve's APRs from the market (interest so far accrues at the old ones)."""
+        """Each reserve's APRs from the market, from now on: its indexes are brought up to
+        now at the old ones first (as any action on the reserve does). A backtest calls it
+        at every step, so interest compounds step by step on the chain as in the model (a
+        reserve nobody touches would accrue a whole span linearly)."""
         for venue, pool in self.pools.items():
             for asset in pool.a_tokens:
-                set_rates(pool, self.tokens[asset].address, market.supply_rate(venue, asset),
+                token = self.tokens[asset]
+                set_rates(pool, token.address, market.supply_rate(venue, asset),
                           market.borrow_rate(venue, asset), self.admin)
+                if self.aave != "v3.6":  # v3.0 reads new rates at the reserve's next action
+                    token.call("mint", self.provider_address, 1, sender=self.admin)
+                    pool.pool.call("supply", token.address, 1, self.provider_address, 0,
+                                   sender=self.provider_address)
 
 
 def build_world(market: Market, aave: str = setup.DEFAULT_AAVE,

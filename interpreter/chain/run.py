@@ -35,6 +35,7 @@ from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, PlanNode, build_dag
 from stratplan.interpreter.engine import Engine, Failure, NodeFailed, Outcome, Step, run_sync
 from stratplan.interpreter.evaluate import EvalError, Scope, amount
+from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.report import build_report, dec
 
 
@@ -84,9 +85,10 @@ def order_of(op: AnyInstruction, scope: Scope, atomic: bool, engine: Engine) -> 
 class ChainEngine:
     """Runs a plan's nodes in order, on-chain ones through a Transacting executor."""
 
-    def __init__(self, plan: Plan, market: Market, chain: Transacting) -> None:
+    def __init__(self, plan: Plan, market: Market, chain: Transacting,
+                 monitor: PositionMonitor | None = None) -> None:
         executors = dict(discover())
-        self.engine = Engine(plan, market, executors)
+        self.engine = Engine(plan, market, executors, monitor)
         self.market = market
         self.chain = chain
         self.transactions: list[Transaction] = []
@@ -127,16 +129,22 @@ class ChainEngine:
         self.chain.open(monitor, market)
         monitor.begin(alone=True)
         failed: tuple[int, str, str] | None = None
+        probe = True  # the failure is one a transaction would show (not an expression's)
         index = 0
         try:
             for index in range(len(ops)):
                 op = ops[index]
-                order = order_of(op, scope, atomic, engine)
+                try:
+                    order = order_of(op, scope, atomic, engine)
+                except (EvalError, decimal.DecimalException):
+                    probe = False
+                    raise
                 result = self.chain.apply(order, monitor, market)
                 for code, message in result.warnings:
                     engine.warnings.append((code, message, op.span, node.id))
         except (EvalError, ExecutionError, MarketError, decimal.DecimalException) as exc:
-            code = getattr(exc, "code", "SP104")
+            code = getattr(exc, "code", "SP110" if isinstance(exc, decimal.Overflow)
+                           else "SP104")
             failed = (index, code, getattr(exc, "message", str(exc)))
         if failed is None and atomic:
             for venue in sorted(monitor.venues("flash")):
@@ -151,7 +159,7 @@ class ChainEngine:
         outcome = self.chain.close(monitor, market, failed_op=None if failed is None else
                                    failed[0], failed_code=None if failed is None else failed[1],
                                    failed_message=None if failed is None else failed[2],
-                                   units=units, price_gwei=price_gwei)
+                                   units=units, price_gwei=price_gwei, probe=probe)
         if outcome.committed:
             monitor.commit()
         else:
@@ -188,6 +196,10 @@ def run_on_chain(plan: Plan, market: Market, chain: Transacting, *,
     return ChainRun(report, outcome, engine, dag, runner.transactions)
 
 
+def _number(value: Decimal | None) -> str | None:
+    return None if value is None else dec(value)
+
+
 def chain_section(transactions: list[Transaction]) -> dict[str, Any]:
     """The report's `chain` part: each transaction's node, hash, gas and verdicts, and the
     model-vs-chain differences."""
@@ -199,7 +211,8 @@ def chain_section(transactions: list[Transaction]) -> dict[str, Any]:
                      "status": "ok" if out.committed else "reverted" if out.chain_reverted
                      else "not sent", "gas_used": out.gas_used, "model_gas": tx.model_units,
                      "seconds": round(out.seconds, 4),
-                     "health": {venue: None if value is None else dec(value)
+                     "health": {venue: {"chain": _number(value),
+                                        "model": _number(out.model_health.get(venue))}
                                 for venue, value in out.health.items()},
                      "error": None if out.failure is None else out.failure.message})
         differences.extend({"node": tx.node, "line": tx.line, "difference": text}
