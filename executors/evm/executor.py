@@ -106,13 +106,13 @@ class EvmExecutor(Immediate):
         chain = world.books()
         for venue in world.pools:
             for book in ("collateral", "debt"):
-                held = ledger.items(book, venue)  # type: ignore[arg-type]
+                held = ledger.items(book, venue)
                 for asset in sorted(set(held) | {a for (b, v, a) in chain
                                                  if b == book and v == venue}):
                     delta = chain.get((book, venue, asset), Decimal(0)) - \
                         held.get(asset, Decimal(0))
                     if delta:
-                        ledger.add(book, venue, asset, delta)  # type: ignore[arg-type]
+                        ledger.add(book, venue, asset, delta)
 
     # --- transactions ---------------------------------------------------------------------------
     def open(self, ledger: Ledger, market: Market) -> None:

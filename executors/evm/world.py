@@ -191,6 +191,48 @@ class World:
                                    sender=self.provider_address)
 
 
+@dataclass(frozen=True)
+class LiquidationCall:
+    """One liquidationCall a liquidator sent: what it repaid and what the account lost
+    (collateral, the protocol's fee included), in wei; or the revert, by name."""
+
+    ok: bool
+    repaid: int = 0
+    seized: int = 0
+    gas_used: int = 0
+    tx_hash: str = ""
+    error: str = ""
+
+
+def liquidation_call(world: World, venue: str, collateral: str, debt: str,
+                     amount: Decimal | None) -> LiquidationCall:
+    """A liquidator account (funded with the debt asset) calls Aave's liquidationCall on the
+    wallet's account for `amount` of `debt` (None: as much as Aave allows), taking
+    `collateral` as the asset itself (receiveAToken false)."""
+    from stratplan.executors.evm.errors import read_revert
+
+    pool = world.pools[venue]
+    key = world.chain.key("liquidator")
+    debt_token = world.tokens[debt]
+    if int(debt_token.view("allowance", key.address, pool.pool.address)) != MAX_UINT:
+        debt_token.call("approve", pool.pool.address, MAX_UINT, sender=key.address)
+    debt_token.call("mint", key.address, LIQUIDITY, sender=world.admin)
+    a_token = pool.a_tokens[collateral]
+    paid = int(debt_token.view("balanceOf", key.address))
+    held = int(a_token.view("balanceOf", world.wallet))
+    data = pool.pool.calldata("liquidationCall", world.tokens[collateral].address,
+                              debt_token.address, world.wallet,
+                              MAX_UINT if amount is None else to_wei(amount), False)
+    receipt = world.chain.send(key, pool.pool.address, data)
+    if not receipt.ok:
+        return LiquidationCall(False, gas_used=receipt.gas_used, tx_hash=receipt.tx_hash,
+                               error=read_revert(receipt.output, world.errors,
+                                                 world.codes).describe())
+    return LiquidationCall(True, paid - int(debt_token.view("balanceOf", key.address)),
+                           held - int(a_token.view("balanceOf", world.wallet)),
+                           receipt.gas_used, receipt.tx_hash)
+
+
 def build_world(market: Market, aave: str = setup.DEFAULT_AAVE,
                 payloads: tuple[dict[str, Any], dict[str, Any]] | None = None) -> World:
     """Deploy the market on a new local chain (SetupError without the cached contracts,

@@ -53,6 +53,8 @@ def register(sub: Any) -> None:
                         "summary, charts, PnL, fills, events and the plan, in one file that "
                         "needs no network to open (default: none)")
     set_option(parser)
+    from stratplan.commands.evm import add_executor_options
+    add_executor_options(parser)
     parser.set_defaults(func=cmd_backtest)
 
 
@@ -88,6 +90,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if target is not None:
             check_output(option, target, inputs)
     series = series_for(args, plan, Path(args.path).parent, market)
+    if args.executor == "evm":  # on-chain nodes on a local chain, row by row (docs/evm.md)
+        from stratplan.commands.evm import backtest_evm
+        return backtest_evm(args, plan, market, series)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
     try:
         result = run_backtest(plan, market, series, progress=progress[0] if progress else None)

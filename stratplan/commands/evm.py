@@ -117,3 +117,37 @@ def run_evm(args: argparse.Namespace, plan: Any, market: Any, dag: Any) -> int:
         render_run(report, out(), args.path, args.steps)
         render_chain(report["chain"], out())
     return 0 if report["status"] == "ok" else 1
+
+
+MAX_CHAIN_ROWS = 2_000  # a row costs the chain tens of milliseconds, a firing a transaction
+
+
+def backtest_evm(args: argparse.Namespace, plan: Any, market: Any, series: Any) -> int:
+    """`stratplan backtest --executor evm`: the plan over a short series on the chain."""
+    for option in ("plot", "html"):
+        if getattr(args, option, None) is not None:
+            raise UsageError(f"--{option} is not drawn for --executor evm (its report is JSON "
+                             "or text)")
+    if args.format == "csv":
+        raise UsageError("--executor evm reports as json or text, not csv")
+    if len(series) > MAX_CHAIN_ROWS:
+        raise UsageError(f"--executor evm runs short series (at most {MAX_CHAIN_ROWS:,} rows; "
+                         f"this one has {len(series):,}): narrow it with --from/--to")
+    executor = evm_executor(args)
+    from stratplan.executors.errors import MarketError
+    from stratplan.interpreter.chain.backtest import backtest_on_chain
+    from stratplan.render.evm import render_chain_backtest
+    from stratplan.render.text import dumps
+    try:
+        result = backtest_on_chain(plan, market, series, executor)
+    except MarketError as exc:
+        raise UsageError(f"--executor evm: {exc}") from None
+    report = result.report
+    report["chain"]["aave"] = args.aave
+    if args.format == "json":
+        if not args.steps:
+            report.pop("snapshots")
+        sys.stdout.write(dumps(report))
+    else:
+        render_chain_backtest(report, out())
+    return 0 if report["status"] == "ok" else 1

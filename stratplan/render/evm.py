@@ -33,3 +33,22 @@ def render_chain(chain: dict[str, Any], console: Console) -> None:
     for row in differences:
         console.print(Text(f"  {shown(row['node'])} (line {row['line']}): "
                            f"{shown(row['difference'])}"))
+
+
+def render_chain_backtest(report: dict[str, Any], console: Console) -> None:
+    """Print a backtest on the chain: the summary, the events, then the chain section."""
+    summary = report["summary"]
+    lines = [f"{report['plan']}: {report['start']} to {report['end']}, {report['steps']} steps "
+             f"on the local chain ({report['status']})",
+             f"value {summary['value_start']} -> {summary['value_end']} USD "
+             f"(return {summary['return']})",
+             f"lowest health {summary['min_health']}, liquidation calls "
+             f"{summary['liquidations']}, firings "
+             + (", ".join(f"{name} {count}" for name, count in summary["firings"].items())
+                or "none")]
+    for line in lines:
+        console.print(Text(shown(line)))
+    for event in report["events"]:
+        console.print(Text(shown(f"  {event['time']} {event['kind']} {event['name']}: "
+                                 f"{event['message']}")))
+    render_chain(report["chain"], console)

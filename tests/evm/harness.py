@@ -28,7 +28,7 @@ from stratplan.dsl.parser import parse
 from stratplan.executors import accrual
 from stratplan.executors.accounts import lending_account
 from stratplan.executors.evm.executor import EvmExecutor
-from stratplan.executors.evm.world import World, from_wei, to_wei
+from stratplan.executors.evm.world import World, from_wei, liquidation_call, to_wei
 from stratplan.executors.liquidation import Liquidation, liquidate_lending
 from stratplan.executors.market import AssetInfo, Market
 from stratplan.executors.oracle import oracle_price
@@ -201,27 +201,10 @@ class Scenario:
         """One liquidationCall on the chain for `repaid` of `debt` (as the model's liquidator
         chose it; None: as much as Aave allows): what the liquidator paid and what the
         account lost, in wei."""
-        from stratplan.executors.evm.abi import MAX_UINT
-        from stratplan.executors.evm.errors import read_revert
-
-        world = self.world
-        pool = world.pools[VENUE]
-        key = world.chain.key("liquidator")
-        debt_token = world.tokens[debt]
-        debt_token.call("mint", key.address, 10**30, sender=world.admin)
-        debt_token.call("approve", pool.pool.address, MAX_UINT, sender=key.address)
-        a_token = pool.a_tokens[collateral]
-        before = (int(debt_token.view("balanceOf", key.address)),
-                  int(a_token.view("balanceOf", world.wallet)))
-        data = pool.pool.calldata("liquidationCall", world.tokens[collateral].address,
-                                  debt_token.address, world.wallet,
-                                  MAX_UINT if repaid is None else to_wei(repaid), False)
-        receipt = world.chain.send(key, pool.pool.address, data)
-        if not receipt.ok:
-            return {"error": read_revert(receipt.output, world.errors, world.codes).describe()}
-        return {"repaid": before[0] - int(debt_token.view("balanceOf", key.address)),
-                "seized": before[1] - int(a_token.view("balanceOf", world.wallet)),
-                "gas": receipt.gas_used}
+        call = liquidation_call(self.world, VENUE, collateral, debt, repaid)
+        if not call.ok:
+            return {"error": call.error}
+        return {"repaid": call.repaid, "seized": call.seized, "gas": call.gas_used}
 
     # --- comparisons -------------------------------------------------------------------------
     def note(self, kind: str, text: str) -> None:
