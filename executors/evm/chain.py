@@ -94,6 +94,7 @@ class Chain:
         self.env.set_balance(to_checksum_address(self.vm.state.coinbase), 1)
         self.chain_id = int(self.vm.state.execution_context.chain_id)
         self._builder = self.vm.get_transaction_builder()
+        self.generation = 0  # how many times the chain returned to a snapshot
 
     # --- contracts -------------------------------------------------------------------------
     def abi(self, name: str) -> Abi:
@@ -182,6 +183,7 @@ class Chain:
         """Return to a snapshot (it can be used once)."""
         state, timestamp, block = snapshot
         self.vm.state.revert(state)
+        self.generation += 1
         patch = self.env.evm.patch
         patch.timestamp, patch.block_number = timestamp, block
 

@@ -28,7 +28,7 @@ from stratplan.executors.evm.abi import MAX_UINT
 from stratplan.executors.evm.errors import ChainError, read_revert
 from stratplan.executors.evm.program import Program
 from stratplan.executors.evm.transaction import TxOutcome, Verdict
-from stratplan.executors.evm.world import ETH, World, build_world, from_wei, to_wei
+from stratplan.executors.evm.world import ETH, World, build_world, to_wei
 from stratplan.executors.ledger import WALLET, Ledger
 from stratplan.executors.market import Market
 from stratplan.executors.protocol import ExecutionResult, Immediate, Order
@@ -103,7 +103,7 @@ class EvmExecutor(Immediate):
         interest accrued or a liquidation, which happen on the chain between transactions)."""
         world = self.world
         assert world is not None
-        chain = world.books()
+        chain = world.positions()
         for venue in world.pools:
             for book in ("collateral", "debt"):
                 held = ledger.items(book, venue)
@@ -293,7 +293,7 @@ class EvmExecutor(Immediate):
                 continue
             delta = want - have
             relative = abs(delta) / abs(want) if want else Decimal(1)
-            if abs(delta) > from_wei(1) and relative > Decimal("1e-18"):
+            if abs(to_wei(have) - to_wei(want)) > 1 and relative > Decimal("1e-18"):
                 outcome.largest_relative = max(outcome.largest_relative, relative)
                 outcome.differences.append(f"amount: {book} {venue} {asset}: model {fmt(have)}, "
                                            f"chain {fmt(want)} (difference {delta:.3E})")

@@ -16,13 +16,14 @@ staking, liquidity, and the wallet's account (docs/evm.md, "What is deployed").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from stratplan.executors.errors import MarketError
 from stratplan.executors.evm import setup
-from stratplan.executors.evm.aave import AavePool, deploy_aave, set_rates
+from stratplan.executors.evm.aave import AavePool, deploy_aave, ray, set_rates
 from stratplan.executors.evm.abi import MAX_UINT, ZERO_ADDRESS
 from stratplan.executors.evm.chain import Chain, Contract
 from stratplan.executors.ledger import WALLET
@@ -80,6 +81,8 @@ class World:
     account: Contract | None = None
     provider_address: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    _set: dict[tuple[str, ...], object] = field(default_factory=dict)
+    _generation: int = 0
 
     def __repr__(self) -> str:
         return f"World(Aave {self.aave}, {len(self.tokens)} tokens, {len(self.pools)} pools)"
@@ -114,6 +117,13 @@ class World:
             wei = self.wallet_balance(asset)
             if wei:
                 found[("balance", WALLET, asset)] = from_wei(wei)
+        found.update(self.positions())
+        return found
+
+    def positions(self) -> dict[tuple[str, str, str], Decimal]:
+        """(book, venue, asset) -> amount, non-zero only: collateral and debt at every
+        lending venue."""
+        found: dict[tuple[str, str, str], Decimal] = {}
         for venue, pool in self.pools.items():
             for asset, token in pool.a_tokens.items():
                 wei = int(token.view("balanceOf", self.wallet))
@@ -139,19 +149,31 @@ class World:
             self.tokens[asset].call("burn", self.wallet, have - wanted, sender=self.admin)
 
     # --- prices, rates and time ---------------------------------------------------------------
+    def _changes(self, key: tuple[str, ...], value: object) -> bool:
+        """True when `key` must be set to `value` on the chain (what was last set is kept,
+        and forgotten whenever the chain returns to a snapshot)."""
+        if self._generation != self.chain.generation:
+            self._set.clear()
+            self._generation = self.chain.generation
+        if self._set.get(key) == value:
+            return False
+        self._set[key] = value
+        return True
+
     def set_prices(self, market: Market) -> None:
         """Feeds, token rates and DEX prices from a market (a series' step)."""
         self.market = market
         for asset, token in self.tokens.items():
             if asset in self.staked_input:
                 rate = fixed(market.rate(asset), WEI)
-                if int(token.view("rate")) != rate:
+                if self._changes(("rate", asset), rate) and int(token.view("rate")) != rate:
                     token.call("setRate", rate, sender=self.admin)
         for asset, feed in self.feeds.items():
             if feed.name != "MockFeed":
                 continue  # an exchange-rate feed follows its underlying and the token
             answer = fixed(self._feed_price(market, asset), FEED_UNIT)
-            if int(feed.view("latestAnswer")) != answer:
+            if self._changes(("feed", asset), answer) and \
+                    int(feed.view("latestAnswer")) != answer:
                 feed.call("setAnswer", answer, sender=self.admin)
         for venue, pool in self.pools.items():
             for asset in pool.a_tokens:
@@ -160,14 +182,16 @@ class World:
                 # A series' oracle.ASSET replaces the exchange-rate rule from its first value.
                 feed = self.feeds[asset if asset in market.oracle_feed() else f"{asset}:rate"]
                 address = self.tokens[asset].address
-                if pool.oracle.view("getSourceOfAsset", address) != feed.address:
+                if self._changes(("source", venue, asset), feed.address) and \
+                        pool.oracle.view("getSourceOfAsset", address) != feed.address:
                     pool.oracle.call("setAssetSources", [address], [feed.address],
                                      sender=self.admin)
-        for dex in self.dexes.values():
+        for name, dex in self.dexes.items():
             for asset in [ETH, *self.tokens]:
                 if market.knows(asset):
-                    dex.call("setPrice", self.address_of(asset), fixed(market.price(asset), WEI),
-                             sender=self.admin)
+                    price = fixed(market.price(asset), WEI)
+                    if self._changes(("dex", name, asset), price):
+                        dex.call("setPrice", self.address_of(asset), price, sender=self.admin)
 
     def _feed_price(self, market: Market, asset: str) -> Decimal:
         fed = market.oracle_feed().get(asset)
@@ -175,16 +199,27 @@ class World:
             return fed
         return market.price(asset)
 
-    def set_lending_rates(self, market: Market) -> None:
-        """Each reserve's APRs from the market, from now on: its indexes are brought up to
-        now at the old ones first (as any action on the reserve does). A backtest calls it
-        at every step, so interest compounds step by step on the chain as in the model (a
-        reserve nobody touches would accrue a whole span linearly)."""
+    def set_lending_rates(self, market: Market,
+                          held: Iterable[tuple[str, str]] | None = None) -> None:
+        """Each reserve's APRs from the market, from now on. The reserves in `held` (venue,
+        asset: those the account holds or owes; None: every one) are touched — their indexes
+        brought up to now at the old rates first, as any action on a reserve does — so that
+        interest compounds step by step on the chain as in the model (a reserve nobody
+        touches would accrue a whole span linearly). The others only take their new rates,
+        which their next action puts in force."""
+        touch = None if held is None else set(held)
         for venue, pool in self.pools.items():
             for asset in pool.a_tokens:
                 token = self.tokens[asset]
-                set_rates(pool, token.address, market.supply_rate(venue, asset),
-                          market.borrow_rate(venue, asset), self.admin)
+                rates = (market.supply_rate(venue, asset), market.borrow_rate(venue, asset))
+                touched = touch is None or (venue, asset) in touch
+                if not self._changes(("rates", venue, asset), rates) and not touched:
+                    continue
+                if not touched:
+                    pool.rates.call("setRates", token.address, ray(rates[0]), ray(rates[1]),
+                                    sender=self.admin)
+                    continue
+                set_rates(pool, token.address, *rates, self.admin)
                 if self.aave != "v3.6":  # v3.0 reads new rates at the reserve's next action
                     token.call("mint", self.provider_address, 1, sender=self.admin)
                     pool.pool.call("supply", token.address, 1, self.provider_address, 0,

@@ -96,9 +96,12 @@ def _backtest(plan: Plan, market: Market, series: Series, executor: Any) -> Chai
             world.chain.advance((now - series.times[row - 1]) // 1000)
             bt.apply_row(row)
             world.set_prices(market)
-            world.set_lending_rates(market)
+            world.set_lending_rates(market, {(venue, asset) for book in ("collateral", "debt")
+                                             for venue in monitor.venues(book)
+                                             for asset in monitor.items(book, venue)})
             executor.sync_positions(monitor)
-            before = _step(now, monitor, market, executor)["health"]  # min_health reads it
+            step = _step(now, monitor, market, executor)  # min_health reads it
+            calls, events = len(liquidations), len(result.events)
             for venue, terms in market.venues.items():
                 if isinstance(terms, LendingVenue) and venue in world.pools:
                     liquidations += _liquidate(world, executor, monitor, market, venue, now,
@@ -106,8 +109,10 @@ def _backtest(plan: Plan, market: Market, series: Series, executor: Any) -> Chai
             for state in states:
                 if due(state, now, scope, result):
                     _fire(runner, plan, state.trigger, now, dags, result)
-            steps.append(_step(now, monitor, market, executor))
-            steps[-1]["health_before"] = before
+            if len(liquidations) != calls or len(result.events) != events:
+                step = {**_step(now, monitor, market, executor),
+                        "health_before": step["health"]}
+            steps.append(step)
     final = build_report(plan, dag, phases, monitor, market, start_value)
     chain = chain_section(runner.transactions)
     chain["differences"] = differences + chain["differences"]

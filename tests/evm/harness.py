@@ -152,7 +152,7 @@ class Scenario:
                                       self.market.borrow_rate(venue, asset), dt)
         self.world.chain.advance(seconds)
         self.roundings += 2
-        self.world.set_lending_rates(self.market)  # a step touches the reserves, as a backtest's
+        self.world.set_lending_rates(self.market)  # a step touches every reserve
         self.compare()
 
     def liquidate(self) -> list[Liquidation]:
@@ -260,6 +260,10 @@ def tolerance(market: Market, asset: str, amount: Decimal, roundings: int) -> in
     two wei of the dearest asset for each operation, in this asset's wei, or 1e-18 of it."""
     dearest = max(market.prices[a] for a in ("ETH", "WETH", "weETH", asset))
     worth = 2 * max(roundings, 1) * dearest / market.prices[asset]
+    # `borrow max` is decided in Aave's base currency: a wei less of collateral (Aave v3.6
+    # credits a supply rounded down once the liquidity index is off 1) can be a unit
+    # (1e-8 USD) less of room, in this asset.
+    worth += max(roundings, 1) * Decimal("1e-8") * WAD / market.prices[asset]
     return max(int(worth) + 1, int(abs(amount) * Decimal("1e-18") * WAD))
 
 
