@@ -28,10 +28,10 @@ from stratplan.executors.market import default_market
 from tests.evm.harness import Scenario, scenario_market
 from tests.evm.strategies import loop_block, scenarios
 
-# A scenario costs about a second of chain time: the `ci` profile's 60 examples would
-# take minutes per test, so the EVM tests run a share of them (all of them under `long`).
+# A scenario costs about half a second of chain time: under the `ci` profile the EVM tests
+# run 40 examples each (about two minutes for the three), under `long` as many as it says.
 _PROFILE = settings()
-EXAMPLES = _PROFILE.max_examples if _PROFILE.max_examples > 100 else 20
+EXAMPLES = _PROFILE.max_examples if _PROFILE.max_examples > 100 else 40
 CHAIN = settings(max_examples=EXAMPLES, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
