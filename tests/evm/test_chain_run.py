@@ -133,3 +133,50 @@ def test_an_atomic_operation_outside_a_transaction_is_refused(world36: Any) -> N
         assert exc.code == "SP206" and "--executor evm" in exc.message
     else:
         raise AssertionError("an operation of an atomic block ran alone")
+
+
+def test_flash_loans_repaid_out_of_order_cannot_be_one_transaction(fresh36: Any) -> None:
+    # The model lets a block repay its loans in any order; on chain each loan is repaid
+    # when its own callback returns, so the Balancer loan cannot be repaid inside Aave's.
+    text = """plan crossing
+holdings { wallet: 1 ETH, 1 WETH }
+phase p {
+  atomic x via instadapp {
+    flash borrow 10 WETH from balancer
+    flash borrow 10 WETH from aave
+    flash repay all WETH to balancer
+    flash repay all WETH to aave
+  }
+}
+"""
+    plan = parse(text).plan
+    assert plan is not None
+    assert run_plan(plan, default_market()).report["status"] == "ok"  # the model allows it
+    chain = _run(text, fresh36)
+    failure = chain.report["failure"]
+    assert failure["code"] == "SP206" and failure["line"] == 7
+    assert "still open" in failure["message"]
+    (tx,) = chain.report["chain"]["transactions"]
+    assert tx["status"] == "not sent" and tx["gas_used"] == 0
+    (difference,) = chain.report["chain"]["differences"]
+    assert difference["difference"].startswith("verdict: operation 3 is one the model allows")
+
+
+def test_nested_flash_loans_are_one_transaction(fresh36: Any) -> None:
+    # Repaid innermost first, the same two loans are one transaction: Aave's premium on 10
+    # WETH is 5 bps (0.005 WETH), Balancer's fee is 0.
+    text = """plan nested
+holdings { wallet: 1 ETH, 1 WETH }
+phase p {
+  atomic x via instadapp {
+    flash borrow 10 WETH from balancer
+    flash borrow 10 WETH from aave
+    flash repay all WETH to aave
+    flash repay all WETH to balancer
+  }
+}
+"""
+    chain = _run(text, fresh36)
+    assert chain.report["status"] == "ok"
+    assert chain.report["balances"]["wallet"]["WETH"] == "0.995"
+    assert [d["difference"][:4] for d in chain.report["chain"]["differences"]] == ["gas:"]
