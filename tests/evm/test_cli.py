@@ -4,7 +4,6 @@ and their one-line errors (exit 2, no traceback)."""
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,13 +92,15 @@ def test_setup_without_npm_is_one_line(capsys: Any, tmp_path: Path, monkeypatch:
     assert "needs npm" in err
 
 
-def test_a_damaged_cache_is_refused(capsys: Any, tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_damaged_cache_is_refused(world36: Any, capsys: Any, tmp_path: Path,
+                                    monkeypatch: Any) -> None:
+    from stratplan.dsl.usercache import cache_folder
     from stratplan.executors.evm import setup
 
+    real = cache_folder()  # the user's, where the session's contracts are
     cache = tmp_path / "cache"
     (cache / "stratplan").mkdir(mode=0o700, parents=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    real = Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "stratplan"
     for path in (setup.reference_path("v3.6"), setup.own_path()):
         source = real / path.name
         if not source.exists():
