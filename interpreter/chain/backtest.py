@@ -8,11 +8,13 @@ later row (LANGUAGE.md section 8, with the chain as the venue):
    oracle feeds take effect in the market and on the chain's feeds, tokens and DEX;
 2. interest accrues on the chain — Aave's indexes, at the APRs in force during the interval
    (the previous row's) — and the row's APRs are set on its reserves from now on; the
-   ledger's collateral and debt become the chain's;
+   ledger's collateral and debt become the chain's; funding settles on the CEXs' perps as
+   in `backtest` (simulated venues);
 3. while an account's health is below 1, a liquidator account calls Aave's
    `liquidationCall` on it, for the debt and collateral the model's liquidator chooses
    (executors/liquidation.py) and the amount it repays, or all Aave allows when that call
-   takes a whole debt or a whole collateral; Aave burns bad debt itself;
+   takes a whole debt or a whole collateral; Aave burns bad debt itself; a perp below its
+   maintenance margin is closed as in `backtest`;
 4. triggers fire as in `backtest`, each firing's on-chain nodes one transaction each;
 5. a snapshot: value, health (the model's formula on the chain's amounts, and Aave's).
 
@@ -31,16 +33,18 @@ from typing import Any
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.models import Plan
 from stratplan.executors.accounts import lending_account, portfolio_value
-from stratplan.executors.liquidation import next_call
+from stratplan.executors.liquidation import liquidate_perp, next_call
 from stratplan.executors.market import LendingVenue, Market
 from stratplan.interpreter.chain.run import ChainEngine, Transaction, chain_section
 from stratplan.interpreter.dag import build_dag
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import Series, iso
 from stratplan.interpreter.time.backtest import Backtest
+from stratplan.interpreter.time.results import PARTS, Event
 from stratplan.interpreter.time.triggers import TriggerState, due, trigger_phase
 
 MAX_CALLS = 50  # liquidation calls at one venue in one step (the model's guard is 1000)
+ZERO = Decimal(0)
 
 
 @dataclass
@@ -95,6 +99,9 @@ def _backtest(plan: Plan, market: Market, series: Series, executor: Any) -> Chai
             now = series.times[row]
             world.chain.advance((now - series.times[row - 1]) // 1000)
             bt.apply_row(row)
+            # The model's step 2 settles funding on the CEXs' perps (and accrues the lending
+            # books, which the chain's amounts then replace).
+            bt.accrue(row, dict.fromkeys(PARTS, ZERO))
             world.set_prices(market)
             world.set_lending_rates(market, {(venue, asset) for book in ("collateral", "debt")
                                              for venue in monitor.venues(book)
@@ -106,6 +113,12 @@ def _backtest(plan: Plan, market: Market, series: Series, executor: Any) -> Chai
                 if isinstance(terms, LendingVenue) and venue in world.pools:
                     liquidations += _liquidate(world, executor, monitor, market, venue, now,
                                                result.events, differences)
+            for venue in sorted(monitor.venues("position")):  # the CEXs' own, simulated
+                for pair in sorted(monitor.items("position", venue)):
+                    closed = liquidate_perp(monitor, market, venue, pair)
+                    if closed is not None:
+                        result.events.append(Event(now, "liquidation", venue, None, None, None,
+                                                   closed.message, closed.loss_usd))
             for state in states:
                 if due(state, now, scope, result):
                     _fire(runner, plan, state.trigger, now, dags, result)
@@ -154,7 +167,6 @@ def _liquidate(world: Any, executor: Any, monitor: Any, market: Market, venue: s
                events: list[Any], differences: list[dict[str, Any]]) -> list[ChainLiquidation]:
     """Step 3 on the chain: the model's liquidator's calls, made by a liquidator account."""
     from stratplan.executors.evm.world import from_wei, liquidation_call
-    from stratplan.interpreter.time.results import Event
 
     done: list[ChainLiquidation] = []
     for _ in range(MAX_CALLS):
@@ -187,8 +199,6 @@ def _liquidate(world: Any, executor: Any, monitor: Any, market: Market, venue: s
 def _fire(runner: ChainEngine, plan: Plan, trigger: Any, now: int, dags: dict[str, Any],
           result: Any) -> None:
     """One firing: the trigger's nodes, each on-chain one a transaction."""
-    from stratplan.interpreter.time.results import Event
-
     result.firings[trigger.name] += 1
     sub = dags.get(trigger.name)
     if sub is None:
