@@ -119,3 +119,18 @@ def test_a_damaged_cache_is_refused(world36: Any, capsys: Any, tmp_path: Path,
 def test_evm_alone_asks_what_to_do(capsys: Any) -> None:
     code, _, err = _cli(capsys, "evm")
     assert code == 2 and err.count("\n") == 1 and "evm setup" in err
+
+
+def test_a_cex_plan_backtests_on_the_chain_as_in_the_model(world36: Any, capsys: Any) -> None:
+    # btc_basis_over_time trades only on CEXs (simulated either way): funding, firings and
+    # the end value are backtest's, to the digit.
+    plan = str(Path(__file__).resolve().parents[2] / "examples" / "btc_basis_over_time.plan")
+    code, out, _ = _cli(capsys, "backtest", "--executor", "evm", plan, "--to", "2024-01-20",
+                        "--format", "json")
+    assert code == 0
+    chain = json.loads(out)
+    code, out, _ = _cli(capsys, "backtest", plan, "--to", "2024-01-20", "--format", "json")
+    model = json.loads(out)
+    assert chain["summary"]["value_end"] == model["summary"]["value_end"]
+    assert chain["summary"]["firings"] == model["summary"]["firings"]
+    assert chain["chain"]["transactions"] == []  # nothing on chain
