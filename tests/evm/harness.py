@@ -79,6 +79,7 @@ class Scenario:
     roundings: int = 0  # operations on the books so far, each rounding on the chain
     owed: dict[str, Decimal] = field(default_factory=dict)
     held: dict[str, Decimal] = field(default_factory=dict)
+    liquidation_wei: list[int] = field(default_factory=list)  # |model - chain| of each amount
 
     def __post_init__(self) -> None:
         self.executor = EvmExecutor(self.world.aave, world=self.world)
@@ -185,11 +186,14 @@ class Scenario:
                           f"{event.seized} {event.collateral}; the chain refuses: "
                           f"{chain['error']}")
                 continue
-            for what, model_amount in (("repaid", event.repaid), ("seized", event.seized)):
+            for what, asset, model_amount in (("repaid", event.asset, event.repaid),
+                                              ("seized", event.collateral, event.seized)):
                 assert model_amount is not None
-                # 1e-18 of the amount, or 4 wei: the model's collateral carries digits below a
-                # wei, and a wei of a dear collateral is many wei of a cheap debt.
-                if abs(to_wei(model_amount) - chain[what]) > max(4, chain[what] // WAD):
+                # As the books: the model's collateral carries digits below a wei, and a wei
+                # of a dear collateral is many wei of a cheap debt (harness.tolerance).
+                self.liquidation_wei.append(abs(to_wei(model_amount) - chain[what]))
+                if abs(to_wei(model_amount) - chain[what]) > tolerance(
+                        self.market, asset, from_wei(chain[what]), 2):
                     self.note("liquidation", f"{what}: model {model_amount}, chain "
                               f"{from_wei(chain[what])} ({chain[what] - to_wei(model_amount)} "
                               "wei)")

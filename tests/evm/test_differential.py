@@ -151,6 +151,10 @@ def test_leveraged_loops_and_their_liquidations_agree(
 
 
 @CHAIN
+# 6. Repaid when the whole collateral goes: held · p_c / (p_d · (1 + bonus)); a wei of weETH
+#    (the model's exact stake against the chain's, rounded down) is 1,742 wei of 18-decimal
+#    USDC there: compared as a wei of the dearer asset (harness.tolerance).
+@example(2031, Decimal("0.495"), Decimal("0.46"))  # 945 wei of USDC apart
 @given(st.integers(2_000, 2_000_000), st.decimals(min_value=Decimal("0.3"),
                                                   max_value=Decimal("0.74"), places=3),
        st.decimals(min_value=Decimal("0.4"), max_value=Decimal("0.99"), places=2))
