@@ -25,7 +25,7 @@ from stratplan.executors.errors import MarketError
 from stratplan.executors.evm import setup
 from stratplan.executors.evm.aave import AavePool, deploy_aave, ray, set_rates
 from stratplan.executors.evm.abi import MAX_UINT, ZERO_ADDRESS
-from stratplan.executors.evm.chain import Chain, Contract
+from stratplan.executors.evm.chain import Chain, Contract, Reverted
 from stratplan.executors.ledger import WALLET
 from stratplan.executors.market import (
     DexVenue,
@@ -279,6 +279,19 @@ def build_world(market: Market, aave: str = setup.DEFAULT_AAVE,
     chain = Chain({**reference["contracts"], **own["contracts"]})
     world = World(chain, market, aave, {**reference.get("errors", {}), **own.get("errors", {})},
                   dict(reference.get("codes", {})))
+    try:
+        _deploy(world, market, aave)
+    except Reverted as exc:  # a market Aave's configurator refuses (an e-mode LT too low...)
+        from stratplan.executors.evm.errors import read_revert
+
+        name = read_revert(exc.data, world.errors, world.codes).describe()
+        raise MarketError(f"Aave {aave} refuses this market: {exc} ({name})") from None
+    world.seconds["deploy_s"] = time.perf_counter() - start
+    return world
+
+
+def _deploy(world: World, market: Market, aave: str) -> None:
+    chain = world.chain
     admin = world.admin
     _tokens(world, market)
     _feeds(world, market)
@@ -303,8 +316,6 @@ def build_world(market: Market, aave: str = setup.DEFAULT_AAVE,
     world.owner = chain.key("wallet owner")
     world.account = chain.deploy("StratplanAccount", world.owner.address, sender=admin)
     _check_oracles(world, market)
-    world.seconds["deploy_s"] = time.perf_counter() - start
-    return world
 
 
 def _tokens(world: World, market: Market) -> None:

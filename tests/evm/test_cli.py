@@ -134,3 +134,16 @@ def test_a_cex_plan_backtests_on_the_chain_as_in_the_model(world36: Any, capsys:
     assert chain["summary"]["value_end"] == model["summary"]["value_end"]
     assert chain["summary"]["firings"] == model["summary"]["firings"]
     assert chain["chain"]["transactions"] == []  # nothing on chain
+
+
+def test_a_market_aave_cannot_hold_is_one_line(world36: Any, capsys: Any,
+                                               tmp_path: Path) -> None:
+    # Aave keeps LTVs in whole basis points: 72.555% cannot be deployed.
+    source = Path(__file__).resolve().parents[2] / "executors" / "data" / "default_market.yaml"
+    text = source.read_text().replace("weETH: {ltv: 72.5%", "weETH: {ltv: 72.555%")
+    market = tmp_path / "market.yaml"
+    market.write_text(text)
+    code, _, err = _cli(capsys, "run", "--executor", "evm", "--market", str(market),
+                        str(CONFORMANCE / "clean_atomic_flash.plan"))
+    assert code == 2 and err.count("\n") == 1
+    assert "whole basis points" in err and "0.72555" in err
