@@ -180,3 +180,20 @@ phase p {
     assert chain.report["status"] == "ok"
     assert chain.report["balances"]["wallet"]["WETH"] == "0.995"
     assert [d["difference"][:4] for d in chain.report["chain"]["differences"]] == ["gas:"]
+
+
+def test_every_transaction_starts_cold(fresh36: Any) -> None:
+    # Two identical unwraps in two transactions pay the same gas: each starts with every
+    # account and slot cold (EIP-2929), as a block applies transactions. titanoboa would keep
+    # them warm from the first call, and the second would cost 2,100 gas less per slot.
+    text = """plan twice
+holdings { wallet: 1 ETH, 5 WETH }
+phase p {
+  unwrap 1 WETH
+  unwrap 1 WETH
+}
+"""
+    chain = _run(text, fresh36)
+    first, second = chain.report["chain"]["transactions"]
+    assert first["gas_used"] == second["gas_used"] > 21_000 + 4 * 16
+    assert first["hash"] != second["hash"]  # two transactions, two nonces
