@@ -6,8 +6,8 @@ message calls from the deployer. The plan's transactions are real ones: signed E
 transactions from the wallet owner's key, applied by py-evm as a block would apply them, so
 their gas is a receipt's `gasUsed` — intrinsic gas and calldata (with EIP-7623's floor),
 cold and warm access (EIP-2929, every transaction starting cold), refunds (EIP-3529) — and
-their hash a real transaction hash. titanoboa's own compile cache (pickle files) is switched
-off: nothing here compiles Vyper.
+their hash a real transaction hash. titanoboa's own compile cache (serialised Python
+objects, which run code when loaded) is switched off: nothing here compiles Vyper.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _boa() -> Any:
     import boa
     import boa.interpret
 
-    boa.interpret.disable_cache()  # its cache is pickle files: never read one
+    boa.interpret.disable_cache()  # its cache runs code when loaded: never read one
     return boa
 
 
