@@ -61,3 +61,16 @@ def test_nothing_but_stratplan_at_the_top_of_the_wheel(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "stratplan.executors.wallet:WalletExecutor" in text
     assert "stratplan.dsl.hypothesis_hook:setup" in text
+
+
+def test_every_package_folder_is_in_the_packages_list():
+    """setuptools' package-dir layout needs every subpackage listed: one missing installs in
+    an editable checkout and is absent from a wheel (interpreter/journal/ was, once)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    listed = set(config["packages"])
+    for package, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            assert ".".join((package, *parts)) in listed, init.parent
