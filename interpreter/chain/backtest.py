@@ -40,7 +40,7 @@ from stratplan.interpreter.dag import build_dag
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import Series, iso
 from stratplan.interpreter.time.backtest import Backtest
-from stratplan.interpreter.time.results import PARTS, Event
+from stratplan.interpreter.time.results import PARTS, Event, firing_event
 from stratplan.interpreter.time.triggers import TriggerState, due, trigger_phase
 
 MAX_CALLS = 50  # liquidation calls at one venue in one step (the model's guard is 1000)
@@ -204,16 +204,7 @@ def _fire(runner: ChainEngine, plan: Plan, trigger: Any, now: int, dags: dict[st
     if sub is None:
         sub = dags[trigger.name] = build_dag(trigger_phase(plan, trigger), runner.engine.scope)
     outcome = runner.run(sub)
-    stamp = iso(now)
-    if outcome.failure is None:
-        result.events.append(Event(now, "firing", trigger.name, f"{trigger.name}@{stamp}",
-                                   trigger.span.line, None,
-                                   f"{len(outcome.steps)} node(s) ran"))
-    else:
-        failure = outcome.failure
-        result.events.append(Event(now, "failure", trigger.name, f"{failure.node}@{stamp}",
-                                   failure.span.line, failure.code, failure.message, None,
-                                   failure.span))
+    result.events.append(firing_event(trigger, now, outcome, iso(now)))
 
 
 def _event(event: Any) -> dict[str, Any]:

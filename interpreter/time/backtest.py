@@ -66,6 +66,7 @@ from stratplan.interpreter.time.results import (
     Event,
     Notice,
     Snapshot,
+    firing_event,
 )
 from stratplan.interpreter.time.triggers import (
     TriggerState,
@@ -600,16 +601,7 @@ def _fire(bt: Backtest, result: BacktestResult, trigger: Any, row: int,
     if gas1 != gas0:
         parts["gas"] -= (gas1 - gas0) * bt.market.price("ETH")
     bt.track(sub, outcome)
-    stamp = iso(now)
-    if outcome.failure is None:
-        result.events.append(Event(now, "firing", trigger.name, f"{trigger.name}@{stamp}",
-                                   trigger.span.line, None,
-                                   f"{len(outcome.steps)} node(s) ran"))
-    else:
-        failure = outcome.failure
-        result.events.append(Event(now, "failure", trigger.name,
-                                   f"{failure.node}@{stamp}", failure.span.line,
-                                   failure.code, failure.message, None, failure.span))
+    result.events.append(firing_event(trigger, now, outcome, iso(now)))
     bt.note_missing()
 
 

@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import overload
+from typing import Any, overload
 
 from stratplan.dsl.models import Plan
 from stratplan.dsl.spans import Span
@@ -205,3 +205,14 @@ class BacktestResult:
     def failed(self) -> bool:
         """True when the phases or a firing failed."""
         return self.phases.failure is not None or any(e.kind == "failure" for e in self.events)
+
+
+def firing_event(trigger: Any, now: int, outcome: Outcome, stamp: str) -> Event:
+    """A firing's event: `firing` when its DAG ran, else `failure` at the node that failed
+    (node ids carry `@` and the step time, as the firing's fills do)."""
+    failure = outcome.failure
+    if failure is None:
+        return Event(now, "firing", trigger.name, f"{trigger.name}@{stamp}", trigger.span.line,
+                     None, f"{len(outcome.steps)} node(s) ran")
+    return Event(now, "failure", trigger.name, f"{failure.node}@{stamp}", failure.span.line,
+                 failure.code, failure.message, None, failure.span)
