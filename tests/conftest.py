@@ -27,6 +27,21 @@ settings.register_profile("soak", max_examples=20_000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+# LANGUAGE.md's flash-loan loop (15 ETH into weETH on aave, 48 WETH borrowed in one atomic
+# block), after its `plan` line: the backtest, v3 venue and liquidation tests all start here.
+FLASH_LOOP_BODY = """holdings { wallet: 15 ETH }
+phase entry {
+  atomic leverage via instadapp {
+    flash borrow 48 WETH from balancer
+    unwrap all WETH
+    stake all ETH on etherfi -> weETH
+    supply all weETH to aave
+    borrow 48 WETH from aave
+    flash repay all WETH to balancer
+  }
+}
+"""
+
 def conformance_cases() -> list[Path]:
     """Every conformance plan; the folder must exist (it sits beside the project)."""
     if not CONFORMANCE.is_dir():

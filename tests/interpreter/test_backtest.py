@@ -13,20 +13,9 @@ from stratplan.executors.market import default_market
 from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.series.read import read_series
 from stratplan.interpreter.time.backtest import PARTS, run_backtest
+from tests.conftest import FLASH_LOOP_BODY
 
-FLASH = """plan flash
-holdings { wallet: 15 ETH }
-phase entry {
-  atomic leverage via instadapp {
-    flash borrow 48 WETH from balancer
-    unwrap all WETH
-    stake all ETH on etherfi -> weETH
-    supply all weETH to aave
-    borrow 48 WETH from aave
-    flash repay all WETH to balancer
-  }
-}
-"""
+FLASH = "plan flash\n" + FLASH_LOOP_BODY
 CALM = b"""time,price.ETH,price.WETH,price.weETH,supply.aave.weETH,borrow.aave.WETH
 2024-01-01T00:00:00Z,3400,3400,3570,0.0005,0.025
 2024-01-02T00:00:00Z,3400,3400,3570,,

@@ -36,6 +36,7 @@ from stratplan.executors.oracle import oracle_price
 from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.series.read import read_series
 from stratplan.interpreter.time.backtest import PARTS, run_backtest
+from tests.conftest import FLASH_LOOP_BODY
 
 D = Decimal
 MARKET = default_market()
@@ -147,19 +148,7 @@ def test_property_in_emode_a_half_call_lowers_health_between_095_and_09595(basis
             assert call.repaid == 48 or monitor.items("collateral", "aave") == {}
 
 
-LOOP = """plan loop
-holdings { wallet: 15 ETH }
-phase entry {
-  atomic leverage via instadapp {
-    flash borrow 48 WETH from balancer
-    unwrap all WETH
-    stake all ETH on etherfi -> weETH
-    supply all weETH to aave
-    borrow 48 WETH from aave
-    flash repay all WETH to balancer
-  }
-}
-trigger top when health(aave) < 1.1 {
+LOOP = "plan loop\n" + FLASH_LOOP_BODY + """trigger top when health(aave) < 1.1 {
   supply 0.001 weETH to aave
 }
 """

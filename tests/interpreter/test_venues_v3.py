@@ -17,25 +17,14 @@ from stratplan.interpreter.lint.pipeline import lint_source
 from stratplan.interpreter.series.read import read_series
 from stratplan.interpreter.time.backtest import PARTS, run_backtest
 from stratplan.interpreter.time.metrics import cagr, report, summary
+from tests.conftest import FLASH_LOOP_BODY
 
 D = Decimal
 MARKET = default_market()
 DAY = 86_400_000
 TINY = D("1e-30")
 
-LOOP = """plan loop "LANGUAGE.md's flash-loan loop"
-holdings { wallet: 15 ETH }
-phase entry {
-  atomic leverage via instadapp {
-    flash borrow 48 WETH from balancer
-    unwrap all WETH
-    stake all ETH on etherfi -> weETH
-    supply all weETH to aave
-    borrow 48 WETH from aave
-    flash repay all WETH to balancer
-  }
-}
-"""
+LOOP = "plan loop \"LANGUAGE.md's flash-loan loop\"\n" + FLASH_LOOP_BODY
 SMALL_LOOP = """plan small "30 weETH against 25 WETH"
 holdings { wallet: 30 weETH, 0.05 ETH }
 phase entry {
