@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,21 @@ def tmp_plan(tmp_path: Path):
         path.write_text(text, encoding="utf-8")
         return path
     return write
+
+
+def in_child(work: Callable[[], int], env: dict[str, str] | None = None) -> int:
+    """Run `work()` in a forked child, its output discarded; its exit code (the child's
+    return value, or 137 from a failpoint): the journal tests crash runs this way."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.environ.update(env or {})
+            code = work()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)

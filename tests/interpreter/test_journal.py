@@ -52,7 +52,7 @@ from stratplan.interpreter.journal import (
     run_journaled,
 )
 from stratplan.interpreter.run import run_plan
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("STRATPLAN_KILLS", "12"))
@@ -189,24 +189,6 @@ def _node_ids(text: str) -> list[str]:
                                                       default_market())).nodes]
 
 
-def _in_child(work: Any, env: dict[str, str] | None = None) -> int:
-    """Run `work()` in a forked child, its output discarded; its exit code (the child's
-    return value, or 137 from a failpoint)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 99
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            os.environ.update(env or {})
-            code = work()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def _journaled_run(text: str, journal: Path, plan_file: Path | None = None,
                    executors: Any = None) -> int:
     result = run_journaled(text, journal, plan_path=plan_file, executors=executors)
@@ -214,7 +196,7 @@ def _journaled_run(text: str, journal: Path, plan_file: Path | None = None,
 
 
 def _crash(text: str, journal: Path, node: str, point: str, executors: Any = None) -> int:
-    return _in_child(lambda: _journaled_run(text, journal, executors=executors),
+    return in_child(lambda: _journaled_run(text, journal, executors=executors),
                      {FAILPOINT_ENV: f"{node}:{point}"})
 
 
@@ -378,7 +360,7 @@ def test_a_journal_whose_plan_changed_is_refused(tmp_path, capsys):
     plan = tmp_path / "btc.plan"
     shutil.copy(EXAMPLES / "btc_basis.plan", plan)
     journal = tmp_path / "run.journal"
-    code = _in_child(lambda: main(["run", str(plan), "--journal", str(journal)]),
+    code = in_child(lambda: main(["run", str(plan), "--journal", str(journal)]),
                      {FAILPOINT_ENV: "spot/0:after-venue"})
     assert code == CRASH_EXIT
     plan.write_text(plan.read_text().replace("0.44", "0.45"))
@@ -396,7 +378,7 @@ def test_a_journal_whose_market_changed_is_refused(tmp_path, capsys):
     plan.write_text((EXAMPLES / "btc_basis.plan").read_text().replace(
         "holdings {", 'use market "m.yaml"\nholdings {', 1))
     journal = tmp_path / "run.journal"
-    code = _in_child(lambda: main(["run", str(plan), "--journal", str(journal)]),
+    code = in_child(lambda: main(["run", str(plan), "--journal", str(journal)]),
                      {FAILPOINT_ENV: "hedge/0:before"})
     assert code == CRASH_EXIT
     (tmp_path / "m.yaml").write_text(market.replace("BTC: 67800", "BTC: 67900"))
@@ -412,7 +394,7 @@ def test_a_journal_whose_market_option_file_changed_is_refused(tmp_path, capsys)
     plan = tmp_path / "btc.plan"
     shutil.copy(EXAMPLES / "btc_basis.plan", plan)
     journal = tmp_path / "run.journal"
-    code = _in_child(lambda: main(["run", str(plan), "--market", str(market), "--journal",
+    code = in_child(lambda: main(["run", str(plan), "--market", str(market), "--journal",
                                    str(journal)]), {FAILPOINT_ENV: "hedge/0:before"})
     assert code == CRASH_EXIT
     market.write_text(market.read_text().replace("price_gwei: 20", "price_gwei: 21"))
@@ -771,7 +753,7 @@ def test_a_journaled_run_starts_at_the_series_first_prices_as_plain_run(tmp_path
     assert json.loads(capsys.readouterr().out)["value_usd"] != plain["value_usd"]
     # a crash, then a changed first row: refused; restored: the same report as plain run
     crashed = tmp_path / "crash.journal"
-    code = _in_child(lambda: main(["run", plan, "--journal", str(crashed)]),
+    code = in_child(lambda: main(["run", plan, "--journal", str(crashed)]),
                      {FAILPOINT_ENV: "entry/leverage:before"})
     assert code == CRASH_EXIT
     original = series.read_text()

@@ -4,10 +4,9 @@ the command line in a forked child (its failpoint ends the child, not the tests)
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,7 @@ import pytest
 from stratplan.cli import main
 from stratplan.interpreter.journal import CRASH_EXIT, FAILPOINT_ENV
 from stratplan.interpreter.journal.file import GENESIS, chain_hash
-from tests.conftest import EXAMPLES
-
-
-def in_child(work: Callable[[], int], env: dict[str, str] | None = None) -> int:
-    """Run `work()` in a forked child, its output discarded; its exit code."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 99
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            os.environ.update(env or {})
-            code = work()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+from tests.conftest import EXAMPLES, in_child
 
 
 def cli(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
