@@ -259,7 +259,7 @@ class Engine:
                 try:
                     if order is None:
                         scope = scope or self._scope(node)
-                        order = self._order(op, scope, prepared.atomic)
+                        order = self.order(op, scope, prepared.atomic)
                     fees = monitor.cost("fee") if fills is not None else ZERO
                     result = apply(order, monitor, market)
                 except OperationError as exc:
@@ -428,7 +428,7 @@ class Engine:
             raise NodeFailed("SP102", f"no executor handles {op.kind} instructions", op.span)
         try:
             if order is None:
-                order = self._order(op, scope, atomic)
+                order = self.order(op, scope, atomic)
             if key is not None:  # fixed orders are shared by every pass: a keyed copy
                 order = dataclasses.replace(order, key=key, part=part)
             result = await executor.execute(order, self.monitor if ledger is None else ledger,
@@ -443,11 +443,14 @@ class Engine:
         if not _literal(op):
             return None
         try:
-            return self._order(op, self.scope, atomic)
+            return self.order(op, self.scope, atomic)
         except EvalError:
             return None  # reported when the node runs, with its node id
 
-    def _order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
+    def order(self, op: AnyInstruction, scope: Scope, atomic: bool) -> Order:
+        """The order an executor is handed for `op` now: its amount evaluated (`all` and
+        `max` as words), limit, leverage and slippage; SP104 for an amount that is not
+        positive. The chain's engine hands its transactions the same orders."""
         quantity: Decimal | Literal["all", "max"]
         # `kind`, not isinstance: pydantic classes check instances through ABCMeta.
         kind = op.amount.kind

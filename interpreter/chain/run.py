@@ -15,7 +15,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from stratplan.dsl.decimals import arithmetic
 from stratplan.dsl.models import (
@@ -30,11 +30,10 @@ from stratplan.executors.accounts import portfolio_value
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.evm.transaction import Transacting, TxOutcome
 from stratplan.executors.market import Market
-from stratplan.executors.protocol import Order
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, PlanNode, build_dag
 from stratplan.interpreter.engine import Engine, Failure, NodeFailed, Outcome, Step, run_sync
-from stratplan.interpreter.evaluate import EvalError, Scope, amount
+from stratplan.interpreter.evaluate import EvalError
 from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.report import build_report, dec
 
@@ -63,23 +62,6 @@ class ChainRun:
 def on_chain_statement(stmt: Any) -> bool:
     """True for a node the chain carries out: a contract operation or an atomic block."""
     return stmt.kind in ("atomic", "contract")
-
-
-def order_of(op: AnyInstruction, scope: Scope, atomic: bool, engine: Engine) -> Order:
-    """The order `stratplan run` would hand an executor for this operation, now."""
-    quantity: Decimal | Literal["all", "max"]
-    kind = op.amount.kind
-    if kind in ("all", "max"):
-        quantity = cast(Literal["all", "max"], kind)
-    else:
-        quantity = amount(op.amount, scope)
-        if quantity <= 0:
-            raise EvalError("SP104", f"the amount evaluates to {quantity.normalize():f}; it "
-                            "must be positive", op.amount.span)
-    slippage = None
-    if isinstance(op, SmartContractInstruction) and op.slippage is not None:
-        slippage = amount(op.slippage, scope, "slippage")
-    return Order(op, quantity, None, None, slippage, atomic, engine.options)
 
 
 class ChainEngine:
@@ -135,7 +117,7 @@ class ChainEngine:
             for index in range(len(ops)):
                 op = ops[index]
                 try:
-                    order = order_of(op, scope, atomic, engine)
+                    order = engine.order(op, scope, atomic)
                 except (EvalError, decimal.DecimalException):
                     probe = False
                     raise
