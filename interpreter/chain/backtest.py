@@ -40,6 +40,7 @@ from stratplan.interpreter.dag import build_dag
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import Series, iso
 from stratplan.interpreter.time.backtest import Backtest
+from stratplan.interpreter.time.metrics import event_row
 from stratplan.interpreter.time.results import PARTS, Event, firing_event
 from stratplan.interpreter.time.triggers import TriggerState, due, trigger_phase
 
@@ -145,7 +146,7 @@ def _backtest(plan: Plan, market: Market, series: Series, executor: Any) -> Chai
                     "return": dec(Decimal(end_value) / start_value - 1) if start_value else None,
                     "min_health": min(healths, key=Decimal) if healths else None,
                     "liquidations": len(liquidations), "firings": result.firings},
-        "events": [_event(e) for e in result.events],
+        "events": [event_row(e) for e in result.events],
         "snapshots": steps, "final": final, "chain": chain}
     return ChainBacktest(report, runner.transactions, liquidations)
 
@@ -205,10 +206,3 @@ def _fire(runner: ChainEngine, plan: Plan, trigger: Any, now: int, dags: dict[st
         sub = dags[trigger.name] = build_dag(trigger_phase(plan, trigger), runner.engine.scope)
     outcome = runner.run(sub)
     result.events.append(firing_event(trigger, now, outcome, iso(now)))
-
-
-def _event(event: Any) -> dict[str, Any]:
-    return {"time": iso(event.time), "kind": event.kind, "name": event.name,
-            "node": event.node, "line": event.line, "code": event.code,
-            "message": event.message,
-            "loss_usd": None if event.loss_usd is None else dec(event.loss_usd)}

@@ -49,6 +49,7 @@ def render_chain_backtest(report: dict[str, Any], console: Console) -> None:
     for line in lines:
         console.print(Text(shown(line)))
     for event in report["events"]:
-        console.print(Text(shown(f"  {event['time']} {event['kind']} {event['name']}: "
+        console.print(Text(shown(f"  {event['time']} {event['kind']} "
+                                 f"{event.get('trigger') or event.get('venue')}: "
                                  f"{event['message']}")))
     render_chain(report["chain"], console)
