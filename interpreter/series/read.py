@@ -12,7 +12,13 @@ milliseconds), strictly increasing, and columns named by a key:
 A year of minutes is 525,600 rows, so the reader keeps no Python object per cell: times
 are one `array('q')` of milliseconds, and each column is one bytearray holding its cells'
 text with two `array('q')` of offsets per row (an empty held cell points at the value it
-carries forward). A cell becomes a Decimal only when a step asks for it.
+carries forward). A cell becomes a Decimal only when a step asks for it; `Column.floats`
+gives a whole column as floats at once, for a quick look before exact arithmetic.
+
+The plain path below reads line by line and says what is wrong with a bad series; the
+common valid shape is first tried in bulk by `fast_read.py`, which answers only when the
+plain path would certainly build the same series, so results and messages are the plain
+path's either way, about six times sooner for a year of minutes.
 
 A cell is a number of the market's own types (executors/market_numbers.py), because a
 column carries the same quantity as the market field it replaces: prices, exchange rates and
@@ -37,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import tee
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -63,6 +70,7 @@ _KEYS = {
     "borrow": re.compile(rf"borrow\.({_NAME})\.({_ASSET})\Z"),
 }
 HELD = frozenset({"price", "rate", "oracle", "supply", "borrow"})
+_NO_VALUE = {"": "nan"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Unix milliseconds from 1970 to 9999: a bigger number is not a time in milliseconds.
 MAX_MS = 253_402_300_799_999
@@ -87,6 +95,9 @@ class Column:
     _start: int = -1
     _end: int = -1
     _value: Decimal | None = None
+    # `floats()` once computed (or filled by the fast reader, which has the cells at hand):
+    # a cache, so neither part of what a column is nor shown.
+    _floats: array | None = field(default=None, compare=False, repr=False)
 
     def value(self, row: int) -> Decimal | None:
         """The value in force at `row` (carried forward for held columns), None when there
@@ -97,6 +108,18 @@ class Column:
         value = Decimal(self.data[start:end].decode("ascii")) if start != end else None
         self._start, self._end, self._value = start, end, value
         return value
+
+    def floats(self) -> array:
+        """`array('d')` with, per row, the value in force as a float (NaN when `value(row)`
+        is None): a backtest compares a whole column with a threshold this way first and
+        takes exact Decimals only for the rows that may matter. Computed once, then cached.
+        A float is the cell's text correctly rounded, as `float(value(row))` is."""
+        if self._floats is None:
+            text = self.data.decode("ascii")  # the reader admits ASCII cells only
+            cells, default = tee(map(text.__getitem__, map(slice, self.starts, self.ends)))
+            # An empty cell (no value) reads as "nan", any other as itself.
+            self._floats = array("d", map(float, map(_NO_VALUE.get, cells, default)))
+        return self._floats
 
     def first_value(self) -> Decimal | None:
         """The first value in the column, or None when it is empty throughout."""
@@ -143,8 +166,11 @@ class Series:
         result = Series(self.source, times[lo:hi])
         for name, col in self.columns.items():
             starts, ends = col.starts[lo:hi], col.ends[lo:hi]
-            result.columns[name] = Column(col.name, col.kind, col.key, col.data, starts, ends)
+            floats = col._floats[lo:hi] if col._floats is not None else None
+            result.columns[name] = Column(col.name, col.kind, col.key, col.data, starts, ends,
+                                          _floats=floats)
         return result
+
 
 
 def iso(ms: int) -> str:
@@ -238,7 +264,20 @@ def _cells(line: bytes) -> list[bytes]:
 
 
 def read_series(data: bytes, source: str) -> Series:
-    """Parse series text; SeriesError naming the line when it is invalid."""
+    """Parse series text; SeriesError naming the line when it is invalid.
+
+    The bulk reader answers for the common valid shape; anything else, valid or not, is
+    read again from the start on the plain path, which alone says what is wrong."""
+    # Imported here: fast_read builds on this module's Column, Series and checks.
+    from stratplan.interpreter.series.fast_read import read_fast
+
+    series = read_fast(data, source)
+    return series if series is not None else _read_plain(data, source)
+
+
+def _read_plain(data: bytes, source: str) -> Series:
+    """Series text read line by line: the reference the fast path is held to, and the one
+    place that says what is wrong with a series."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     lines = data.splitlines()
