@@ -22,6 +22,10 @@ LARGEST = Decimal("1e30")
 CONTEXT = Context(prec=PRECISION, Emax=999_999, Emin=-999_999,
                   traps=[Overflow, InvalidOperation, DivisionByZero], flags=[])
 
+# Sums that must lose no digit (a portfolio's value, the PnL attribution): exact for any
+# number of 40-digit terms of the range plans allow (products have at most 80 digits).
+EXACT = Context(prec=400, Emax=999_999, Emin=-999_999)
+
 
 @contextmanager
 def arithmetic() -> Iterator[Context]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
+from stratplan.dsl.decimals import EXACT
 from stratplan.executors.errors import ExecutionError
 from stratplan.executors.ledger import Book, Ledger
 from stratplan.executors.market import (
@@ -353,26 +354,43 @@ def exposed_assets(ledger: Ledger, market: Market) -> set[str]:
 
 
 def portfolio_value(ledger: Ledger, market: Market) -> Decimal:
-    """USD: balances, collateral, posted margin and unrealised perp PnL, less debt."""
+    """USD: balances, collateral, posted margin and unrealised perp PnL, less debt.
+
+    Every term is worked out exactly and the total rounded once (to the context's 40
+    digits), so the value depends on the amounts and prices alone, not on how partial sums
+    happened to round: a hedged book's value does not wobble in its last digit as the price
+    moves (interpreter/time/quiet.py keeps such a value without working it out again)."""
     total = ZERO
     signs: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
                                            ("flash", -1))
     for book, sign in signs:
         for venue in ledger.venues(book):
             for asset, amount in ledger.items(book, venue).items():
-                total += sign * amount * market.price(asset)
+                term = EXACT.multiply(amount, market.price(asset))
+                total = EXACT.add(total, term) if sign > 0 else EXACT.subtract(total, term)
     for venue in ledger.venues("margin"):
         for pair, amount in ledger.items("margin", venue).items():
-            total += amount * market.price(pair.split("/")[1])
+            total = EXACT.add(total, EXACT.multiply(amount, market.price(pair.split("/")[1])))
     for venue in ledger.venues("position"):
         for pair in ledger.items("position", venue):
-            total += unrealised_pnl(ledger, market, venue, pair)
-    return total
+            total = EXACT.add(total, _unrealised(ledger, market, venue, pair))
+    return +total
 
 
 def unrealised_pnl(ledger: Ledger, market: Market, venue: str, pair: str) -> Decimal:
     """USD profit of the open perp `pair` at `venue` at market prices."""
+    return +_unrealised(ledger, market, venue, pair)
+
+
+def _unrealised(ledger: Ledger, market: Market, venue: str, pair: str) -> Decimal:
+    """size · (mark - entry) · price(quote), exactly but for the mark (a price ratio at
+    the context's precision)."""
     base, quote = pair.split("/")
     mark = market.price(base) / market.price(quote)
     size = ledger.get("position", venue, pair)
-    return size * (mark - ledger.get("entry", venue, pair)) * market.price(quote)
+    return perp_value(size, mark, ledger.get("entry", venue, pair), market.price(quote))
+
+
+def perp_value(size: Decimal, mark: Decimal, entry: Decimal, quote: Decimal) -> Decimal:
+    """size · (mark - entry) · quote price, exactly (not rounded)."""
+    return EXACT.multiply(EXACT.multiply(size, EXACT.subtract(mark, entry)), quote)

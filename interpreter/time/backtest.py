@@ -13,6 +13,10 @@ decision -> execute -> store, with the decisions written in the plan as triggers
 4. triggers in file order (interpreter/triggers.py), each firing a DAG of its own;
 5. a snapshot: value, health per venue, exposure per asset, and the PnL parts.
 
+Rows where nothing but prices can change (no settlement, rate, trigger time, `when` flip
+or liquidation can happen there) are crossed without a step, their snapshots kept at once
+(time/quiet.py): the same results, to the last digit, as stepping them.
+
 Every operation that completes adds a fill to the trade log (interpreter/fills.py), stamped
 here with its step's time and trigger.
 
@@ -56,7 +60,9 @@ from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.engine import Engine, Outcome, run_sync, seed_holdings
 from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.series.read import Column, Series, iso
+from stratplan.interpreter.time.attribution import add_parts, close_parts, final_pnl, sum_parts
 from stratplan.interpreter.time.liquidations import record_liquidations
+from stratplan.interpreter.time.quiet import QuietRows
 from stratplan.interpreter.time.readings import Readings
 from stratplan.interpreter.time.results import (
     EXACT,
@@ -484,13 +490,13 @@ def _run(plan: Plan, market: Market, series: Series,
     first["gas"] = -(gas1 - gas0) * bt.market.price("ETH") if gas1 != gas0 else ZERO
     snap = _snapshot(bt, series.times[0], first)
     first["price"] = EXACT.subtract(EXACT.subtract(snap.value, start_value),
-                                     _sum(first, skip="price"))
+                                     sum_parts(first, skip="price"))
     result.snapshots.append(snap)
-    _add(totals, first)
+    add_parts(totals, first)
     bt.track(dag, phases)
     if phases.failure is not None:
         result.value_end = snap.value
-        result.pnl = _final_pnl(totals, result.value_end - start_value)
+        result.pnl = final_pnl(totals, result.value_end - start_value)
         result.benchmark_end = _benchmark(plan, bt.market)
         return result
     bt.note_missing()
@@ -521,12 +527,25 @@ def _run(plan: Plan, market: Market, series: Series,
     total = len(times)
     previous = snap.value
     snapshots, subtract = result.snapshots, EXACT.subtract
-    for row in range(1, total):
-        now = times[row]
-        parts = dict.fromkeys(PARTS, ZERO)
+    quiet = None if reference else QuietRows(bt, readings, states, scope)
+    row, crossed = 0, False
+    while row + 1 < total:
+        row += 1
         if watched is not None and readings.held is not held:
             held = readings.held
             live = watched | held
+        if quiet is not None and not crossed:
+            stop = quiet.stretch(row, live)
+            if stop > row:  # rows where only prices move (time/quiet.py)
+                quiet.cross(row, stop, snapshots)
+                previous = snapshots.values[-1]
+                if progress is not None:
+                    progress(stop - 1, total)
+                row, crossed = stop - 1, True  # the row after a stretch is stepped
+                continue
+        crossed = False
+        now = times[row]
+        parts = dict.fromkeys(PARTS, ZERO)
         changed = bt.apply_row(row, live)
         if changed:
             _staking(bt, changed, parts, None if reference else readings)
@@ -549,7 +568,7 @@ def _run(plan: Plan, market: Market, series: Series,
             snap = Snapshot(now, readings.value(), readings.health(), readings.exposures(),
                             parts)
         snap.health_before = before
-        _close(parts, totals, subtract(snap.value, previous))
+        close_parts(parts, totals, subtract(snap.value, previous))
         previous = snap.value
         snapshots.append(snap)
         if progress is not None:
@@ -557,7 +576,7 @@ def _run(plan: Plan, market: Market, series: Series,
     if live is not None and total > 1:
         bt.apply_row(total - 1)  # every rate and derived price at the last row
     result.value_end = previous
-    result.pnl = _final_pnl(totals, EXACT.subtract(result.value_end, start_value))
+    result.pnl = final_pnl(totals, EXACT.subtract(result.value_end, start_value))
     result.benchmark_end = _benchmark(plan, bt.market)
     return result
 
@@ -630,42 +649,6 @@ def _staking(bt: Backtest, changed: list[tuple[str, Decimal]], parts: dict[str, 
                         net += sign * books[book][(venue, held)]
         if net:
             parts["staking"] += net * market.prices[info.underlying] * delta
-
-
-def _sum(parts: Mapping[str, Decimal], skip: str) -> Decimal:
-    """The exact sum of the parts but one (zeros skipped: they change no digit)."""
-    total = ZERO
-    for name, value in parts.items():
-        if value and name != skip:
-            total = EXACT.add(total, value)
-    return total
-
-
-def _add(totals: dict[str, Decimal], parts: Mapping[str, Decimal]) -> None:
-    for name, value in parts.items():
-        if value:
-            totals[name] = EXACT.add(totals[name], value)
-
-
-def _close(parts: dict[str, Decimal], totals: dict[str, Decimal], change: Decimal) -> None:
-    """Set the step's price part to what the other parts leave of the value change, and
-    add every part to the totals (exactly; `_sum` and `_add` in one pass over the parts)."""
-    add, rest = EXACT.add, ZERO
-    for name, value in parts.items():
-        if value:
-            rest = add(rest, value)
-            totals[name] = add(totals[name], value)
-    price = parts["price"] = EXACT.subtract(change, rest)
-    if price:
-        totals["price"] = add(totals["price"], price)
-
-
-def _final_pnl(totals: dict[str, Decimal], change: Decimal) -> dict[str, Decimal]:
-    """The attribution with `price` as the remainder, so the parts sum exactly to `change`."""
-    pnl = dict(totals)
-    pnl["price"] = EXACT.subtract(change, _sum(totals, skip="price"))
-    pnl["total"] = change
-    return pnl
 
 
 def cex_venues(market: Market) -> list[str]:

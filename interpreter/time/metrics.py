@@ -2,7 +2,7 @@
 events, fills.
 
 Every metric is a Decimal; ratios use step returns r_i = V_i / V_(i-1) - 1 over the
-snapshots, annualised by the number of steps in a 365-day year (the mean step length).
+snapshots (the zero returns counted, not summed one by one: `step_returns`), annualised by the number of steps in a 365-day year (the mean step length).
 Sharpe = mean / standard deviation * sqrt(steps a year); Sortino = mean / downside
 deviation (root mean square of the negative returns) * sqrt(steps a year). Both are null
 when undefined (fewer than two returns, or no deviation). v3: `cagr` = (end / start) ^
@@ -15,7 +15,9 @@ attribution keeps every digit, so that its parts add up exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
+from itertools import islice
 from typing import Any
 
 from stratplan.dsl.decimals import CONTEXT, json_number
@@ -51,20 +53,24 @@ def _summary(result: BacktestResult) -> dict[str, Any]:
     bench = result.benchmark_end
     peak, peak_t = start, first_t
     worst, worst_from, worst_to = ZERO, None, None
+    last = None
     for value, time in zip(values, times, strict=True):
+        if value is last:
+            continue  # the step before's value: the same peak, the same drop (not larger)
+        last = value
         if value > peak:
             peak, peak_t = value, time
         if peak > 0:
             drop = (peak - value) / peak
             if drop > worst:
                 worst, worst_from, worst_to = drop, peak_t, time
-    returns = [values[i] / values[i - 1] - 1 for i in range(1, len(values))
-               if values[i - 1] > 0]
+    returns, still = step_returns(values)
     sharpe = sortino = None
-    if len(returns) >= 2 and span:
-        count = Decimal(len(returns))
+    if len(returns) + still >= 2 and span:
+        count = Decimal(len(returns) + still)
         mean = sum(returns, ZERO) / count
-        variance = sum(((r - mean) ** 2 for r in returns), ZERO) / (count - 1)
+        variance = (sum(((r - mean) ** 2 for r in returns), ZERO) + still * mean * mean) \
+            / (count - 1)
         per_year = (YEAR_MS / (span / count)).sqrt()
         if variance > 0:
             sharpe = mean / variance.sqrt() * per_year
@@ -79,6 +85,30 @@ def _summary(result: BacktestResult) -> dict[str, Any]:
             "firings": dict(result.firings),
             "benchmark": {"value_end": bench,
                           "return": _ratio(bench - start, start) if start > 0 else None}}
+
+
+def step_returns(values: Sequence[Decimal]) -> tuple[list[Decimal], int]:
+    """The step returns V_i / V_(i-1) - 1 (where V_(i-1) > 0) that are not zero, and how
+    many are zero. A hedged book's value stays put for most of a year of minutes, and the
+    backtest then keeps the very same Decimal step after step (time/quiet.py): such a step
+    is a zero return without a division."""
+    moved: list[Decimal] = []
+    still = 0
+    previous = values[0] if values else ZERO
+    positive = previous > 0
+    for value in islice(values, 1, None):
+        if value is previous:
+            if positive:
+                still += 1
+            continue
+        if positive:
+            change = value / previous - 1
+            if change:
+                moved.append(change)
+            else:
+                still += 1
+        previous, positive = value, value > 0
+    return moved, still
 
 
 def cagr(start: Decimal, end: Decimal, span_ms: Decimal) -> Decimal | None:
@@ -100,7 +130,12 @@ def min_health(snaps: Snapshots) -> dict[str, dict[str, Any]]:
     liquidated at a step shows its health below 1 there. Ties: the first time."""
     found: dict[str, dict[str, Any]] = {}
     last: Any = None
+    step_before: Any = None
+    step_after: Any = None
     for time, before, after in snaps.health_tables():
+        if after is step_after and before is step_before:
+            continue  # the tables of the step before (a quiet row): nothing lower, no tie
+        step_before, step_after = before, after
         for table in (before, after):
             if not table or table is last:  # a table shared with the one before: seen
                 continue

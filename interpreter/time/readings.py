@@ -21,7 +21,8 @@ from __future__ import annotations
 from decimal import Decimal
 from operator import itemgetter
 
-from stratplan.executors.accounts import PerpPosition, asset_terms, emode_in_use
+from stratplan.dsl.decimals import EXACT
+from stratplan.executors.accounts import PerpPosition, asset_terms, emode_in_use, perp_value
 from stratplan.executors.market import Brackets, CexVenue, LendingVenue, Market
 from stratplan.executors.oracle import exchange_rate_priced
 from stratplan.interpreter.monitor import PositionMonitor
@@ -141,20 +142,23 @@ class Readings:
 
     # --- the readings -------------------------------------------------------------------------
     def value(self) -> Decimal:
-        """accounts.portfolio_value."""
+        """accounts.portfolio_value: every term exact, the total rounded once."""
         prices = self.market.prices
+        add, subtract, multiply = EXACT.add, EXACT.subtract, EXACT.multiply
         total = ZERO
         for table, key, sign in self.value_terms:
-            total += sign * table[key] * prices[key[1]]
+            term = multiply(table[key], prices[key[1]])
+            total = add(total, term) if sign > 0 else subtract(total, term)
         margin = self.books["margin"]
         for key, quote in self.margin_terms:
-            total += margin[key] * prices[quote]
+            total = add(total, multiply(margin[key], prices[quote]))
         if self.perps:
             position, entry = self.books["position"], self.books["entry"]
             for key, base, quote in self.perps:
-                mark = prices[base] / prices[quote]
-                total += position[key] * (mark - entry.get(key, ZERO)) * prices[quote]
-        return total
+                price = prices[quote]
+                total = add(total, perp_value(position[key], prices[base] / price,
+                                              entry.get(key, ZERO), price))
+        return +total
 
     def health(self) -> dict[str, Decimal | None]:
         """accounts.health_factor of every lending venue the books use, by venue name;
@@ -232,6 +236,11 @@ class Readings:
             if not (mark > bound if size > 0 else mark < bound):
                 return False
         return True
+
+    def guard_bound(self, key: _Key) -> Decimal | None:
+        """The guard bound of the perp at `key` as the last `perps_safe` worked it out."""
+        known = self._bounds.get(key)
+        return None if known is None else known[1]
 
     def exposures(self) -> dict[str, Decimal]:
         """accounts.exposure of every non-stable base asset the books hold, by name."""

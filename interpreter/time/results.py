@@ -6,13 +6,14 @@ these types without importing the loop that makes them.
 
 from __future__ import annotations
 
-import decimal
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, overload
 
+from stratplan.dsl.decimals import EXACT
 from stratplan.dsl.models import Plan
 from stratplan.dsl.spans import Span
 from stratplan.executors.market import Market
@@ -24,8 +25,6 @@ from stratplan.interpreter.series.read import Series
 ZERO = Decimal(0)
 PARTS = ("price", "funding", "supply_interest", "borrow_interest", "staking", "fees", "gas",
          "slippage", "liquidations")
-# Attribution sums: exact for any number of 40-digit terms of the range plans allow.
-EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999)
 
 
 @dataclass
@@ -70,7 +69,7 @@ class Snapshots(Sequence[Snapshot]):
     in an array, values in a list, health and exposure tables shared with the previous step
     when equal, and the PnL parts only where one but `price` is not zero. A step's `price`
     part is not kept: it is what the step's value change leaves of the other parts (exactly
-    how the loop worked it out, `backtest._close`), so it is recomputed, equal to the digit.
+    how the loop worked it out, `attribution.close_parts`), so it is recomputed, equal to the digit.
     Reading an item builds its `Snapshot`; the columns serve the metrics directly."""
 
     def __init__(self) -> None:
@@ -83,7 +82,7 @@ class Snapshots(Sequence[Snapshot]):
         self._first: dict[str, Decimal] | None = None     # row 0's parts, price included
 
     def append(self, snap: Snapshot) -> None:
-        """Keep one step (its parts' `price` is the remainder of the others, as `_close`
+        """Keep one step (its parts' `price` is the remainder of the others, as `close_parts`
         and the first step of the loop make it)."""
         row = len(self.values)
         self.times.append(snap.time)
@@ -112,6 +111,21 @@ class Snapshots(Sequence[Snapshot]):
         if others:
             self._parts[row] = others
 
+    def repeat_last(self, times: Sequence[int], values: Iterable[Decimal]) -> None:
+        """Keep steps where only prices moved (time/quiet.py): the last step's health
+        and exposure tables (health before liquidations too: there were none), no part
+        but `price`, and the given values."""
+        count = len(times)
+        self.times.extend(times)
+        before = len(self.values)
+        self.values.extend(values)
+        if len(self.values) - before != count:
+            raise ValueError("one value a step")
+        health, exposure = self._health[-1], self._exposure[-1]
+        self._health.extend(repeat(health, count))
+        self._before.extend(repeat(health, count))
+        self._exposure.extend(repeat(exposure, count))
+
     def parts(self, row: int) -> dict[str, Decimal]:
         """The step's PnL parts, every name of PARTS."""
         if row == 0 and self._first is not None:
@@ -122,7 +136,7 @@ class Snapshots(Sequence[Snapshot]):
         if others:
             for name, value in others.items():
                 parts[name] = value
-                if value:  # as `_close` sums them: zeros skipped
+                if value:  # as `close_parts` sums them: zeros skipped
                     rest = EXACT.add(rest, value)
         change = EXACT.subtract(self.values[row], self.values[row - 1])
         parts["price"] = EXACT.subtract(change, rest)

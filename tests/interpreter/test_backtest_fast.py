@@ -404,19 +404,34 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
     parts kept only where not untouched."""
     from stratplan.interpreter.time import results
     kept: list[tuple] = []
-    append = results.Snapshots.append
+    values: list[Decimal] = []
+    append, repeat_last = results.Snapshots.append, results.Snapshots.repeat_last
 
     def recording(self, snap):
         kept.append(_digits(snap))
+        values.append(snap.value)
         append(self, snap)
 
+    def repeating(self, times, new_values):  # quiet rows (time/quiet.py)
+        new_values = list(new_values)
+        _, _, health, _, exposure, _ = kept[-1]
+        for time, value in zip(times, new_values, strict=True):
+            parts = dict.fromkeys(results.PARTS, results.ZERO)
+            parts["price"] = results.EXACT.subtract(value, values[-1])
+            kept.append((time, repr(value), health, health, exposure,
+                         repr(sorted(parts.items()))))
+            values.append(value)
+        repeat_last(self, times, new_values)
+
     results.Snapshots.append = recording  # type: ignore[method-assign]
+    results.Snapshots.repeat_last = repeating  # type: ignore[method-assign]
     try:
         plan = generated.model_copy(
             update={"triggers": (*generated.triggers, guard)})
         result = run_backtest(plan, MARKET, data)
     finally:
         results.Snapshots.append = append  # type: ignore[method-assign]
+        results.Snapshots.repeat_last = repeat_last  # type: ignore[method-assign]
     assert [_digits(s) for s in result.snapshots] == kept
     assert len(result.snapshots) == len(kept)
     if kept:
