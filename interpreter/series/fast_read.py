@@ -18,8 +18,8 @@ never a wrong result.
 
 What makes a cell certainly valid (the plain path's `cell_value`): only ASCII digits and one
 optional `.` (and a leading `-` for funding), `float()` accepting it (which rules out `.`,
-`1.2.3` and `5-`), and at most 30 characters, so at most 30 digits and a magnitude within
-1e-28..1e30; then a price, an exchange rate or an oracle price must be above 0 as a float
+`1.2.3` and `5-`), and at most 30 characters, so at most 30 digits and, unless zero, a
+magnitude within 1e-29..1e30; then a price, an exchange rate or an oracle price must be above 0 as a float
 (a decimal above 0 is a float above 0 at that size), a funding rate strictly between -1 and
 1 as a float (rounding to nearest never brings a decimal at or beyond 1 inside), a supply or
 borrow APR has no sign so it is never negative.
@@ -50,14 +50,16 @@ if TYPE_CHECKING:
 # Lines read at once: about this many bytes, cut at a line end. Small enough that one
 # chunk's per-cell objects are a few MB, big enough that the per-chunk work is negligible.
 # A module constant so the tests can lower it and put chunk boundaries everywhere.
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 18
 
 _DIGITS = b"0123456789"
 # Every byte but `,` and the line end: deleting them leaves a chunk's skeleton, `,,\n` per
 # line (`,,\r\n` when lines end so; a stray `\r` then shows).
 _NOT_SKELETON = {b"\n": bytes(b for b in range(256) if b not in b",\n"),
                  b"\r\n": bytes(b for b in range(256) if b not in b",\r\n")}
-_CELLS = bytes.maketrans(b"\n", b",")  # a chunk's lines as one row of cells
+# A chunk's lines as one row of cells: `\n` ends a cell, and so does `\r` where lines end
+# with `\r\n` (anywhere else a `\r` stays in its cell, which it makes doubtful).
+_CELLS = {b"\n": bytes.maketrans(b"\n", b","), b"\r\n": bytes.maketrans(b"\r\n", b",,")}
 _HEADER = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._,"
 # Digits as `0`: an ISO time then reads `0000-00-00T00:00:00Z` whatever its value.
 _AS_ZERO = bytes.maketrans(_DIGITS, b"0" * 10)
@@ -66,10 +68,10 @@ _ISO_SPLIT = bytes.maketrans(b"Z", b"T")  # date T hms T date T hms ...
 _DAY = 86_400_000
 _DATE = b"\0" * 10  # where a day's date goes in a day of times (_Reader._grid)
 _ROW = len(_ISO) + 1  # an ISO time and its `\n`
-# The bytes a cell of each kind may hold (and `\n`, the separator of a joined column).
-_SIGNED = _DIGITS + b".-\n"
-_UNSIGNED = _DIGITS + b".\n"
-_MAX_CELL = 30  # characters: at most 30 digits, so exact and below 1e30, and >= 1e-28
+# The bytes a cell of each kind may hold.
+_SIGNED = _DIGITS + b".-"
+_UNSIGNED = _DIGITS + b"."
+_MAX_CELL = 30  # characters: at most 30 digits, so exact and below 1e30, and >= 1e-29
 # A column with fewer values than 1 in this many rows has its offsets written a run of
 # equal offsets at a time (_Reader._runs), not cell by cell.
 _SPARSE = 8
@@ -165,15 +167,15 @@ class _Reader:
         lines = (len(skeleton) + len(eol)) // len(line)
         if skeleton != line * (lines - 1) + line[:width - 1]:
             raise _Doubt  # a line without `width` cells, a stray `\r`, a bare `\n`
-        if eol == b"\r\n":
-            if text.count(eol) != lines - 1:
-                raise _Doubt  # a `\r` not right before its `\n`
-            cells = text.translate(_CELLS, b"\r").split(b",")
-        else:
-            cells = text.translate(_CELLS).split(b",")
-        self._times(cells[0::width])
+        # Both `\r` and `\n` end a cell: with `\r\n` each line but the last has one more,
+        # empty when the `\r` is right before its `\n` (a stray `\r` is in a cell).
+        cells = text.translate(_CELLS[eol]).split(b",")
+        stride = width + len(eol) - 1
+        if stride > width and b"".join(cells[width::stride]):
+            raise _Doubt  # a `\r` not right before its `\n`
+        self._times(cells[0::stride])
         for index, col in enumerate(self.columns, 1):
-            self._column(col, cells[index::width])
+            self._column(col, cells[index::stride])
 
     def _times(self, cells: list[bytes]) -> None:
         """Times all ISO `YYYY-MM-DDTHH:MM:SSZ` or all integer milliseconds, after the
@@ -240,8 +242,9 @@ class _Reader:
         base = len(col.data)
         if b"" not in cells:
             lengths = list(map(len, cells))
-            floats = _floats(col.kind, cells, max(lengths))
-            col.data += b"".join(cells)
+            joined = b"".join(cells)
+            floats = _floats(col.kind, cells, joined, max(lengths))
+            col.data += joined
             # Each cell starts where the text so far ends and ends its length further.
             offsets = array("q", list(accumulate(lengths, initial=base)))
             col.starts += offsets[:-1]
@@ -251,8 +254,9 @@ class _Reader:
             return
         values = list(filter(None, cells))
         lengths = list(map(len, values))
-        floats = _floats(col.kind, values, max(lengths)) if values else []
-        col.data += b"".join(values)
+        joined = b"".join(values)
+        floats = _floats(col.kind, values, joined, max(lengths)) if values else []
+        col.data += joined
         if len(values) * _SPARSE < len(cells):
             self._runs(col, cells, base, lengths, floats)
             return
@@ -303,14 +307,14 @@ class _Reader:
         col.starts += starts
         col.ends += ends
 
-def _floats(kind: str, values: Sequence[bytes], longest: int) -> list[float]:
-    """The non-empty cells of a column of `kind` (the longest `longest` bytes) as floats,
-    when each is certainly a valid value of that kind (the module's docstring says why);
-    _Doubt or ValueError otherwise."""
-    joined = b"\n".join(values)
+
+def _floats(kind: str, values: Sequence[bytes], joined: bytes, longest: int) -> list[float]:
+    """The non-empty cells of a column of `kind` (`joined` together, the longest `longest`
+    bytes) as floats, when each is certainly a valid value of that kind (the module's
+    docstring says why); _Doubt or ValueError otherwise."""
     if longest > _MAX_CELL or joined.translate(None, _SIGNED if kind == "funding" else _UNSIGNED):
         raise _Doubt
-    floats = list(map(float, joined.decode("ascii").split("\n")))  # ValueError: `.`, `1.2.3`
+    floats = list(map(float, values))  # ValueError: `.`, `1.2.3`
     if kind == "funding":
         if not -1.0 < min(floats) <= max(floats) < 1.0:
             raise _Doubt

@@ -37,10 +37,10 @@ KINDS = {name: name.split(".")[0] for name in COLUMNS}
 # Cells at and beyond each type's limits, and shapes the fast path leaves to the plain path.
 ODD_CELLS = ["0", "-0", "0.0", "00", "1", "-1", "0.999999", "-0.999999", "1.0", "-1.0",
              "0.9999999999999999999999", "1e30", "1e-30", "1e31", "1e-31", "-1.5e-40", "1E5",
-             "+5", "+0.5", "-5", ".5", "5.",
-             "-.5", ".", "-", "1.2.3", "5-", "1" * 30, "9" * 31, "1" * 41, "1" * 40,
-             "0." + "0" * 27 + "1", "0." + "0" * 28 + "1", " 5", "5 ", "\t5", '"5"',
-             "\u0661", "nan", "inf", "1_000", "0x10", "5\r", "12,5"]
+             "+5", "+0.5", "-5", ".5", "5.", "-.5", ".", "-", "1.2.3", "5-", "1" * 30,
+             "9" * 31, "1" * 41, "1" * 40, "0." + "0" * 27 + "1", "0." + "0" * 28 + "1",
+             "." + "0" * 28 + "1", " 5", "5 ", "\t5", '"5"', "\u0661", "nan", "inf", "1_000",
+             "0x10", "5\r", "12,5"]
 
 
 def _iso(ms: int) -> str:
@@ -70,7 +70,8 @@ def series_texts(draw: Any, odd: bool = True) -> bytes:
         header = draw(st.sampled_from([[" time", *names], ["time", *names, *names[:1]],
                                        ["time", *names, "colour.BTC"], ["when", *names],
                                        ["time", *names, ""]]))
-    start = draw(st.integers(-86_400_000, 2 * 10**12))
+    start = draw(st.one_of(st.integers(-86_400_000, 2 * 10**12),
+                           st.sampled_from([0, 1704067200000, 1704067199000])))
     step = draw(st.sampled_from([1000, 60_000, 3_600_000, 8 * 3_600_000, 86_400_000, 7000,
                                  250, 1]))
     count = draw(st.integers(0 if odd else 1, 30))
@@ -211,6 +212,7 @@ def test_the_fast_path_is_taken_for_a_plain_file(tmp_path):
     b"time,price.BTC\r\n2024-01-01T00:00:00Z,1\r2\n2024-01-01T00:01:00Z,3",  # \r in a line
     b"time,colour.BTC\n0,1\n",                                               # no such column
     b"when,price.BTC\n0,1\n",                                                # no time
+    b"time,price.BTC\n" + b"".join(b"2024-01-01T00:00:0%dZ,1\n" % (i // 4) for i in range(5)),
     b"time,price.BTC,price.BTC\n0,1,1\n",                                    # twice
     b"time,price.BTC",                                                      # no line end
     b"time,price.BTC\n",                                                    # no rows
