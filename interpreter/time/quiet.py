@@ -22,7 +22,8 @@ full) when, at it:
 
 Quiet rows are crossed only while the books allow it (`_layout`): no lending account (its
 interest accrues every row), every `when` condition compiled (`triggers.compile_condition`)
-into comparisons whose varying side is the price of an asset with its own price column, no
+into comparisons whose varying side is the price of an asset with its own price column
+(what the books hold is fixed; `value()` only while no term of it moves with a price), no
 rate-bearing asset that a step must follow growing at a staking APR, every held asset and
 perp quote priced by its own column or constant. Otherwise every row is stepped.
 
@@ -69,6 +70,8 @@ _TINY = 1e-300
 _SCAN = 64           # rows checked at once for a side change, doubled up to _SCAN_MAX
 _SCAN_MAX = 65_536
 _MARKET_READINGS = ("funding", "supply_rate", "borrow_rate", "rate")
+# What the books hold: fixed across quiet rows (no accrual, no settlement, rates fixed).
+_BOOKS = ("balance", "collateral", "debt", "position", "entry_price", "exposure")
 
 
 class _Unsupported(Exception):
@@ -159,6 +162,7 @@ class QuietRows:
         self.fixed_events = changes
         self.funding_rows: dict[int, list[int] | None] = {}
         self.tests: list[_PriceTest] | None = []
+        self.reads_value = False  # some condition compares `value()`
         for state in states:
             condition = getattr(state.trigger, "when", None)
             if condition is None:
@@ -212,13 +216,18 @@ class QuietRows:
     def _side(self, expr: Any, value: Decimal | None) -> Column | None:
         """A compared side: None when it cannot change between stepped rows (a constant,
         `health(V)` with no lending account, a rate or funding value the series changes
-        only at a cell), the column when it is `price(X)` of a priced asset; _Unsupported
-        otherwise (an oracle price or a derived price moves with other columns)."""
+        only at a cell, what the books hold, `value()` of a book whose value does not move
+        with prices: `stretch` checks that), the column when it is `price(X)` of a priced
+        asset; _Unsupported otherwise (an oracle price or a derived price moves with other
+        columns, so does a liquidation price at a lending venue)."""
         if value is not None:
             return None
         if expr.kind != "call":
             raise _Unsupported
-        if expr.func == "health" or expr.func in _MARKET_READINGS:
+        if expr.func == "value":  # moves with prices unless the book is hedged
+            self.reads_value = True
+            return None
+        if expr.func == "health" or expr.func in _MARKET_READINGS or expr.func in _BOOKS:
             return None
         if expr.func == "price" and expr.args and expr.args[0].kind == "asset":
             asset = str(expr.args[0].symbol)
@@ -279,6 +288,8 @@ class QuietRows:
             self._open = self._layout(live)
         if not self._open or not readings.perps_safe():
             return row
+        if self.reads_value and not self._value().constant:
+            return row  # a condition reads a value that moves with the prices
         stop = self.total
         events = self.fixed_events
         at = bisect_left(events, row)

@@ -13,7 +13,8 @@ A firing runs the trigger's body like a phase named after the trigger, so node i
 A `when` condition is evaluated at every step. `compile_condition` turns the common shape —
 comparisons of `health(V)` at a lending venue, of a market function (`price`, `rate`,
 `funding`, `supply_rate`, `borrow_rate`, `oracle`: read from the step's market, which carries the
-series' values in force) and of constants, joined by `and`, `or`, `not` — into a closure
+series' values in force), of what the books hold (`balance`, `position`, `exposure`,
+`value()`, ...: through the evaluator) and of constants, joined by `and`, `or`, `not` — into a closure
 over the step's health readings (interpreter/readings.py), with the constants worked out
 once; any other condition goes through the evaluator each step.
 """
@@ -30,7 +31,14 @@ from typing import Any
 from stratplan.dsl.models import Phase, Plan
 from stratplan.executors.errors import ExecutionError, MarketError
 from stratplan.executors.market import LendingVenue
-from stratplan.interpreter.evaluate import EvalError, Scope, constant, holds, market_reading
+from stratplan.interpreter.evaluate import (
+    EvalError,
+    Scope,
+    constant,
+    evaluate,
+    holds,
+    market_reading,
+)
 
 _MS = Decimal(1000)
 _INFINITE = Decimal("Infinity")
@@ -115,10 +123,11 @@ def due(state: TriggerState, now: int, scope: Scope, result: Any,
     condition = getattr(trigger, "when", None)
     if condition is None:
         return False
-    if state.compiled is not None and health is not None:
-        return when_due(state, now, state.compiled(health()))
     try:
-        value = holds(condition, scope)
+        if state.compiled is not None and health is not None:
+            value = state.compiled(health())
+        else:
+            value = holds(condition, scope)
     except EvalError as exc:
         _condition_failed(result, trigger, now, exc.code, exc.message, exc.span)
         value = False
@@ -197,6 +206,10 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
                 value = health.get(venue)
                 return _INFINITE if value is None else value
             return health_value
+        if expr.kind == "call" and expr.func in BOOK_READINGS and scope.ledger is not None:
+            # What the books hold (and `value()`): the evaluator's own reading at the step,
+            # errors included, so nothing is copied that could drift from it.
+            return lambda health: evaluate(expr, scope)
         read = market_reading(expr, market) if market is not None else None
         if read is None:
             return None
@@ -218,6 +231,13 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         return None
 
     return build(condition)
+
+
+# State functions a compiled condition reads through the evaluator: the books' amounts,
+# the exposure and the portfolio value (the assets they price are the books', which a step
+# keeps up to date).
+BOOK_READINGS = frozenset({"balance", "collateral", "debt", "position", "entry_price",
+                           "exposure", "value"})
 
 
 def names_read(condition: Any, scope: Scope) -> set[str]:

@@ -197,6 +197,19 @@ def test_compiled_conditions_equal_the_evaluator():
         Not(operand=_compare(">=", _health(), level), span=SPAN),
         BoolOp(op="or", left=_compare("<", _health(), _num("1")),
                right=_compare(">", _health(), _num("1.3")), span=SPAN),
+        # what the books hold, through the evaluator
+        _compare(">", Call(func="exposure", args=(_asset("ETH"),), span=SPAN), _num("10")),
+        _compare("<", Call(func="value", args=(), span=SPAN), _num("200000")),
+        _compare("==", Call(func="debt", args=(_venue("aave"), _asset("WETH")), span=SPAN),
+                 _num("48")),
+        _compare(">", Call(func="collateral", args=(_venue("aave"), _asset("weETH")),
+                           span=SPAN), Call(func="price", args=(_asset("ETH"),), span=SPAN)),
+        _compare("<", Call(func="position", args=(_venue("binance"), _asset("BTC")),
+                           span=SPAN), _num("0")),
+        BoolOp(op="and", left=_compare("<", _health(), _num("1.3")),
+               right=_compare(">=", Call(func="balance", args=(_venue("wallet"),
+                                                                 _asset("ETH")), span=SPAN),
+                              _num("0")), span=SPAN),
     ]
     readings = Readings(monitor, MARKET)
     states = [(), (("collateral", "weETH", "60"),),

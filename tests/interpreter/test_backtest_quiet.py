@@ -95,6 +95,10 @@ TRIGGERS = [
     "trigger check every 5h {{\n  assert exposure(BTC) < 100 else \"drift\"\n}}\n",
     "trigger paid when funding(binance, BTC) < 0 {{\n  perp buy 0.1 BTC/USDT on binance\n}}\n",
     "trigger exact when price(BTC) == {exact} {{\n  spot sell 0.01 BTC/USDT on binance\n}}\n",
+    "trigger guarded when price(BTC) > {high} and position(binance, BTC) < 0 {{\n"
+    "  perp buy 0.5 BTC/USDT on binance\n}}\n",
+    "trigger poorer when value() < 199_000 or exposure(BTC) > 1.5 {{\n"
+    "  spot buy 0.01 BTC/USDT on binance\n}}\n",
 ]
 
 
@@ -246,6 +250,38 @@ def test_conditions_it_cannot_follow_leave_every_row_stepped(monkeypatch):
     text = HEDGED.replace("price(BTC) > CEILING", "price(BTC) * 2 > 300_000")
     _agree(_plan(text), _minutes([str(67_800 + i % 5) for i in range(500)]))
     assert counts == []
+
+
+def test_conditions_on_the_books_are_followed(monkeypatch):
+    """`position(...)` guarding a price level: what the books hold is fixed across quiet
+    rows (and read through the evaluator at every stepped row), so rows are crossed before
+    and after the firing that closes the short."""
+    counts = _crossed(monkeypatch)
+    text = HEDGED.replace("price(BTC) > CEILING",
+                          "price(BTC) > 67_850 and position(binance, BTC) < 0")
+    prices = [str(67_800 + (i % 120)) for i in range(2000)]
+    result = _agree(_plan(text), _minutes(prices))
+    assert result.firings["close"] == 1  # the first time above 67,850; then no short left
+    assert sum(counts) > len(prices) * 0.9
+
+
+def test_value_is_followed_while_it_cannot_move(monkeypatch):
+    """`value()` of a hedged book (the perp sized to the BTC the spot buy left after its
+    fee) does not move with the price: its rows are crossed. Once the hedge is halved it
+    moves, and every row is stepped."""
+    counts = _crossed(monkeypatch)
+    text = """plan hedged
+holdings { binance: 300_000 USDT }
+phase spot { spot buy 1 BTC/USDT on binance }
+phase hedge after spot { perp sell balance(binance, BTC) BTC/USDT on binance leverage 1x }
+trigger poorer when value() < 100_000 { spot sell 0.5 BTC/USDT on binance }
+trigger unhedge every 1d { perp buy 0.5 BTC/USDT on binance }
+"""
+    prices = [str(67_800 + (i % 120)) for i in range(2 * 1440)]
+    result = _agree(_plan(text), _minutes(prices, 100_000))
+    assert result.firings == {"poorer": 0, "unhedge": 1}
+    # Crossed: rows 2 .. 1439 (the day's firing at row 1440 ends the hedge); after it none.
+    assert counts == [1438]
 
 
 def test_step_returns_count_repeated_values_as_zero_returns():
