@@ -157,9 +157,8 @@ class QuietRows:
                         if underlying in self.priced}
         self.staking = {asset for asset, _, _, apr in backtest.moving_rates if apr}
         self.columns = {asset: col for asset, col in backtest.price_cols}
-        changes = sorted({row for col in series.columns.values() if col.kind != "price"
-                          for row in _changes(col)})
-        self.fixed_events = changes
+        self.series = series
+        self._fixed: list[int] | None = None
         self.funding_rows: dict[int, list[int] | None] = {}
         self.tests: list[_PriceTest] | None = []
         self.reads_value = False  # some condition compares `value()`
@@ -272,6 +271,14 @@ class QuietRows:
             self.funding_rows[interval] = rows
         return self.funding_rows[interval]
 
+    def fixed_events(self) -> list[int]:
+        """Rows where a funding, rate, supply, borrow or oracle column has a cell (indexed
+        on first use: a backtest whose books never allow a stretch does not pay for it)."""
+        if self._fixed is None:
+            self._fixed = sorted({row for col in self.series.columns.values()
+                                  if col.kind != "price" for row in _changes(col)})
+        return self._fixed
+
     # --- a stretch ------------------------------------------------------------------------------
     def stretch(self, row: int, live: set[str] | None) -> int:
         """The first row at or after `row` that must be stepped (`row` itself when it must,
@@ -291,7 +298,7 @@ class QuietRows:
         if self.reads_value and not self._value().constant:
             return row  # a condition reads a value that moves with the prices
         stop = self.total
-        events = self.fixed_events
+        events = self.fixed_events()
         at = bisect_left(events, row)
         if at < len(events):
             stop = events[at]
