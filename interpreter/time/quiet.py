@@ -63,8 +63,10 @@ from stratplan.interpreter.time.results import Snapshots
 from stratplan.interpreter.time.triggers import TriggerState
 
 ZERO = Decimal(0)
-# How far (relatively) a float must be from a bound for its side to be certain: floats of
-# values within the series' range (1e-30..1e30) are off by at most 2^-53 relative.
+# How far (relatively) a float must be from a bound for its side to be certain. Rounding to
+# the nearest float is monotonic, so a float strictly above the level's float is a price
+# strictly above the level already; the margin covers the guard's level, itself a rounded
+# product (bound x quote price), with room to spare (floats are off by 2^-53 at most).
 _SURE = 1e-12
 _TINY = 1e-300
 _SCAN = 64           # rows checked at once for a side change, doubled up to _SCAN_MAX
@@ -159,6 +161,7 @@ class QuietRows:
         self.columns = {asset: col for asset, col in backtest.price_cols}
         self.series = series
         self._fixed: list[int] | None = None
+        self._firsts: dict[str, int] = {}
         self.funding_rows: dict[int, list[int] | None] = {}
         self.tests: list[_PriceTest] | None = []
         self.reads_value = False  # some condition compares `value()`
@@ -271,6 +274,13 @@ class QuietRows:
             self.funding_rows[interval] = rows
         return self.funding_rows[interval]
 
+    def _first_value(self, column: Column) -> int:
+        """The first row where `column` has a value (cached)."""
+        found = self._firsts.get(column.name)
+        if found is None:
+            found = self._firsts[column.name] = _first_value_row(column.floats())
+        return found
+
     def fixed_events(self) -> list[int]:
         """Rows where a funding, rate, supply, borrow or oracle column has a cell (indexed
         on first use: a backtest whose books never allow a stretch does not pay for it)."""
@@ -336,6 +346,8 @@ class QuietRows:
             column = self.columns.get(base)
             if column is None:
                 continue  # the mark does not move: safe now (perps_safe), safe throughout
+            if row < self._first_value(column):
+                return row  # the market's price until the column's first value: stepped
             level = float(bound * prices[quote])
             band = abs(level) * _SURE + _TINY
             if size > 0:

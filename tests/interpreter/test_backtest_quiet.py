@@ -136,11 +136,13 @@ def books_and_series(draw):
     size = draw(st.sampled_from(["0.5", "1", "2"]))
     side = draw(st.sampled_from(["sell", "buy"]))
     leverage = draw(st.sampled_from(["1", "3", "10", "20"]))
+    # An ETH perp: its price column may start late (the market's 3,400 until then).
+    base = draw(st.sampled_from(["BTC", "ETH"]))
     chosen = draw(st.lists(st.sampled_from(TRIGGERS), max_size=3, unique=True))
     text = ("plan q\nholdings { binance: 200_000 USDT }\n"
             + (f"phase spot {{\n  spot buy {spot} BTC/USDT on binance\n}}\n" if spot != "0"
                else "phase spot {\n  assert 1 > 0 else \"x\"\n}\n")
-            + f"phase hedge after spot {{\n  perp {side} {size} BTC/USDT on binance "
+            + f"phase hedge after spot {{\n  perp {side} {size} {base}/USDT on binance "
               f"leverage {leverage}x\n}}\n"
             + "".join(t.format(high=level, low=level, eth=eth, exact=level) for t in chosen))
     del low, high
