@@ -33,13 +33,13 @@ from math import nan
 from operator import add, lt, mul, truth
 from typing import TYPE_CHECKING
 
-from stratplan.interpreter.series.read import (
+from stratplan.interpreter.series.columns import (
     HELD,
     MAX_MS,
     Column,
     Series,
     SeriesError,
-    _column,
+    column_named,
     iso,
     parse_time,
 )
@@ -124,7 +124,7 @@ def read_fast(data: bytes, source: str) -> Series | None:
         return None
     series = Series(source)
     try:
-        columns = [_column(name, source) for name in names[1:]]
+        columns = [column_named(name, source) for name in names[1:]]
     except SeriesError:
         return None
     stop = len(data) - len(eol) if data.endswith(eol) else len(data)
