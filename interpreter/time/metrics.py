@@ -129,17 +129,10 @@ def min_health(snaps: Snapshots) -> dict[str, dict[str, Any]]:
     liquidations (step 3) or after its firings (LANGUAGE.md section 9), so an account
     liquidated at a step shows its health below 1 there. Ties: the first time."""
     found: dict[str, dict[str, Any]] = {}
-    last: Any = None
-    step_before: Any = None
-    step_after: Any = None
-    for time, before, after in snaps.health_tables():
-        if after is step_after and before is step_before:
-            continue  # the tables of the step before (a quiet row): nothing lower, no tie
-        step_before, step_after = before, after
+    for time, before, after in snaps.health_tables():  # steps with tables of their own
         for table in (before, after):
-            if not table or table is last:  # a table shared with the one before: seen
+            if not table:
                 continue
-            last = table
             for venue, health in table.items():
                 if health is None:
                     continue
