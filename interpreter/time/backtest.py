@@ -615,8 +615,12 @@ def _fire(bt: Backtest, result: BacktestResult, trigger: Any, row: int,
     outcome = _run_dag(engine, sub)
     _stamp(fills, first_fill, now, trigger.name, iso(now))
     fees1, slip1, gas1 = _cost_parts(bt)
-    parts["fees"] -= fees1 - fees0
-    parts["slippage"] -= slip1 - slip0
+    # A firing that paid nothing leaves the parts untouched (the ZERO a step starts with):
+    # a snapshot keeps a part's column only once some step touched it.
+    if fees1 != fees0:
+        parts["fees"] -= fees1 - fees0
+    if slip1 != slip0:
+        parts["slippage"] -= slip1 - slip0
     if gas1 != gas0:
         parts["gas"] -= (gas1 - gas0) * bt.market.price("ETH")
     bt.track(sub, outcome)

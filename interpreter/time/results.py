@@ -64,49 +64,41 @@ class Snapshot:
     health_before: dict[str, Decimal | None] | None = None
 
 
+_Entry = tuple[Any, ...] | None
+
+
 class _Tables:
     """One kind of table every step keeps (health, health before liquidations, exposure),
-    as two columns: the step's keys, one tuple shared by every step with the same keys,
-    and its values, a tuple shared with the step before when written alike. A dict a step
-    costs ~230 bytes; a step of a lending book keeps three tables, each new every step."""
+    as one entry a step: a tuple of the keys (a tuple shared by every table with the same
+    keys) and then the values, the entry itself shared with the step before when its values
+    are written alike (None: no table). A dict a step costs ~230 bytes; a lending book's
+    step keeps new tables (~60 bytes each now), a quiet row (time/quiet.py) one reference a
+    table."""
 
-    __slots__ = ("_known", "keys", "values")
+    __slots__ = ("_known", "entries")
 
     def __init__(self) -> None:
-        self.keys: list[tuple[str, ...] | None] = []
-        self.values: list[tuple[Any, ...]] = []
+        self.entries: list[_Entry] = []
         self._known: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    def append(self, table: Mapping[str, Any] | None,
-               like: tuple[tuple[str, ...] | None, tuple[Any, ...]] | None = None) -> None:
-        """Keep a step's table, sharing the columns of `like` (default: the step before's)
-        when it has the same keys and values written alike (`compare_total`: 1.0 and 1.00
-        are equal but not alike)."""
+    def append(self, table: Mapping[str, Any] | None, like: _Entry = None) -> None:
+        """Keep a step's table, as the entry `like` (default: the step before's) when it
+        has the same keys and values written alike (`compare_total`: 1.0 and 1.00 are
+        equal but not alike)."""
         if table is None:
-            self.keys.append(None)
-            self.values.append(())
+            self.entries.append(None)
             return
         keys, values = tuple(table), tuple(table.values())
-        if like is None and self.keys:
-            like = (self.keys[-1], self.values[-1])
-        if like is not None and like[0] == keys and _alike(values, like[1]):
-            self.keys.append(like[0])
-            self.values.append(like[1])
+        if like is None and self.entries:
+            like = self.entries[-1]
+        if like is not None and like[0] == keys and _alike(values, like[1:]):
+            self.entries.append(like)
             return
-        self.keys.append(self._known.setdefault(keys, keys))
-        self.values.append(values)
-
-    def repeat(self, keys: tuple[str, ...] | None, values: tuple[Any, ...],
-               count: int) -> None:
-        self.keys.extend(repeat(keys, count))
-        self.values.extend(repeat(values, count))
-
-    def last(self) -> tuple[tuple[str, ...] | None, tuple[Any, ...]]:
-        return self.keys[-1], self.values[-1]
+        self.entries.append((self._known.setdefault(keys, keys), *values))
 
     def table(self, row: int) -> dict[str, Any] | None:
-        keys = self.keys[row]
-        return None if keys is None else dict(zip(keys, self.values[row], strict=True))
+        entry = self.entries[row]
+        return None if entry is None else dict(zip(entry[0], entry[1:], strict=True))
 
 
 class Snapshots(Sequence[Snapshot]):
@@ -135,7 +127,7 @@ class Snapshots(Sequence[Snapshot]):
         self.times.append(snap.time)
         self.values.append(snap.value)
         self._health.append(snap.health)
-        self._before.append(snap.health_before, self._health.last())
+        self._before.append(snap.health_before, self._health.entries[-1])
         self._exposure.append(snap.exposure)
         if not row:
             self._first = dict(snap.parts)
@@ -160,10 +152,10 @@ class Snapshots(Sequence[Snapshot]):
         self.values.extend(values)
         if len(self.values) - before != count:
             raise ValueError("one value a step")
-        health = self._health.last()
-        self._health.repeat(*health, count)
-        self._before.repeat(*health, count)
-        self._exposure.repeat(*self._exposure.last(), count)
+        health = self._health.entries[-1]
+        self._health.entries.extend(repeat(health, count))
+        self._before.entries.extend(repeat(health, count))
+        self._exposure.entries.extend(repeat(self._exposure.entries[-1], count))
         for column in self._parts.values():
             column.extend(repeat(ZERO, count))
 
@@ -188,16 +180,15 @@ class Snapshots(Sequence[Snapshot]):
         """(time, health before the step's liquidations, health after) of every step whose
         tables are not the very ones of the step before (those add nothing: no lower
         value, no earlier time)."""
-        health, before = self._health, self._before
-        seen: tuple[Any, ...] = ()
+        health, before = self._health.entries, self._before.entries
+        seen: tuple[_Entry, _Entry] | None = None
         for row, time in enumerate(self.times):
-            now = (health.values[row], before.values[row], before.keys[row])
-            if row and now[0] is seen[0] and now[1] is seen[1] and now[2] is seen[2]:
+            if seen is not None and health[row] is seen[0] and before[row] is seen[1]:
                 continue
-            seen = now
-            after = health.table(row)
+            seen = (health[row], before[row])
+            after = self._health.table(row)
             assert after is not None
-            yield time, before.table(row), after
+            yield time, self._before.table(row), after
 
     def __len__(self) -> int:
         return len(self.values)
