@@ -528,22 +528,26 @@ def _run(plan: Plan, market: Market, series: Series,
     previous = snap.value
     snapshots, subtract = result.snapshots, EXACT.subtract
     quiet = None if reference else QuietRows(bt, readings, states, scope)
-    row, crossed = 0, False
+    # Step the next row in full (no quiet stretch from it): after the first step, after a
+    # stretch, after a firing (a trigger evaluated before it saw the books as they were
+    # before it: its `held` need not be what its condition says of the books now) and after
+    # a condition that could not be evaluated (it is recorded at every step it fails).
+    row, step_next = 0, False
     while row + 1 < total:
         row += 1
         if watched is not None and readings.held is not held:
             held = readings.held
             live = watched | held
-        if quiet is not None and not crossed:
+        if quiet is not None and not step_next:
             stop = quiet.stretch(row, live)
             if stop > row:  # rows where only prices move (time/quiet.py)
                 quiet.cross(row, stop, snapshots)
                 previous = snapshots.values[-1]
                 if progress is not None:
                     progress(stop - 1, total)
-                row, crossed = stop - 1, True  # the row after a stretch is stepped
+                row, step_next = stop - 1, True
                 continue
-        crossed = False
+        step_next = False
         now = times[row]
         parts = dict.fromkeys(PARTS, ZERO)
         changed = bt.apply_row(row, live)
@@ -558,10 +562,13 @@ def _run(plan: Plan, market: Market, series: Series,
                 record_liquidations(found, now, bt.liquidation_span, result.events, fills,
                                     parts)
                 readings.refresh()
+        events = len(result.events)
         for state in states:
             if due(state, now, scope, result, health):
                 _fire(bt, result, state.trigger, row, dags, parts)
                 readings.refresh()
+        if len(result.events) != events:  # a firing, or a condition that failed
+            step_next = True
         if reference:
             snap = _snapshot(bt, now, parts)
         else:

@@ -9,7 +9,12 @@ tables are those of the step before, and every PnL part but `price` is zero.
 `QuietRows.stretch(row)` says how many rows from `row` on are quiet, given the state after
 the step before; `cross` keeps their snapshots. A row is *not* quiet (the loop steps it in
 full) when, at it:
-- it is the first step after the phases (every `when` is evaluated for the first time);
+- it is the first step after the phases (every `when` is evaluated for the first time),
+  or follows a stretch, or follows a step where a trigger fired (a trigger evaluated before
+  the firing saw the books before it, so what it remembers as `held` need not be what its
+  condition says of the books now), or follows a step where a condition could not be
+  evaluated (a failure is recorded at every step); the loop, `backtest._run`, steps such
+  rows;
 - a funding, rate, supply, borrow or oracle column has a cell (a settlement, a new rate or
   oracle price), or a perp without a funding column crosses its funding interval;
 - an `every` trigger is due;

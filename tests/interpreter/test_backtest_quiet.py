@@ -286,6 +286,40 @@ trigger unhedge every 1d { perp buy 0.5 BTC/USDT on binance }
     assert counts == [1438]
 
 
+def test_a_trigger_evaluated_before_a_firing_is_stepped_again():
+    """At row 49 `close` fires (the short is gone), `guarded` is evaluated (no short: false)
+    and `calm` fires (a short again). At row 50 nothing moved but `guarded`'s condition is
+    true now: it fires there, so the row after a firing is stepped, not crossed (found by
+    the property test above)."""
+    text = """plan q
+holdings { binance: 200_000 USDT }
+phase spot { spot buy 1 BTC/USDT on binance }
+phase hedge after spot { perp sell 0.5 BTC/USDT on binance leverage 1x }
+trigger close when price(BTC) > 67_800 cooldown 3h { perp buy 0.5 BTC/USDT on binance }
+trigger guarded when price(BTC) > 67_800 and position(binance, BTC) < 0 {
+  perp buy 0.1 BTC/USDT on binance
+}
+trigger calm when not (price(BTC) <= 67_800) {
+  perp sell 0.1 BTC/USDT on binance leverage 10x
+}
+"""
+    prices = ["67800"] * 49 + ["67833.9"] * 6
+    result = _agree(_plan(text), _minutes(prices, 100_000))
+    fired = [(e.time // 60_000, e.name) for e in result.events if e.kind == "firing"]
+    assert fired == [(49, "close"), (49, "calm"), (50, "guarded")]
+
+
+def test_a_condition_that_cannot_be_evaluated_fails_at_every_step(monkeypatch):
+    """`entry_price(aave, BTC)`: aave lists no BTC perp, so the condition fails at each step
+    (SP103, a failure event a step) and no row is crossed: both paths record every one."""
+    counts = _crossed(monkeypatch)
+    text = HEDGED.replace("price(BTC) > CEILING", "entry_price(aave, BTC) > 1")
+    result = _agree(_plan(text), _minutes([str(67_800 + i % 9) for i in range(300)]))
+    failures = [e for e in result.events if e.kind == "failure"]
+    assert len(failures) == 299 and failures[0].code == "SP103"
+    assert counts == []
+
+
 def test_step_returns_count_repeated_values_as_zero_returns():
     """`step_returns`: the returns that are not zero, and the zero ones counted; a value
     kept from the step before (the same Decimal) is a zero return, as is an equal one."""
