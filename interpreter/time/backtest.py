@@ -199,6 +199,7 @@ class Backtest:
         self.columns: dict[tuple[str, str, str], Column | None] = {}
         self.intervals: dict[int, Decimal] = {}  # milliseconds -> years
         self.sources: dict[tuple[str, str, str], tuple[Column | None, Decimal]] = {}
+        self._live_priced: tuple[Container[str], set[str]] | None = None
 
     def column(self, kind: str, venue: str, asset: str) -> Column | None:
         """The series column `kind.venue.asset` (looked up once)."""
@@ -213,10 +214,12 @@ class Backtest:
         """Prices and asset rates of the row take effect; returns the rates that changed,
         as (asset, previous rate).
 
-        With `live`, the rates and derived prices of rate-bearing assets not in it are left
-        as they are: the caller knows nothing reads them before it calls `apply_row(row)`
-        again without `live` (every rate and derived price is a function of its row alone,
-        so that call brings them all to the row's values at once)."""
+        With `live`, the rates and prices of assets not in it (nor the underlying of one in
+        it), and the lending rates of a venue or asset not in it, are left as they are: the
+        caller knows nothing reads them before it calls `apply_row(row)` again without
+        `live` (every one is a function of its row alone: a held column carries its value
+        forward, so that call brings them all to the row's values; funding is not held, so
+        its settlements are always kept)."""
         prices, assets = self.market.prices, self.market.assets
         changed: list[tuple[str, Decimal]] = []
         for asset, info, col, apr in self.moving_rates:
@@ -235,16 +238,26 @@ class Backtest:
                 assets[asset] = AssetInfo.model_construct(underlying=info.underlying,
                                                           rate=value)
                 changed.append((asset, old))
+        priced = None if live is None else self._priced(live)
         for asset, col in self.price_cols:
+            if priced is not None and asset not in priced:
+                continue
             value = col.value(row)
             if value is not None:
                 prices[asset] = value
         for col, table, key in self.rate_cells:
+            # A funding table holds the last settlement, which a later row cannot tell:
+            # always kept. Supply and borrow columns are held, a function of the row.
+            if live is not None and col.kind != "funding" \
+                    and (col.key[0] not in live or key not in live):
+                continue
             value = col.value(row)
             if value is not None:  # held (supply, borrow) or the last settlement (funding)
                 table[key] = value
         market = self.market
         for asset, col in self.oracle_cols:
+            if priced is not None and asset not in priced:
+                continue
             value = col.value(row)
             if value is not None and market.oracle_feed().get(asset) != value:
                 market.set_oracle_feed(asset, value)
@@ -257,6 +270,17 @@ class Backtest:
                 if underlying in self.priced or rate != self.base_rates[asset]:
                     prices[asset] = prices[underlying] * rate
         return changed
+
+    def _priced(self, live: Container[str]) -> Container[str]:
+        """The assets whose prices a step keeps up to date: those in `live` and their
+        underlyings (an exchange-rate price, an oracle price, staking growth read them)."""
+        known = self._live_priced
+        if known is None or known[0] is not live:
+            names = set(self.market.prices)
+            found = {asset for asset in names if asset in live}
+            found |= {self.market.underlying(asset) for asset in found}
+            known = self._live_priced = (live, found)
+        return known[1]
 
     # --- step 2: accrual --------------------------------------------------------------------
     def _apr(self, kind: str, venue: str, asset: str, row: int) -> Decimal:

@@ -60,8 +60,10 @@ def _everything(result):
               for e in result.events]
     notices = [(n.code, n.message) for n in result.notices]
     market = result.market
+    rates = market.rates
     final = (dict(market.prices), {a: i.rate for a, i in market.assets.items()},
-             dict(market.oracle_feed()))
+             dict(market.oracle_feed()), {v: dict(t) for v, t in rates.funding.items()},
+             {v: (dict(t.supply), dict(t.borrow)) for v, t in rates.lending.items()})
     return (snaps, events, notices, result.firings, result.pnl, result.value_end,
             result.fills, result.benchmark_end, final)
 
