@@ -190,6 +190,15 @@ class Snapshots(Sequence[Snapshot]):
             assert after is not None
             yield time, self._before.table(row), after
 
+    def key_sets(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """The steps' (health venues, exposure assets), each pair once, in the order first
+        seen (the keys tuples are shared, so this is one dictionary lookup a step)."""
+        found: dict[tuple[tuple[str, ...], tuple[str, ...]], None] = {}
+        for health, exposure in zip(self._health.entries, self._exposure.entries,
+                                    strict=True):
+            found.setdefault((health[0] if health else (), exposure[0] if exposure else ()))
+        return list(found)
+
     def __len__(self) -> int:
         return len(self.values)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import Any, TextIO
 
 
 def readable(value: str | None) -> str:
@@ -30,17 +30,32 @@ def _percent(value: str | None) -> str:
 
 
 def render_csv(result: Any) -> str:
-    """Every step as a CSV row: the columns are every step's keys, in the order first seen."""
-    from stratplan.interpreter.time.metrics import step_row
-    rows = [step_row(snap) for snap in result.snapshots]
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
+    """Every step as a CSV row (`write_csv`), as one text."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    write_csv(result, out)
     return out.getvalue()
+
+
+def write_csv(result: Any, out: TextIO) -> None:
+    """Every step as a CSV row, written as it is made (a year of minutes is 525,600 rows:
+    never all held at once). The columns are every step's keys, in the order first seen;
+    a step's keys follow from its health venues and exposure assets, so only the distinct
+    sets of those are looked at to find the columns."""
+    from stratplan.interpreter.time.metrics import step_row
+    from stratplan.interpreter.time.results import PARTS
+    snaps = result.snapshots
+    columns = {"time": None, "value": None}
+    for venues, assets in snaps.key_sets():
+        for venue in sorted(venues):
+            columns.setdefault(f"health.{venue}")
+        for asset in sorted(assets):
+            columns.setdefault(f"exposure.{asset}")
+        for name in PARTS:
+            columns.setdefault(f"pnl.{name}")
+    writer = csv.DictWriter(out, list(columns), lineterminator="\n")
+    writer.writeheader()
+    for snap in snaps:
+        writer.writerow(step_row(snap))
 
 
 FILLS_SHOWN = 20
