@@ -68,8 +68,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         base_returns,
         held_asset,
         plot_png,
-        render_csv,
         render_text,
+        write_csv,
     )
 
     if args.steps and args.format != "json":
@@ -105,7 +105,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(render_csv(result))
+        write_csv(result, sys.stdout)
     else:
         asset = args.base or held_asset(result)
         base = base_returns(result, asset) if asset else None
