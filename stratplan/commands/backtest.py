@@ -10,7 +10,6 @@ Exit codes: 0 when no firing failed, 1 when one did (or the phases failed), 2 on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -70,6 +69,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         plot_png,
         render_text,
         write_csv,
+        write_json,
     )
 
     if args.steps and args.format != "json":
@@ -101,9 +101,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress[1]()
-    data = report(result, steps=args.steps)
+    data = report(result)
     if args.format == "json":
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        write_json(data, result, sys.stdout, steps=args.steps)
     elif args.format == "csv":
         write_csv(result, sys.stdout)
     else:

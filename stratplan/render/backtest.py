@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal, localcontext
 from typing import Any, TextIO
 
@@ -56,6 +57,27 @@ def write_csv(result: Any, out: TextIO) -> None:
     writer.writeheader()
     for snap in snaps:
         writer.writerow(step_row(snap))
+
+
+def write_json(data: dict[str, Any], result: Any, out: TextIO, steps: bool = False) -> None:
+    """The JSON report (`metrics.report(result)`, given as `data`), indented by 2; with
+    `steps`, every step (`step_list`, the last key) written as it is made: the same text as
+    `json.dumps(report(result, steps=True), indent=2)`, never held whole (a year of
+    minutes is 190 MB of it)."""
+    from stratplan.interpreter.time.metrics import step_row
+    from stratplan.interpreter.time.results import EXACT
+    text = json.dumps(data, indent=2)
+    if not steps:
+        out.write(text + "\n")
+        return
+    if "step_list" in data or not text.endswith("\n}"):
+        raise ValueError("a report without its steps, as a JSON object, was expected")
+    out.write(text[:-2] + ',\n  "step_list": [')
+    with localcontext(EXACT):  # as `metrics.report` makes the rows
+        for row, snap in enumerate(result.snapshots):
+            item = json.dumps(step_row(snap), indent=2).replace("\n", "\n    ")
+            out.write((",\n    " if row else "\n    ") + item)
+    out.write("\n  ]\n}\n")
 
 
 FILLS_SHOWN = 20
