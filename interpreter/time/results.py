@@ -190,6 +190,18 @@ class Snapshots(Sequence[Snapshot]):
             assert after is not None
             yield time, self._before.table(row), after
 
+    def venues_with_health(self) -> set[str]:
+        """The venues with a health (debt there) after some step; each table looked at once."""
+        found: set[str] = set()
+        last: _Entry = None
+        for entry in self._health.entries:
+            if entry is last or entry is None:
+                continue
+            last = entry
+            found.update(venue for venue, health in zip(entry[0], entry[1:], strict=True)
+                         if health is not None)
+        return found
+
     def key_sets(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         """The steps' (health venues, exposure assets), each pair once, in the order first
         seen (the keys tuples are shared, so this is one dictionary lookup a step)."""

@@ -80,7 +80,7 @@ def _figure(result: Any) -> Any:
     at: dict[int, list[str]] = defaultdict(list)
     for event in data.events:
         at[event.time].append(f"{event.name} {EVENT_WORDS.get(event.kind, event.kind)}")
-    moments = {data.at(ms).strftime("%Y-%m-%d %H:%M"): ms for ms in data.value_at}
+    moments = {data.at(ms).strftime("%Y-%m-%d %H:%M"): ms for ms in sorted(at)}
     hover = []
     for row, time in enumerate(times):
         value = data.value[row]
