@@ -66,10 +66,10 @@ def _crossed(monkeypatch) -> list[int]:
     return counts
 
 
-def _agree(plan, data):
+def _agree(plan, data, market=MARKET):
     """Both paths' full reports (every step) agree; the fast one's parts add up exactly."""
-    fast = run_backtest(plan, MARKET, data)
-    plain = run_backtest(plan, MARKET, data, reference=True)
+    fast = run_backtest(plan, market, data)
+    plain = run_backtest(plan, market, data, reference=True)
     _close(report(fast, steps=True), report(plain, steps=True))
     assert [(e.time, e.kind, e.name) for e in fast.events] == \
         [(e.time, e.kind, e.name) for e in plain.events]
@@ -318,6 +318,22 @@ def test_a_condition_that_cannot_be_evaluated_fails_at_every_step(monkeypatch):
     failures = [e for e in result.events if e.kind == "failure"]
     assert len(failures) == 299 and failures[0].code == "SP103"
     assert counts == []
+
+
+def test_a_perp_quoted_in_an_asset_not_worth_exactly_one(monkeypatch):
+    """USDT at 0.9998: the mark is price / 0.9998, rounded, so a perp's value is not
+    linear in the price; each crossed row works it out as the step does."""
+    counts = _crossed(monkeypatch)
+    market = MARKET.model_copy(update={"prices": {**MARKET.prices, "USDT": Decimal("0.9998")}})
+    text = """plan short
+holdings { binance: 100_000 USDT }
+phase open { perp sell 1 BTC/USDT on binance leverage 3x }
+phase spot after open { spot buy 0.5 BTC/USDT on binance }
+"""
+    prices = [str(Decimal(67_800) + Decimal(i % 37) / 8) for i in range(400)]
+    result = _agree(_plan(text), _minutes(prices, 100_000), market)
+    assert sum(counts) == len(prices) - 2  # everything but the first step is crossed
+    assert result.value_end != result.snapshots[1].value
 
 
 def test_step_returns_count_repeated_values_as_zero_returns():
