@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,11 +120,9 @@ class Series:
 
     def slice(self, start_ms: int | None, end_ms: int | None) -> Series:
         """The rows with start <= time <= end, held values carried into the first row."""
-        times = self.times
-        lo = 0 if start_ms is None else next((i for i, t in enumerate(times) if t >= start_ms),
-                                             len(times))
-        hi = len(times) if end_ms is None else next(
-            (i for i, t in enumerate(times) if t > end_ms), len(times))
+        times = self.times  # strictly increasing: the bounds by bisection
+        lo = 0 if start_ms is None else bisect_left(times, start_ms)
+        hi = len(times) if end_ms is None else bisect_right(times, end_ms)
         result = Series(self.source, times[lo:hi])
         for name, col in self.columns.items():
             starts, ends = col.starts[lo:hi], col.ends[lo:hi]
@@ -131,7 +130,6 @@ class Series:
             result.columns[name] = Column(col.name, col.kind, col.key, col.data, starts, ends,
                                           _floats=floats)
         return result
-
 
 
 def iso(ms: int) -> str:
