@@ -552,10 +552,11 @@ def _run(plan: Plan, market: Market, series: Series,
     previous = snap.value
     snapshots, subtract = result.snapshots, EXACT.subtract
     quiet = None if reference else QuietRows(bt, readings, states, scope)
-    # Step the next row in full (no quiet stretch from it): after the first step, after a
-    # stretch, after a firing (a trigger evaluated before it saw the books as they were
-    # before it: its `held` need not be what its condition says of the books now) and after
-    # a condition that could not be evaluated (it is recorded at every step it fails).
+    # Step the next row in full (no quiet stretch from it): after a stretch, after a firing
+    # (a trigger evaluated before it saw the books as they were before it: its `held` need
+    # not be what its condition says of the books now) and after a condition that could not
+    # be evaluated (it is recorded at every step it fails). The first step is always
+    # stepped (`QuietRows.stretch`).
     row, step_next = 0, False
     while row + 1 < total:
         row += 1
