@@ -247,9 +247,12 @@ class Backtest:
                 prices[asset] = value
         for col, table, key in self.rate_cells:
             # A funding table holds the last settlement, which a later row cannot tell:
-            # always kept. Supply and borrow columns are held, a function of the row.
-            if live is not None and col.kind != "funding" \
-                    and (col.key[0] not in live or key not in live):
+            # every settlement is kept (an empty cell, 479 rows in 480, is none). Supply and
+            # borrow columns are held, a function of the row.
+            if col.kind == "funding":
+                if col.starts[row] == col.ends[row]:
+                    continue
+            elif live is not None and (col.key[0] not in live or key not in live):
                 continue
             value = col.value(row)
             if value is not None:  # held (supply, borrow) or the last settlement (funding)
