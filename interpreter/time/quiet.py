@@ -19,9 +19,10 @@ full) when, at it:
   oracle price), or a perp without a funding column crosses its funding interval;
 - an `every` trigger is due;
 - a price a `when` condition compares with a constant is not surely on the same side of
-  that constant as at the row before. The test is a float pre-filter: a price further than
-  1e-12 (relative) from the constant is on its side exactly, whatever the rounding of the
-  floats; nearer than that, the row is stepped and the exact Decimal comparison decides;
+  that constant as at the row before. The test is a float pre-filter (`Column.floats`):
+  rounding to the nearest float is monotonic, so a float strictly beyond the constant's is
+  a price strictly beyond the constant, and a 1e-12 (relative) margin is kept on top;
+  nearer than that, the row is stepped and the exact Decimal comparison decides;
 - an open perp's mark is not surely on the safe side of its guard bound
   (`readings.perp_bound`, the same 1e-12 margin on top).
 
@@ -33,20 +34,20 @@ rate-bearing asset that a step must follow growing at a staking APR, every held 
 perp quote priced by its own column or constant. Otherwise every row is stepped.
 
 What the reference path computes at a quiet row, and how a stretch gets it:
-- value: the books are fixed, so the value is linear in the prices of the priced columns,
-  A + Σ B_j · p_j (a perp's position · (p/q - entry) · q with its quote price q constant is
-  position · p - position · entry · q). When every B_j is zero (a hedged book) the value
-  does not move and the last step's value is kept as it is; otherwise each row is worked
-  out at 40 digits. Either way it equals the plain step's value to the last digits of the
-  precision (rounding happens in another order), and the PnL parts still add up exactly
-  (the price part is what the value change leaves of the others);
+- value: the books are fixed, so the value is A + Σ B_j · p_j over the priced columns (a
+  perp quoted in an asset worth exactly 1 counts as its size: size · (p - entry) is linear
+  in p), plus, for a perp quoted in anything else, its own term at the row's mark. Every
+  term is exact and the total is rounded once, as `accounts.portfolio_value` works it
+  out, so it equals the step's value to the last digit. When nothing moves with a price
+  (a hedged book), the last step's value is kept as it is. The PnL parts still add up
+  exactly (the price part is what the value change leaves of the others);
 - trigger states: no `when` condition changed its value (the compared prices stayed on
   their sides), so `held` is unchanged; no `every` is due; cooldowns only matter to firings;
 - market: the next stepped row applies its own row (held prices carry forward in the
   series), so nothing is caught up here.
 
 tests/interpreter/test_backtest_quiet.py compares the result with `reference=True` on
-generated plans and series, to 30 significant digits.
+generated plans and series, every number to the last digit.
 """
 
 from __future__ import annotations
