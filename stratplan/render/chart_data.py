@@ -123,6 +123,8 @@ def chart_data(result: Any, max_points: int = 5000) -> ChartData:
     peak = float("-inf")
     previous: int | None = None
     last = len(snaps) - 1
+    wide = 3 * usual  # a hole in the series: more than three usual steps between two rows
+    gapped = False    # a hole since the last step drawn
     for row, time in enumerate(times):
         # Every step's parts, but a whole snapshot only for the steps drawn (a year of
         # minutes draws ~5,000 of its 525,600).
@@ -131,11 +133,17 @@ def chart_data(result: Any, max_points: int = 5000) -> ChartData:
                 running[part] += amount
         if time in evented:
             data.value_at[time] = float(snaps.values[row])
-        if row % stride and time not in evented and row != last:
+        # The rows on either side of a hole are drawn, so a line stops and starts there,
+        # not at the last step thinning happened to keep.
+        after = bool(usual) and row > 0 and time - times[row - 1] > wide
+        before = bool(usual) and row < last and times[row + 1] - time > wide
+        gapped = gapped or after
+        if row % stride and time not in evented and row != last and not (after or before):
             continue
         snap = snaps[row]
-        if previous is not None and usual and snap.time - previous > 3 * usual:
+        if previous is not None and gapped:
             _gap(data, data.at(previous + 1))
+        gapped = False
         previous = snap.time
         value = float(snap.value)
         peak = max(peak, value)

@@ -74,6 +74,27 @@ def test_buy_and_hold_exposure_and_gaps():
     assert data.health == {}  # no lending venue used: no health panel
 
 
+def test_a_thinned_series_breaks_its_lines_only_at_its_holes():
+    """12,000 rows of a minute with one hole of a day: thinned to ~500 points, the lines
+    are unbroken but for that hole (drawn points 24 minutes apart are not a hole), and the
+    rows on either side of it are drawn."""
+    minute, day = 60_000, 86_400_000
+    times = [row * minute for row in range(6_000)] + \
+        [day + row * minute for row in range(6_000, 12_000)]
+    rows = [(str(t), 60_000 + row % 50, 3_000) for row, t in enumerate(times)]
+    plan = parse(SPOT).plan
+    assert plan is not None
+    result = run_backtest(plan, default_market(), read_series(_series(rows), "s.csv"))
+    data = chart_data(result, max_points=500)
+    holes = [at for at, value in enumerate(data.value) if value is None]
+    assert len(holes) == 1
+    hole = holes[0]
+    # the last row before the hole and the first after it are the points beside it
+    assert data.times[hole - 1] == data.at(times[5_999])
+    assert data.times[hole + 1] == data.at(times[6_000])
+    assert 500 <= len(data.value) <= 510
+
+
 def test_health_of_the_venues_used_and_the_thresholds_the_triggers_name():
     data = chart_data(_run(LOOP))
     assert list(data.health) == ["aave"]
