@@ -26,6 +26,23 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
     return json.loads(capsys.readouterr().out)
 
 
+def _header(journal: Path) -> dict:
+    """The journal's header event (event 1), decoded."""
+    db = sqlite3.connect(journal)
+    try:
+        (body,) = db.execute("SELECT body FROM events WHERE seq = 1").fetchone()
+    finally:
+        db.close()
+    return dict(json.loads(body))
+
+
+def _write_header(journal: Path, header: dict) -> None:
+    """Replace the header as a forger would: past the append-only trigger, chain rebuilt."""
+    sql(journal, "DROP TRIGGER events_kept", "UPDATE events SET body = :body WHERE seq = 1",
+        body=json.dumps(header))
+    rechain(journal)
+
+
 def _same(a: dict, b: dict) -> None:
     assert {k: a[k] for k in KEYS} == {k: b[k] for k in KEYS}
 
@@ -52,12 +69,7 @@ def test_the_header_holds_the_plan_the_sets_the_market_and_the_version(plan):
     journal = plan.parent / "j.db"
     crash(["run", str(plan), "--set", "other_btc=0.25", "--set", "binance_btc=30bps",
            "--journal", str(journal)], "funding/0")
-    db = sqlite3.connect(journal)
-    try:
-        (body,) = db.execute("SELECT body FROM events WHERE seq = 1").fetchone()
-    finally:
-        db.close()
-    header = json.loads(body)
+    header = _header(journal)
     assert header["plan"] == {"path": str(plan.resolve()), "text": plan.read_text()}
     assert header["sets"] == {"binance_btc": "0.003", "other_btc": "0.25"}
     assert header["market"]["from"] == "builtin" and "prices:" in header["market"]["text"]
@@ -118,16 +130,9 @@ def test_a_run_at_a_series_first_time_carries_the_series_start(plan, capsys):
 
 
 def test_a_journal_of_another_version_or_a_damaged_header_is_refused(crashed, capsys):
-    db = sqlite3.connect(crashed)
-    try:
-        (body,) = db.execute("SELECT body FROM events WHERE seq = 1").fetchone()
-    finally:
-        db.close()
-    header = json.loads(body)
+    header = _header(crashed)
     header["stratplan"] = "0.0.1"
-    sql(crashed, "DROP TRIGGER events_kept", "UPDATE events SET body = :body WHERE seq = 1",
-        body=json.dumps(header))
-    rechain(crashed)
+    _write_header(crashed, header)
     assert main(["resume", str(crashed)]) == 2
     assert "written by stratplan 0.0.1" in capsys.readouterr().err
     sql(crashed, "UPDATE events SET body = '{\"plan\": 5}' WHERE seq = 1")
@@ -137,16 +142,9 @@ def test_a_journal_of_another_version_or_a_damaged_header_is_refused(crashed, ca
 
 
 def test_a_header_whose_sets_do_not_fit_its_plan_is_refused(crashed, capsys):
-    db = sqlite3.connect(crashed)
-    try:
-        (body,) = db.execute("SELECT body FROM events WHERE seq = 1").fetchone()
-    finally:
-        db.close()
-    header = json.loads(body)
+    header = _header(crashed)
     header["sets"] = {"nope": "1"}
-    sql(crashed, "DROP TRIGGER events_kept", "UPDATE events SET body = :body WHERE seq = 1",
-        body=json.dumps(header))
-    rechain(crashed)
+    _write_header(crashed, header)
     assert main(["resume", str(crashed)]) == 2
     assert "--set values do not fit" in capsys.readouterr().err
 
