@@ -62,11 +62,11 @@ from typing import Any
 
 from stratplan.dsl.decimals import EXACT
 from stratplan.executors.accounts import perp_value
-from stratplan.interpreter.evaluate import EvalError, Scope, constant
+from stratplan.interpreter.evaluate import Scope
 from stratplan.interpreter.series.read import Column, Series
 from stratplan.interpreter.time.readings import Readings
 from stratplan.interpreter.time.results import Snapshots
-from stratplan.interpreter.time.triggers import TriggerState
+from stratplan.interpreter.time.triggers import TriggerState, fixed_value
 
 ZERO = Decimal(0)
 # How far (relatively) a float must be from a bound for its side to be certain. Rounding to
@@ -190,13 +190,8 @@ class QuietRows:
     def _tests(self, condition: Any, scope: Scope, market: Any) -> list[_PriceTest]:
         """The price comparisons of a compiled condition (see `_side`)."""
         found: list[_PriceTest] = []
-        static = Scope(scope.lets, {}, None, None)
-
         def fixed(expr: Any) -> Decimal | None:
-            try:
-                return constant(expr, static)
-            except (EvalError, ArithmeticError):
-                return None
+            return fixed_value(expr, scope)
 
         def walk(expr: Any) -> None:
             if expr.kind == "not":

@@ -138,6 +138,15 @@ def due(state: TriggerState, now: int, scope: Scope, result: Any,
     return when_due(state, now, value)
 
 
+def fixed_value(expr: Any, scope: Scope) -> Decimal | None:
+    """The value of a constant expression (numbers and the scope's `let`s, worked out
+    without the books or the market), None for any other."""
+    try:
+        return constant(expr, Scope(scope.lets, {}, None, None))
+    except (EvalError, decimal.DecimalException):
+        return None
+
+
 def compile_condition(condition: Any, scope: Scope) -> Condition | None:
     """The condition as a function of the health readings {venue: health or None}, when it
     compares only `health(V)` at lending venues, market functions the evaluator accepts on
@@ -148,7 +157,6 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
     Equal to `holds(condition, scope)`: the same comparisons of the same values, with
     `health(V)` infinite where V has no debt (None, or no reading at all)."""
     market = scope.market
-    static = Scope(scope.lets, {}, None, None)
 
     def health_of(expr: Any) -> str | None:
         """V when `expr` is `health(V)` at a lending venue V."""
@@ -159,11 +167,7 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         return None
 
     def fixed(expr: Any) -> Decimal | None:
-        """The value of a constant expression, None for any other."""
-        try:
-            return constant(expr, static)
-        except (EvalError, decimal.DecimalException):
-            return None
+        return fixed_value(expr, scope)
 
     def compare(expr: Any) -> Condition | None:
         test = _COMPARE[expr.op]
