@@ -15,7 +15,7 @@ attribution keeps every digit, so that its parts add up exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
 from itertools import islice
 from typing import Any
@@ -211,13 +211,19 @@ def fill_row(fill: Fill) -> dict[str, Any]:
             "realised_pnl_usd": _d(fill.realised_pnl_usd)}
 
 
+def step_columns(venues: Iterable[str], assets: Iterable[str]) -> list[str]:
+    """The keys of `step_row` for a step with health at these venues and exposure to these
+    assets, in its order (the CSV finds its columns from these without making every row)."""
+    return ["time", "value", *(f"health.{venue}" for venue in sorted(venues)),
+            *(f"exposure.{asset}" for asset in sorted(assets)),
+            *(f"pnl.{name}" for name in PARTS)]
+
+
 def step_row(snap: Any) -> dict[str, Any]:
-    """One step as plain data (CSV rows and `--steps`)."""
-    row: dict[str, Any] = {"time": iso(snap.time), "value": dec(snap.value)}
-    for venue, health in sorted(snap.health.items()):
-        row[f"health.{venue}"] = None if health is None else dec(health)
-    for asset, amount in sorted(snap.exposure.items()):
-        row[f"exposure.{asset}"] = dec(amount)
-    for name in PARTS:
-        row[f"pnl.{name}"] = json_number(snap.parts.get(name, ZERO), None)
-    return row
+    """One step as plain data (CSV rows and `--steps`), keyed by `step_columns`."""
+    health, exposure = snap.health, snap.exposure
+    values = [iso(snap.time), dec(snap.value),
+              *(None if health[v] is None else dec(health[v]) for v in sorted(health)),
+              *(dec(exposure[a]) for a in sorted(exposure)),
+              *(json_number(snap.parts.get(name, ZERO), None) for name in PARTS)]
+    return dict(zip(step_columns(health, exposure), values, strict=True))

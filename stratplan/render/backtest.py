@@ -42,17 +42,11 @@ def write_csv(result: Any, out: TextIO) -> None:
     never all held at once). The columns are every step's keys, in the order first seen;
     a step's keys follow from its health venues and exposure assets, so only the distinct
     sets of those are looked at to find the columns."""
-    from stratplan.interpreter.time.metrics import step_row
-    from stratplan.interpreter.time.results import PARTS
+    from stratplan.interpreter.time.metrics import step_columns, step_row
     snaps = result.snapshots
-    columns = {"time": None, "value": None}
+    columns: dict[str, None] = {}
     for venues, assets in snaps.key_sets():
-        for venue in sorted(venues):
-            columns.setdefault(f"health.{venue}")
-        for asset in sorted(assets):
-            columns.setdefault(f"exposure.{asset}")
-        for name in PARTS:
-            columns.setdefault(f"pnl.{name}")
+        columns.update(dict.fromkeys(step_columns(venues, assets)))
     writer = csv.DictWriter(out, list(columns), lineterminator="\n")
     writer.writeheader()
     for snap in snaps:
