@@ -1,6 +1,6 @@
 """Quiet rows (interpreter/time/quiet.py): a backtest that crosses the rows where only
-prices move gives the step-by-step reference path's results (`reference=True`) to 30
-significant digits — every step's value, health, exposure and PnL parts, every event, fill
+prices move gives the step-by-step reference path's results (`reference=True`) to the last
+digit — every step's value, health, exposure and PnL parts, every event, fill
 and firing, the summary metrics — and its PnL parts still add up exactly."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ HOUR = 3_600_000
 SETTINGS = settings(deadline=None, max_examples=60,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CENT = Decimal("0.01")
-DIGITS = Decimal(0)  # equal to the last digit (accounts.portfolio_value rounds once)
 
 
 def _plan(text: str):
@@ -32,23 +31,24 @@ def _plan(text: str):
     return result.plan
 
 
-def _close(one, two, path: str = "") -> None:
-    """Equal reports: the same keys, lists and texts; numbers equal to 30 significant
-    digits."""
+def _equal(one, two, path: str = "") -> None:
+    """Equal reports: the same keys, lists and texts, and numbers of equal value (a number
+    may be written with other trailing zeros: 150000.50 and 150000.500), to the last
+    digit; the path of the first difference is in the message."""
     if isinstance(one, dict):
         assert one.keys() == two.keys(), path
         for key in one:
-            _close(one[key], two[key], f"{path}.{key}")
+            _equal(one[key], two[key], f"{path}.{key}")
     elif isinstance(one, list):
         assert len(one) == len(two), path
         for index, (a, b) in enumerate(zip(one, two, strict=True)):
-            _close(a, b, f"{path}[{index}]")
+            _equal(a, b, f"{path}[{index}]")
     elif isinstance(one, str) and isinstance(two, str) and one != two:
         try:
             a, b = Decimal(one), Decimal(two)
         except ArithmeticError:
             raise AssertionError(f"{path}: {one!r} != {two!r}") from None
-        assert abs(a - b) <= DIGITS * max(abs(a), abs(b)), f"{path}: {one} != {two}"
+        assert a == b, f"{path}: {one} != {two}"
     else:
         assert one == two, (path, one, two)
 
@@ -70,7 +70,7 @@ def _agree(plan, data, market=MARKET):
     """Both paths' full reports (every step) agree; the fast one's parts add up exactly."""
     fast = run_backtest(plan, market, data)
     plain = run_backtest(plan, market, data, reference=True)
-    _close(report(fast, steps=True), report(plain, steps=True))
+    _equal(report(fast, steps=True), report(plain, steps=True))
     assert [(e.time, e.kind, e.name) for e in fast.events] == \
         [(e.time, e.kind, e.name) for e in plain.events]
     total = Decimal(0)
