@@ -29,6 +29,7 @@ slippage); the price part is what is left, so the parts add up exactly to end - 
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -153,6 +154,17 @@ def _rate_cells(market: Market, series: Series) -> list[tuple[Column, dict[str, 
     return cells
 
 
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The columns and derived prices a step applies (`Backtest.apply_row`)."""
+
+    rates: list[tuple[str, AssetInfo, Column | None, Decimal]]
+    prices: list[tuple[str, Column]]
+    cells: list[tuple[Column, dict[str, Decimal], str]]
+    oracles: list[tuple[str, Column]]
+    derived: list[tuple[str, str]]
+
+
 class Backtest:
     """One backtest run: the state, the series cursor and the report being built."""
 
@@ -199,7 +211,9 @@ class Backtest:
         self.columns: dict[tuple[str, str, str], Column | None] = {}
         self.intervals: dict[int, Decimal] = {}  # milliseconds -> years
         self.sources: dict[tuple[str, str, str], tuple[Column | None, Decimal]] = {}
-        self._live_priced: tuple[Container[str], set[str]] | None = None
+        self._all_reads = _Reads(self.moving_rates, self.price_cols, self.rate_cells,
+                                 self.oracle_cols, self.derived)
+        self._live_reads: tuple[Container[str], _Reads] | None = None
 
     def column(self, kind: str, venue: str, asset: str) -> Column | None:
         """The series column `kind.venue.asset` (looked up once)."""
@@ -221,10 +235,9 @@ class Backtest:
         forward, so that call brings them all to the row's values; funding is not held, so
         its settlements are always kept)."""
         prices, assets = self.market.prices, self.market.assets
+        read = self._reads(live)
         changed: list[tuple[str, Decimal]] = []
-        for asset, info, col, apr in self.moving_rates:
-            if live is not None and asset not in live:
-                continue
+        for asset, info, col, apr in read.rates:
             value = col.value(row) if col is not None else None
             if value is None:
                 if apr:
@@ -238,35 +251,25 @@ class Backtest:
                 assets[asset] = AssetInfo.model_construct(underlying=info.underlying,
                                                           rate=value)
                 changed.append((asset, old))
-        priced = None if live is None else self._priced(live)
-        for asset, col in self.price_cols:
-            if priced is not None and asset not in priced:
-                continue
+        for asset, col in read.prices:
             value = col.value(row)
             if value is not None:
                 prices[asset] = value
-        for col, table, key in self.rate_cells:
+        for col, table, key in read.cells:
             # A funding table holds the last settlement, which a later row cannot tell:
             # every settlement is kept (an empty cell, 479 rows in 480, is none). Supply and
             # borrow columns are held, a function of the row.
-            if col.kind == "funding":
-                if col.starts[row] == col.ends[row]:
-                    continue
-            elif live is not None and (col.key[0] not in live or key not in live):
+            if col.kind == "funding" and col.starts[row] == col.ends[row]:
                 continue
             value = col.value(row)
             if value is not None:  # held (supply, borrow) or the last settlement (funding)
                 table[key] = value
         market = self.market
-        for asset, col in self.oracle_cols:
-            if priced is not None and asset not in priced:
-                continue
+        for asset, col in read.oracles:
             value = col.value(row)
             if value is not None and market.oracle_feed().get(asset) != value:
                 market.set_oracle_feed(asset, value)
-        for asset, underlying in self.derived:
-            if live is not None and asset not in live:
-                continue
+        for asset, underlying in read.derived:
             if underlying in prices:
                 # Derived once the underlying moved or the rate grew.
                 rate = assets[asset].rate
@@ -274,16 +277,30 @@ class Backtest:
                     prices[asset] = prices[underlying] * rate
         return changed
 
-    def _priced(self, live: Container[str]) -> Container[str]:
-        """The assets whose prices a step keeps up to date: those in `live` and their
-        underlyings (an exchange-rate price, an oracle price, staking growth read them)."""
-        known = self._live_priced
-        if known is None or known[0] is not live:
-            names = set(self.market.prices)
-            found = {asset for asset in names if asset in live}
-            found |= {self.market.underlying(asset) for asset in found}
-            known = self._live_priced = (live, found)
-        return known[1]
+    def _reads(self, live: Container[str] | None) -> _Reads:
+        """What `apply_row(row, live)` reads: every column and derived price, or (with
+        `live`) those of the assets in it and their underlyings, worked out once per `live`
+        (the loop keeps one object while the books keep their layout)."""
+        if live is None:
+            return self._all_reads
+        known = self._live_reads
+        if known is not None and known[0] is live:
+            return known[1]
+        names = set(self.market.prices)
+        priced = {asset for asset in names if asset in live}
+        priced |= {self.market.underlying(asset) for asset in priced}
+        every = self._all_reads
+        reads = _Reads(
+            rates=[entry for entry in every.rates if entry[0] in live],
+            prices=[entry for entry in every.prices if entry[0] in priced],
+            # Funding settlements are always kept; a lending-rate table only when its venue
+            # and asset are live.
+            cells=[entry for entry in every.cells if entry[0].kind == "funding"
+                   or (entry[0].key[0] in live and entry[2] in live)],
+            oracles=[entry for entry in every.oracles if entry[0] in priced],
+            derived=[entry for entry in every.derived if entry[0] in live])
+        self._live_reads = (live, reads)
+        return reads
 
     # --- step 2: accrual --------------------------------------------------------------------
     def _apr(self, kind: str, venue: str, asset: str, row: int) -> Decimal:

@@ -239,7 +239,7 @@ def _alike(one: tuple[Any, ...], two: tuple[Any, ...]) -> bool:
     tells them apart); None only alike to None."""
     if one is two:
         return True
-    if len(one) != len(two):
+    if one != two:  # unequal values (the usual case of a moving table) are never alike
         return False
     for value, other in zip(one, two, strict=True):
         if value is other:
