@@ -68,7 +68,11 @@ def read_cached(path: Path, limit: int = MAX_CACHE_FILE_BYTES) -> bytes | None:
         info = os.fstat(file.fileno())
         if not stat.S_ISREG(info.st_mode) or not _private(info) or info.st_size > limit:
             return None
-        data = file.read(limit + 1)
+        # Sized by the file, not by the limit: `read(n)` allocates n bytes at once, and a
+        # 64 MB buffer for a 1 KB entry was every backtest's peak of traced memory.
+        data = file.read(info.st_size + 1)
+        if len(data) > info.st_size:  # it grew since `fstat`: the rest, up to the limit
+            data += file.read(limit + 1 - len(data))
     return data if len(data) <= limit else None
 
 

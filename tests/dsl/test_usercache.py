@@ -142,3 +142,25 @@ def test_damaged_cache_files_are_ignored(tmp_path, content):
     (folder / "ab").mkdir(mode=0o700)
     (folder / "ab" / ("ab" + "0" * 62 + ".json")).write_bytes(content)
     assert cache.get("ab" + "0" * 62) is None
+
+
+def test_a_small_entry_is_read_without_a_buffer_of_the_limit(tmp_path):
+    """`read(limit + 1)` allocated the whole 64 MB limit for every read: each backtest's
+    plugin lookup peaked there. A 1 KB entry now costs about its size; a larger one than the
+    limit is still refused."""
+    import tracemalloc
+    folder = tmp_path / "stratplan"
+    folder.mkdir(mode=0o700)
+    path = folder / "x.json"
+    content = b"[" + b"0," * 500 + b"0]"
+    assert usercache.write_atomically(path, content) is None
+    tracemalloc.start()
+    try:
+        data = usercache.read_cached(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data == content
+    assert peak < 64 * 1024  # was over usercache.MAX_CACHE_FILE_BYTES (64 MB)
+    assert usercache.read_cached(path, limit=len(content) - 1) is None
+    assert usercache.read_cached(path, limit=len(content)) == content
