@@ -81,7 +81,7 @@ def backtest_diagnostics(plan: Plan, market: Market, series: Series) -> list[Dia
                               f"step ({duration_text(step)}): it fires at most once a step",
                               trigger.span))
     try:
-        result = run_backtest(plan, market, series)
+        result = run_backtest(plan, market, series, keep_steps=False)  # its events only
     except DagError:
         return found
     seen: set[tuple[str, int]] = set()

@@ -73,6 +73,7 @@ from stratplan.interpreter.time.results import (
     Event,
     Notice,
     Snapshot,
+    Snapshots,
     firing_event,
 )
 from stratplan.interpreter.time.triggers import (
@@ -475,7 +476,7 @@ def start_market(plan: Plan, market: Market, series: Series) -> Market:
 def run_backtest(plan: Plan, market: Market, series: Series,
                  executors: Mapping[str, Executor] | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 reference: bool = False) -> BacktestResult:
+                 reference: bool = False, keep_steps: bool = True) -> BacktestResult:
     """Run the plan over the series (LANGUAGE.md section 8); DagError when the plan cannot
     be turned into a DAG (the static rules say why).
 
@@ -483,9 +484,13 @@ def run_backtest(plan: Plan, market: Market, series: Series,
     checks every venue for liquidation and evaluates `when` conditions with the evaluator at
     each step: the plain definitions, slow. The default reads them through
     `interpreter/readings.py` and compiled conditions (docs/performance.md); the two give
-    equal results (tests/interpreter/test_backtest_fast.py)."""
+    equal results (tests/interpreter/test_backtest_fast.py).
+
+    `keep_steps=False` keeps only the first and last steps (`results.Snapshots`): the
+    summary, the PnL and the events are the same, and a year of minutes holds no step (for
+    reports that show none, and sweeps)."""
     with paused_gc(), arithmetic():
-        return _run(plan, market, series, executors, progress, reference)
+        return _run(plan, market, series, executors, progress, reference, keep_steps)
 
 
 def _health(bt: Backtest) -> dict[str, Decimal | None]:
@@ -513,7 +518,8 @@ def _snapshot(bt: Backtest, time: int, parts: dict[str, Decimal]) -> Snapshot:
 
 def _run(plan: Plan, market: Market, series: Series,
          executors: Mapping[str, Executor] | None,
-         progress: Callable[[int, int], None] | None, reference: bool) -> BacktestResult:
+         progress: Callable[[int, int], None] | None, reference: bool,
+         keep_steps: bool = True) -> BacktestResult:
     bt = Backtest(plan, market, series, executors, progress)
     engine, monitor = bt.engine, bt.monitor
     bt.apply_row(0)
@@ -523,6 +529,7 @@ def _run(plan: Plan, market: Market, series: Series,
     phases = _run_dag(engine, dag)
     result = BacktestResult(plan, series, bt.market, engine, phases, dag, notices=bt.notices)
     result.value_start = start_value
+    result.snapshots = Snapshots(keep=keep_steps, start=start_value)
     fills = result.fills = engine.fills if engine.fills is not None else []
     _stamp(fills, 0, series.times[0], None, None)
     triggers = list(getattr(plan, "triggers", ()))

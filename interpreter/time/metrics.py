@@ -2,7 +2,9 @@
 events, fills.
 
 Every metric is a Decimal; ratios use step returns r_i = V_i / V_(i-1) - 1 over the
-snapshots (the zero returns counted, not summed one by one: `step_returns`), annualised by the number of steps in a 365-day year (the mean step length).
+steps (zero returns counted), annualised by the number of steps in a 365-day year (the
+mean step length). Drawdown, the returns' sums and the lowest health are gathered as the
+steps are made (`running_metrics.RunningMetrics`), so no step need be kept for them.
 Sharpe = mean / standard deviation * sqrt(steps a year); Sortino = mean / downside
 deviation (root mean square of the negative returns) * sqrt(steps a year). Both are null
 when undefined (fewer than two returns, or no deviation). v3: `cagr` = (end / start) ^
@@ -15,16 +17,15 @@ attribution keeps every digit, so that its parts add up exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal, localcontext
-from itertools import islice
 from typing import Any
 
 from stratplan.dsl.decimals import CONTEXT, json_number
 from stratplan.interpreter.fills import Fill
 from stratplan.interpreter.report import build_report, dec
 from stratplan.interpreter.series.read import iso
-from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult, Snapshots
+from stratplan.interpreter.time.results import EXACT, PARTS, BacktestResult
 
 YEAR_MS = Decimal(31_536_000_000)
 ZERO = Decimal(0)
@@ -44,71 +45,35 @@ def summary(result: BacktestResult) -> dict[str, Any]:
 
 def _summary(result: BacktestResult) -> dict[str, Any]:
     snaps = result.snapshots
-    values, times = snaps.values, snaps.times
+    running, times = snaps.running, snaps.times
     start, end = result.value_start, result.value_end
     first_t, last_t = times[0], times[-1]
     ret = _ratio(end - start, start) if start > 0 else None
     span = Decimal(last_t - first_t)
     apr = ret * YEAR_MS / span if ret is not None and span else None
     bench = result.benchmark_end
-    peak, peak_t = start, first_t
-    worst, worst_from, worst_to = ZERO, None, None
-    last = None
-    for value, time in zip(values, times, strict=True):
-        if value is last:
-            continue  # the step before's value: the same peak, the same drop (not larger)
-        last = value
-        if value > peak:
-            peak, peak_t = value, time
-        if peak > 0:
-            drop = (peak - value) / peak
-            if drop > worst:
-                worst, worst_from, worst_to = drop, peak_t, time
-    returns, still = step_returns(values)
     sharpe = sortino = None
-    if len(returns) + still >= 2 and span:
-        count = Decimal(len(returns) + still)
-        mean = sum(returns, ZERO) / count
-        variance = (sum(((r - mean) ** 2 for r in returns), ZERO) + still * mean * mean) \
-            / (count - 1)
+    if running.returns >= 2 and span:
+        count = Decimal(running.returns)
+        mean = running.total / count
+        variance = running.variance()
         per_year = (YEAR_MS / (span / count)).sqrt()
         if variance > 0:
             sharpe = mean / variance.sqrt() * per_year
-        downside = sum((r * r for r in returns if r < 0), ZERO) / count
+        downside = running.downside / count
         if downside > 0:
             sortino = mean / downside.sqrt() * per_year
     return {"value_start": start, "value_end": end, "return": ret, "apr": apr,
             "cagr": cagr(start, end, span),
-            "max_drawdown": worst, "max_drawdown_from": worst_from, "max_drawdown_to": worst_to,
-            "sharpe": sharpe, "sortino": sortino, "min_health": min_health(snaps),
+            "max_drawdown": running.worst, "max_drawdown_from": running.worst_from,
+            "max_drawdown_to": running.worst_to,
+            "sharpe": sharpe, "sortino": sortino,
+            "min_health": {venue: {"value": value, "time": time}
+                           for venue, (value, time) in running.health.items()},
             "liquidations": sum(1 for e in result.events if e.kind == "liquidation"),
             "firings": dict(result.firings),
             "benchmark": {"value_end": bench,
                           "return": _ratio(bench - start, start) if start > 0 else None}}
-
-
-def step_returns(values: Sequence[Decimal]) -> tuple[list[Decimal], int]:
-    """The step returns V_i / V_(i-1) - 1 (where V_(i-1) > 0) that are not zero, and how
-    many are zero. A hedged book's value stays put for most of a year of minutes, and the
-    backtest then keeps the very same Decimal step after step (time/quiet.py): such a step
-    is a zero return without a division."""
-    moved: list[Decimal] = []
-    still = 0
-    previous = values[0] if values else ZERO
-    positive = previous > 0
-    for value in islice(values, 1, None):
-        if value is previous:
-            if positive:
-                still += 1
-            continue
-        if positive:
-            change = value / previous - 1
-            if change:
-                moved.append(change)
-            else:
-                still += 1
-        previous, positive = value, value > 0
-    return moved, still
 
 
 def cagr(start: Decimal, end: Decimal, span_ms: Decimal) -> Decimal | None:
@@ -122,24 +87,6 @@ def cagr(start: Decimal, end: Decimal, span_ms: Decimal) -> Decimal | None:
     except ArithmeticError:  # Overflow: the context traps it
         return None
     return value if abs(value) <= _LARGEST else None
-
-
-def min_health(snaps: Snapshots) -> dict[str, dict[str, Any]]:
-    """The lowest health of each lending venue and when: at any step before its
-    liquidations (step 3) or after its firings (LANGUAGE.md section 9), so an account
-    liquidated at a step shows its health below 1 there. Ties: the first time."""
-    found: dict[str, dict[str, Any]] = {}
-    for time, before, after in snaps.health_tables():  # steps with tables of their own
-        for table in (before, after):
-            if not table:
-                continue
-            for venue, health in table.items():
-                if health is None:
-                    continue
-                known = found.get(venue)
-                if known is None or health < known["value"]:
-                    found[venue] = {"value": health, "time": time}
-    return found
 
 
 def _d(value: Decimal | None) -> str | None:

@@ -21,6 +21,7 @@ from stratplan.interpreter.dag import Dag
 from stratplan.interpreter.engine import Engine, Outcome
 from stratplan.interpreter.fills import Fill
 from stratplan.interpreter.series.read import Series
+from stratplan.interpreter.time.running_metrics import RunningMetrics
 
 ZERO = Decimal(0)
 PARTS = ("price", "funding", "supply_interest", "borrow_interest", "staking", "fees", "gas",
@@ -109,9 +110,18 @@ class Snapshots(Sequence[Snapshot]):
     was made with). A step's `price` part is not kept: it is what the step's value change
     leaves of the other parts (exactly how the loop worked it out,
     `attribution.close_parts`), so it is recomputed, equal to the digit. Reading an item
-    builds its `Snapshot`; the columns serve the metrics directly."""
+    builds its `Snapshot`.
 
-    def __init__(self) -> None:
+    Every step given also feeds `running` (drawdown, step returns, lowest health: the
+    summary's metrics, `running_metrics.py`). With `keep=False` that is all a step leaves:
+    only the first and the last steps stay readable (and the one before the last, whose
+    value the last one's price part needs), so a run whose report shows no step holds none
+    (issue 27); reading any other step, or every step, is an error, never a wrong answer."""
+
+    def __init__(self, keep: bool = True, start: Decimal | None = None) -> None:
+        self.keep = keep
+        self.count = 0  # steps given (with `keep=False`, more than the columns hold)
+        self.running = RunningMetrics(start)
         self.times = array("q")
         self.values: list[Decimal] = []
         self._health = _Tables()
@@ -124,11 +134,15 @@ class Snapshots(Sequence[Snapshot]):
         """Keep one step (its parts' `price` is the remainder of the others, as `close_parts`
         and the first step of the loop make it)."""
         row = len(self.values)
+        self.count += 1
         self.times.append(snap.time)
         self.values.append(snap.value)
         self._health.append(snap.health)
         self._before.append(snap.health_before, self._health.entries[-1])
         self._exposure.append(snap.exposure)
+        running = self.running
+        running.value(snap.time, snap.value)
+        running.tables(snap.time, self._before.entries[-1], self._health.entries[-1])
         if not row:
             self._first = dict(snap.parts)
             return
@@ -141,26 +155,59 @@ class Snapshots(Sequence[Snapshot]):
                 columns[name] = [ZERO] * (row - 1)
         for name, column in columns.items():
             column.append(snap.parts.get(name, ZERO))
+        if not self.keep and row > 2:
+            self._forget()
 
     def repeat_last(self, times: Sequence[int], values: Iterable[Decimal]) -> None:
         """Keep steps where only prices moved (time/quiet.py): the last step's health
         and exposure tables (health before liquidations too: there were none), no part
-        but `price`, and the given values."""
+        but `price`, and the given values. Their tables are the step before's: no lower
+        health, so only their values feed `running`."""
         count = len(times)
-        self.times.extend(times)
-        before = len(self.values)
-        self.values.extend(values)
-        if len(self.values) - before != count:
+        given = list(values)
+        if len(given) != count:
             raise ValueError("one value a step")
+        feed = self.running.value
+        for time, value in zip(times, given, strict=True):
+            feed(time, value)
+        self.count += count
+        self.times.extend(times)
+        self.values.extend(given)
         health = self._health.entries[-1]
         self._health.entries.extend(repeat(health, count))
         self._before.entries.extend(repeat(health, count))
         self._exposure.entries.extend(repeat(self._exposure.entries[-1], count))
         for column in self._parts.values():
             column.extend(repeat(ZERO, count))
+        if not self.keep and len(self.values) > 3:
+            self._forget()
 
-    def parts(self, row: int) -> dict[str, Decimal]:
+    def _forget(self) -> None:
+        """Drop every kept step but the first and the last two (`keep=False`)."""
+        for column in (self.times, self.values, self._health.entries, self._before.entries,
+                       self._exposure.entries):
+            del column[1:-2]
+        for part in self._parts.values():  # rows 1..: the last two stay
+            del part[:-2]
+
+    def _row(self, index: int) -> int:
+        """Where step `index` is kept (negative indexes count from the end)."""
+        row = range(self.count)[index]
+        if self.keep or row == 0:
+            return row
+        if row == self.count - 1:
+            return len(self.values) - 1
+        raise IndexError(f"step {row} of {self.count} was not kept (this backtest kept only "
+                         "its first and last steps)")
+
+    def _every_step(self) -> None:
+        if not self.keep:
+            raise ValueError("this backtest did not keep its steps: run it with "
+                             "keep_steps=True to read them all")
+
+    def parts(self, index: int) -> dict[str, Decimal]:
         """The step's PnL parts, every name of PARTS."""
+        row = self._row(index)
         if row == 0 and self._first is not None:
             return dict(self._first)
         parts = dict.fromkeys(PARTS, ZERO)
@@ -180,6 +227,7 @@ class Snapshots(Sequence[Snapshot]):
         """(time, health before the step's liquidations, health after) of every step whose
         tables are not the very ones of the step before (those add nothing: no lower
         value, no earlier time)."""
+        self._every_step()
         health, before = self._health.entries, self._before.entries
         seen: tuple[_Entry, _Entry] | None = None
         for row, time in enumerate(self.times):
@@ -192,6 +240,7 @@ class Snapshots(Sequence[Snapshot]):
 
     def venues_with_health(self) -> set[str]:
         """The venues with a health (debt there) after some step; each table looked at once."""
+        self._every_step()
         found: set[str] = set()
         last: _Entry = None
         for entry in self._health.entries:
@@ -205,6 +254,7 @@ class Snapshots(Sequence[Snapshot]):
     def key_sets(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         """The steps' (health venues, exposure assets), each pair once, in the order first
         seen (the keys tuples are shared, so this is one dictionary lookup a step)."""
+        self._every_step()
         found: dict[tuple[tuple[str, ...], tuple[str, ...]], None] = {}
         for health, exposure in zip(self._health.entries, self._exposure.entries,
                                     strict=True):
@@ -212,7 +262,7 @@ class Snapshots(Sequence[Snapshot]):
         return list(found)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self.count
 
     @overload
     def __getitem__(self, index: int) -> Snapshot: ...
@@ -223,14 +273,15 @@ class Snapshots(Sequence[Snapshot]):
     def __getitem__(self, index: int | slice) -> Snapshot | list[Snapshot]:
         if isinstance(index, slice):
             return [self[row] for row in range(*index.indices(len(self)))]
-        row = range(len(self))[index]
+        row = self._row(index)
         health = self._health.table(row)
         exposure = self._exposure.table(row)
         assert health is not None and exposure is not None
         return Snapshot(self.times[row], self.values[row], health, exposure,
-                        self.parts(row), self._before.table(row))
+                        self.parts(index), self._before.table(row))
 
     def __iter__(self) -> Iterator[Snapshot]:
+        self._every_step()
         return (self[row] for row in range(len(self)))
 
 

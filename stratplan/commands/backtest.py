@@ -95,7 +95,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return backtest_evm(args, plan, market, series)
     progress = _progress(len(series)) if args.format == "text" and sys.stderr.isatty() else None
     try:
-        result = run_backtest(plan, market, series, progress=progress[0] if progress else None)
+        # Every step is kept only for a report that shows them (issue 27: a year of minutes
+        # of a lending loop is ~0.7 KB a step); the summary needs none of them.
+        keep = args.steps or args.format == "csv" or args.plot is not None \
+            or args.html is not None
+        result = run_backtest(plan, market, series, progress=progress[0] if progress else None,
+                              keep_steps=keep)
     except DagError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
     finally:

@@ -15,7 +15,7 @@ from stratplan.executors.market import default_market
 from stratplan.interpreter.series.read import read_series
 from stratplan.interpreter.time import quiet
 from stratplan.interpreter.time.backtest import run_backtest
-from stratplan.interpreter.time.metrics import report, step_returns
+from stratplan.interpreter.time.metrics import report
 from stratplan.interpreter.time.results import EXACT, PARTS
 
 MARKET = default_market()
@@ -334,15 +334,3 @@ phase spot after open { spot buy 0.5 BTC/USDT on binance }
     result = _agree(_plan(text), _minutes(prices, 100_000), market)
     assert sum(counts) == len(prices) - 2  # everything but the first step is crossed
     assert result.value_end != result.snapshots[1].value
-
-
-def test_step_returns_count_repeated_values_as_zero_returns():
-    """`step_returns`: the returns that are not zero, and the zero ones counted; a value
-    kept from the step before (the same Decimal) is a zero return, as is an equal one."""
-    same = Decimal("100")
-    values = [same, same, same, Decimal("110"), Decimal("110"), Decimal("99"), Decimal("0"),
-              Decimal("5")]
-    moved, still = step_returns(values)
-    assert moved == [Decimal("0.1"), Decimal("99") / Decimal("110") - 1, Decimal(-1)]
-    # 100->100 twice, 110->110 once: three zeros; 0 -> 5 has no return (V_(i-1) not > 0).
-    assert still == 3

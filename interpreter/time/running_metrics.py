@@ -1,0 +1,112 @@
+"""The summary's per-step metrics, gathered as the steps are made (issue 27).
+
+Drawdown, the step returns behind Sharpe and Sortino, and the lowest health need every
+step (LANGUAGE.md sections 8 and 9), but none needs the steps kept: each is a running
+quantity. `Snapshots` feeds one `RunningMetrics` at every step it is given, whether it keeps
+the steps or not, so a backtest whose report shows no step (the text and JSON summaries, a
+sweep) holds no step at all, and one that keeps them works its summary out the same way.
+
+- **Drawdown**: the peak so far (from the value before the phases) and the largest fall
+  from it, (peak - value) / peak, with the times of both.
+- **Step returns** r_i = V_i / V_(i-1) - 1 (where V_(i-1) > 0): a step whose value did not
+  change is a zero return, counted without a division (a hedged book keeps the very same
+  Decimal step after step, time/quiet.py). Σr, Σr² and Σr² over the negative returns are
+  summed exactly (`EXACT`: every digit of every square), so that the variance is
+  (Σr² - (Σr)²/n) / (n - 1) with no rounding before that last division.
+- **Lowest health** by venue, before a step's liquidations or after its firings: the first
+  time it was reached. A step whose health tables are the very ones of the step before
+  (shared, `results._Tables`) cannot be lower, and is skipped.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from stratplan.dsl.decimals import EXACT
+
+ZERO = Decimal(0)
+_Entry = tuple[Any, ...] | None
+
+
+class RunningMetrics:
+    """Drawdown, step-return sums and lowest health, fed one step at a time."""
+
+    __slots__ = ("_tables", "downside", "health", "last", "moved", "peak", "peak_time",
+                 "positive", "squares", "still", "total", "worst", "worst_from", "worst_to")
+
+    def __init__(self, start: Decimal | None = None) -> None:
+        # The drawdown's first peak: the value before the phases, at the first step's time.
+        self.peak: Decimal | None = start
+        self.peak_time: int | None = None
+        self.worst, self.worst_from, self.worst_to = ZERO, None, None
+        self.last: Decimal | None = None
+        self.positive = False
+        self.total = self.squares = self.downside = ZERO
+        self.moved = self.still = 0
+        self.health: dict[str, tuple[Decimal, int]] = {}
+        self._tables: tuple[_Entry, _Entry] | None = None
+
+    def value(self, time: int, value: Decimal) -> None:
+        """One step's value, in time order."""
+        last = self.last
+        if last is None:  # the first step
+            if self.peak is None:
+                self.peak = value
+            self.peak_time = time
+        elif value is last:  # the step before's value: no return, no new peak, no new fall
+            if self.positive:
+                self.still += 1
+            return
+        elif self.positive:
+            change = value / last - 1
+            if change:
+                self.moved += 1
+                self.total = EXACT.add(self.total, change)
+                square = EXACT.multiply(change, change)
+                self.squares = EXACT.add(self.squares, square)
+                if change < 0:
+                    self.downside = EXACT.add(self.downside, square)
+            else:
+                self.still += 1
+        self.last, self.positive = value, value > 0
+        peak = self.peak
+        assert peak is not None
+        if value > peak:
+            self.peak = peak = value
+            self.peak_time = time
+        if peak > 0:
+            drop = (peak - value) / peak
+            if drop > self.worst:
+                self.worst, self.worst_from, self.worst_to = drop, self.peak_time, time
+
+    def tables(self, time: int, before: _Entry, after: _Entry) -> None:
+        """One step's health tables (before its liquidations, after its firings) as
+        `results._Tables` keeps them: the keys, then the values."""
+        seen = self._tables
+        if seen is not None and after is seen[1] and before is seen[0]:
+            return
+        self._tables = (before, after)
+        found = self.health
+        for entry in (before, after):
+            if not entry:
+                continue
+            for venue, health in zip(entry[0], entry[1:], strict=True):
+                if health is None:
+                    continue
+                known = found.get(venue)
+                if known is None or health < known[0]:
+                    found[venue] = (health, time)
+
+    @property
+    def returns(self) -> int:
+        """How many step returns there are (zero ones included)."""
+        return self.moved + self.still
+
+    def variance(self) -> Decimal:
+        """The sample variance of the step returns (two or more of them): the sums are
+        exact, so only the final division rounds."""
+        count = Decimal(self.returns)
+        spread = EXACT.subtract(self.squares,
+                                EXACT.divide(EXACT.multiply(self.total, self.total), count))
+        return spread / (count - 1)
