@@ -44,8 +44,8 @@ def borrow_factor(apr: Decimal, dt_years: Decimal) -> Decimal:
     return 1 + x + x * x * _HALF + x * x * x * _SIXTH
 
 
-def _grow(ledger: Ledger, book: Literal["collateral", "debt"], venue: str, asset: str,
-          factor: Decimal) -> Decimal:
+def grow(ledger: Ledger, book: Literal["collateral", "debt"], venue: str, asset: str,
+         factor: Decimal) -> Decimal:
     """Multiply one entry of a book by its index's growth; returns the growth in units."""
     held = ledger.get(book, venue, asset)
     if not held:
@@ -58,13 +58,13 @@ def _grow(ledger: Ledger, book: Literal["collateral", "debt"], venue: str, asset
 def accrue_supply(ledger: Ledger, venue: str, asset: str, apr: Decimal,
                   dt_years: Decimal) -> Decimal:
     """Grow the collateral of `asset` at `venue`; returns the interest in units."""
-    return _grow(ledger, "collateral", venue, asset, supply_factor(apr, dt_years)) if apr else ZERO
+    return grow(ledger, "collateral", venue, asset, supply_factor(apr, dt_years)) if apr else ZERO
 
 
 def accrue_borrow(ledger: Ledger, venue: str, asset: str, apr: Decimal,
                   dt_years: Decimal) -> Decimal:
     """Grow the debt of `asset` at `venue`; returns the interest in units (what is owed more)."""
-    return _grow(ledger, "debt", venue, asset, borrow_factor(apr, dt_years)) if apr else ZERO
+    return grow(ledger, "debt", venue, asset, borrow_factor(apr, dt_years)) if apr else ZERO
 
 
 def settle_funding(ledger: Ledger, market: Market, venue: str, pair: str,

@@ -12,6 +12,7 @@ bulk one (`fast_read.py`), which is why they live apart from either.
 
 from __future__ import annotations
 
+import operator
 import re
 from array import array
 from bisect import bisect_left, bisect_right
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import tee
+from itertools import compress, tee
 
 _ASSET = r"[a-z]*[A-Z][A-Za-z0-9.]*"
 _NAME = r"[a-z_][a-z0-9_]*"
@@ -82,6 +83,16 @@ class Column:
             # An empty cell (no value) reads as "nan", any other as itself.
             self._floats = array("d", map(float, map(_NO_VALUE.get, cells, default)))
         return self._floats
+
+    def changes(self) -> list[int]:
+        """Rows where the value changes: a funding column's cells (settlements), or a held
+        column's new cells (a price, rate, supply, borrow or oracle value), in order."""
+        starts, ends = self.starts, self.ends
+        if self.kind == "funding":
+            return list(compress(range(len(starts)), map(operator.ne, starts, ends)))
+        moved = map(operator.ne, ends[1:], ends[:-1])
+        return ([0] if len(ends) and starts[0] != ends[0] else []) + \
+            list(compress(range(1, len(ends)), moved))
 
     def first_value(self) -> Decimal | None:
         """The first value in the column, or None when it is empty throughout."""

@@ -52,12 +52,11 @@ generated plans and series, every number to the last digit.
 
 from __future__ import annotations
 
-import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 from decimal import Decimal
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Any
 
 from stratplan.dsl.decimals import EXACT
@@ -136,17 +135,6 @@ def _first(floats: array, start: int, stop: int, bound: float, above: bool) -> i
                     return row + offset
         row, size = end, min(size * 2, _SCAN_MAX)
     return stop
-
-
-def _changes(column: Column) -> list[int]:
-    """Rows where a non-price column's value changes: a funding cell (a settlement), or a
-    new cell of a held column (rate, supply, borrow, oracle)."""
-    starts, ends = column.starts, column.ends
-    if column.kind == "funding":
-        return list(compress(range(len(starts)), map(operator.ne, starts, ends)))
-    moved = map(operator.ne, ends[1:], ends[:-1])
-    return ([0] if len(ends) and starts[0] != ends[0] else []) + \
-        list(compress(range(1, len(ends)), moved))
 
 
 class QuietRows:
@@ -287,7 +275,7 @@ class QuietRows:
         on first use: a backtest whose books never allow a stretch does not pay for it)."""
         if self._fixed is None:
             self._fixed = sorted({row for col in self.series.columns.values()
-                                  if col.kind != "price" for row in _changes(col)})
+                                  if col.kind != "price" for row in col.changes()})
         return self._fixed
 
     # --- a stretch ------------------------------------------------------------------------------
@@ -299,10 +287,10 @@ class QuietRows:
         readings = self.readings
         # The layout's lists are rebuilt (new objects) whenever an entry appears or goes;
         # the tuple keeps them alive, so identity cannot be fooled by a reused id.
-        shape = (readings.value_terms, readings.perps, live)
         known = self._shape
-        if known is None or any(a is not b for a, b in zip(shape, known, strict=True)):
-            self._shape = shape
+        if known is None or known[0] is not readings.value_terms \
+                or known[1] is not readings.perps or known[2] is not live:
+            self._shape = (readings.value_terms, readings.perps, live)
             self._open = self._layout(live)
         if not self._open or not readings.perps_safe():
             return row
