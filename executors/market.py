@@ -477,7 +477,9 @@ class Market(_Model):
         # Read from pydantic's dict of private attributes directly: `self._oracle_feed` goes
         # through `BaseModel.__getattr__` (~1.8 us, against 0.06 us), and a backtest asks
         # for the feed at every step (docs/performance.md, item 42).
-        feed: dict[str, Decimal] = self.__pydantic_private__["_oracle_feed"]
+        private = self.__pydantic_private__
+        assert private is not None  # a model with private attributes always has them
+        feed: dict[str, Decimal] = private["_oracle_feed"]
         return feed
 
     def set_oracle_feed(self, asset: str, price: Decimal) -> None:

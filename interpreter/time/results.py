@@ -114,13 +114,13 @@ class Snapshots(Sequence[Snapshot]):
 
     Every step given also feeds `running` (drawdown, step returns, lowest health: the
     summary's metrics, `running_metrics.py`). With `keep=False` that is all a step leaves:
-    only the first and the last steps stay readable (and the one before the last, whose
-    value the last one's price part needs), so a run whose report shows no step holds none
-    (issue 27); reading any other step, or every step, is an error, never a wrong answer."""
+    only the first and the last steps stay readable (and the one before the last), as
+    their `Snapshot`s, so a run whose report shows no step holds none (issue 27); reading
+    any other step, or every step, is an error, never a wrong answer."""
 
     def __init__(self, keep: bool = True, start: Decimal | None = None) -> None:
         self.keep = keep
-        self.count = 0  # steps given (with `keep=False`, more than the columns hold)
+        self.length = 0  # steps given (with `keep=False`, more than the columns hold)
         self.running = RunningMetrics(start)
         self.times = array("q")
         self.values: list[Decimal] = []
@@ -129,20 +129,26 @@ class Snapshots(Sequence[Snapshot]):
         self._exposure = _Tables()
         self._parts: dict[str, list[Decimal]] = {}     # rows 1.., a part but price each
         self._first: dict[str, Decimal] | None = None  # row 0's parts, price included
+        self._kept: list[Snapshot] = []  # `keep=False`: the first and the last two steps
 
     def append(self, snap: Snapshot) -> None:
         """Keep one step (its parts' `price` is the remainder of the others, as `close_parts`
         and the first step of the loop make it)."""
+        self.length += 1
+        self.running.value(snap.time, snap.value)
+        self.running.tables(snap.time, snap.health_before, snap.health)
+        if not self.keep:
+            self._keep_last(snap)
+            return
         row = len(self.values)
-        self.count += 1
         self.times.append(snap.time)
         self.values.append(snap.value)
         self._health.append(snap.health)
-        self._before.append(snap.health_before, self._health.entries[-1])
+        if snap.health_before is snap.health:  # no liquidation, no firing: one table
+            self._before.entries.append(self._health.entries[-1])
+        else:
+            self._before.append(snap.health_before, self._health.entries[-1])
         self._exposure.append(snap.exposure)
-        running = self.running
-        running.value(snap.time, snap.value)
-        running.tables(snap.time, self._before.entries[-1], self._health.entries[-1])
         if not row:
             self._first = dict(snap.parts)
             return
@@ -155,8 +161,15 @@ class Snapshots(Sequence[Snapshot]):
                 columns[name] = [ZERO] * (row - 1)
         for name, column in columns.items():
             column.append(snap.parts.get(name, ZERO))
-        if not self.keep and row > 2:
-            self._forget()
+
+    def _keep_last(self, snap: Snapshot) -> None:
+        """`keep=False`: the step, with the first one and the one before it."""
+        kept = self._kept
+        kept.append(snap)
+        self.times.append(snap.time)
+        self.values.append(snap.value)
+        if len(kept) > 3:
+            del kept[1], self.times[1], self.values[1]
 
     def repeat_last(self, times: Sequence[int], values: Iterable[Decimal]) -> None:
         """Keep steps where only prices moved (time/quiet.py): the last step's health
@@ -170,7 +183,17 @@ class Snapshots(Sequence[Snapshot]):
         feed = self.running.value
         for time, value in zip(times, given, strict=True):
             feed(time, value)
-        self.count += count
+        self.length += count
+        if not self.keep:
+            last = self._kept[-1]
+            for at in range(max(0, count - 2), count):  # the last two are all it keeps
+                before = given[at - 1] if at else last.value
+                parts = dict.fromkeys(PARTS, ZERO)
+                # As `parts` works a kept step's out: the value change less no other part.
+                parts["price"] = EXACT.subtract(EXACT.subtract(given[at], before), ZERO)
+                self._keep_last(Snapshot(times[at], given[at], last.health, last.exposure,
+                                         parts, last.health))
+            return
         self.times.extend(times)
         self.values.extend(given)
         health = self._health.entries[-1]
@@ -179,25 +202,15 @@ class Snapshots(Sequence[Snapshot]):
         self._exposure.entries.extend(repeat(self._exposure.entries[-1], count))
         for column in self._parts.values():
             column.extend(repeat(ZERO, count))
-        if not self.keep and len(self.values) > 3:
-            self._forget()
-
-    def _forget(self) -> None:
-        """Drop every kept step but the first and the last two (`keep=False`)."""
-        for column in (self.times, self.values, self._health.entries, self._before.entries,
-                       self._exposure.entries):
-            del column[1:-2]
-        for part in self._parts.values():  # rows 1..: the last two stay
-            del part[:-2]
 
     def _row(self, index: int) -> int:
         """Where step `index` is kept (negative indexes count from the end)."""
-        row = range(self.count)[index]
+        row = range(self.length)[index]
         if self.keep or row == 0:
             return row
-        if row == self.count - 1:
-            return len(self.values) - 1
-        raise IndexError(f"step {row} of {self.count} was not kept (this backtest kept only "
+        if row == self.length - 1:
+            return len(self._kept) - 1
+        raise IndexError(f"step {row} of {self.length} was not kept (this backtest kept only "
                          "its first and last steps)")
 
     def _every_step(self) -> None:
@@ -208,6 +221,8 @@ class Snapshots(Sequence[Snapshot]):
     def parts(self, index: int) -> dict[str, Decimal]:
         """The step's PnL parts, every name of PARTS."""
         row = self._row(index)
+        if not self.keep:
+            return dict(self._kept[row].parts)
         if row == 0 and self._first is not None:
             return dict(self._first)
         parts = dict.fromkeys(PARTS, ZERO)
@@ -262,7 +277,7 @@ class Snapshots(Sequence[Snapshot]):
         return list(found)
 
     def __len__(self) -> int:
-        return self.count
+        return self.length
 
     @overload
     def __getitem__(self, index: int) -> Snapshot: ...
@@ -274,6 +289,11 @@ class Snapshots(Sequence[Snapshot]):
         if isinstance(index, slice):
             return [self[row] for row in range(*index.indices(len(self)))]
         row = self._row(index)
+        if not self.keep:
+            snap = self._kept[row]
+            before = snap.health_before
+            return Snapshot(snap.time, snap.value, dict(snap.health), dict(snap.exposure),
+                            dict(snap.parts), None if before is None else dict(before))
         health = self._health.table(row)
         exposure = self._exposure.table(row)
         assert health is not None and exposure is not None

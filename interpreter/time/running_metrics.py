@@ -14,19 +14,19 @@ sweep) holds no step at all, and one that keeps them works its summary out the s
   summed exactly (`EXACT`: every digit of every square), so that the variance is
   (Σr² - (Σr)²/n) / (n - 1) with no rounding before that last division.
 - **Lowest health** by venue, before a step's liquidations or after its firings: the first
-  time it was reached. A step whose health tables are the very ones of the step before
-  (shared, `results._Tables`) cannot be lower, and is skipped.
+  time it was reached. Steps where only prices moved (time/quiet.py) keep the tables of
+  the step before, so they are not given here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from stratplan.dsl.decimals import EXACT
 
 ZERO = Decimal(0)
-_Entry = tuple[Any, ...] | None
+_Table = Mapping[str, "Decimal | None"]
 
 
 class RunningMetrics:
@@ -39,13 +39,15 @@ class RunningMetrics:
         # The drawdown's first peak: the value before the phases, at the first step's time.
         self.peak: Decimal | None = start
         self.peak_time: int | None = None
-        self.worst, self.worst_from, self.worst_to = ZERO, None, None
+        self.worst = ZERO
+        self.worst_from: int | None = None
+        self.worst_to: int | None = None
         self.last: Decimal | None = None
         self.positive = False
         self.total = self.squares = self.downside = ZERO
         self.moved = self.still = 0
         self.health: dict[str, tuple[Decimal, int]] = {}
-        self._tables: tuple[_Entry, _Entry] | None = None
+        self._tables: tuple[_Table | None, _Table | None] | None = None
 
     def value(self, time: int, value: Decimal) -> None:
         """One step's value, in time order."""
@@ -80,18 +82,18 @@ class RunningMetrics:
             if drop > self.worst:
                 self.worst, self.worst_from, self.worst_to = drop, self.peak_time, time
 
-    def tables(self, time: int, before: _Entry, after: _Entry) -> None:
-        """One step's health tables (before its liquidations, after its firings) as
-        `results._Tables` keeps them: the keys, then the values."""
+    def tables(self, time: int, before: Mapping[str, Decimal | None] | None,
+               after: Mapping[str, Decimal | None] | None) -> None:
+        """One step's health tables (before its liquidations, after its firings)."""
         seen = self._tables
         if seen is not None and after is seen[1] and before is seen[0]:
             return
         self._tables = (before, after)
         found = self.health
-        for entry in (before, after):
-            if not entry:
+        for table in (before, after):
+            if not table:
                 continue
-            for venue, health in zip(entry[0], entry[1:], strict=True):
+            for venue, health in table.items():
                 if health is None:
                     continue
                 known = found.get(venue)

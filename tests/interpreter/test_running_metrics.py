@@ -71,20 +71,22 @@ def test_drawdown_starts_from_the_value_before_the_phases():
 
 
 def test_lowest_health_is_the_first_time_reached_before_or_after():
-    """Tables as results._Tables keeps them: (keys, values...). The very same entries as the
-    step before are skipped; ties keep the first time."""
+    """Each step's tables before its liquidations and after its firings; the very same
+    tables as the step before are skipped; ties keep the first time."""
     running = RunningMetrics()
-    keys = ("aave", "spark")
-    first = (keys, D("1.5"), None)
+    first = {"aave": D("1.5"), "spark": None}
     running.tables(0, first, first)
-    running.tables(60_000, (keys, D("1.2"), D(3)), (keys, D("1.3"), D(3)))
-    same_after = (keys, D("1.3"), D(3))
-    running.tables(120_000, same_after, same_after)
-    running.tables(180_000, (keys, D("1.2"), D(2)), (keys, D("1.2"), D(2)))
-    assert running.health == {"aave": (D("1.2"), 60_000), "spark": (D(2), 180_000)}
-    # Identity, not equality, skips: the same objects again add nothing, even at a later time.
-    running.tables(240_000, same_after, same_after)
+    running.tables(60_000, {"aave": D("1.2"), "spark": D(3)}, {"aave": D("1.3"), "spark": D(3)})
+    last = {"aave": D("1.2"), "spark": D(2)}
+    running.tables(120_000, last, last)
+    assert running.health == {"aave": (D("1.2"), 60_000), "spark": (D(2), 120_000)}
+    # The step before's very tables again add nothing, whatever they hold now: skipped by
+    # identity (a table is never changed once given; this one is, to show the skip).
+    last["aave"] = D("0.5")
+    running.tables(180_000, last, last)
     assert running.health["aave"] == (D("1.2"), 60_000)
+    running.tables(240_000, dict(last), last)
+    assert running.health["aave"] == (D("0.5"), 240_000)
 
 
 LOOP = """plan loop "weETH loop, deleveraged below 1.3"
