@@ -61,6 +61,7 @@ from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.engine import Engine, Outcome, run_sync, seed_holdings
 from stratplan.interpreter.monitor import PositionMonitor
 from stratplan.interpreter.series.read import Column, Series, iso
+from stratplan.interpreter.time.accruing import AccruingRows
 from stratplan.interpreter.time.attribution import add_parts, close_parts, final_pnl, sum_parts
 from stratplan.interpreter.time.liquidations import record_liquidations
 from stratplan.interpreter.time.quiet import QuietRows
@@ -237,21 +238,15 @@ class Backtest:
         forward, so that call brings them all to the row's values; funding is not held, so
         its settlements are always kept)."""
         prices, assets = self.market.prices, self.market.assets
-        read = self._reads(live)
+        read = self.reads(live)
         changed: list[tuple[str, Decimal]] = []
         for asset, info, col, apr in read.rates:
-            value = col.value(row) if col is not None else None
-            if value is None:
-                if apr:
-                    elapsed = accrual.years(self.series.times[row] - self.start_ms)
-                    value = self.base_rates[asset] * (1 + apr * elapsed)
-                else:
-                    value = info.rate
+            rate = self.rate_at(row, asset, info, col, apr)
             old = assets[asset].rate
-            if value != old:
+            if rate != old:
                 # Not validated again: the series' reader checked the value is positive.
                 assets[asset] = AssetInfo.model_construct(underlying=info.underlying,
-                                                          rate=value)
+                                                          rate=rate)
                 changed.append((asset, old))
         for asset, col in read.prices:
             value = col.value(row)
@@ -279,7 +274,20 @@ class Backtest:
                     prices[asset] = prices[underlying] * rate
         return changed
 
-    def _reads(self, live: Container[str] | None) -> _Reads:
+    def rate_at(self, row: int, asset: str, info: AssetInfo, col: Column | None,
+                apr: Decimal) -> Decimal:
+        """A rate-bearing asset's rate at `row`: its column's value in force, else its
+        growth at the market's staking APR since the start, else the market's rate."""
+        value = col.value(row) if col is not None else None
+        if value is None:
+            if apr:
+                elapsed = accrual.years(self.series.times[row] - self.start_ms)
+                value = self.base_rates[asset] * (1 + apr * elapsed)
+            else:
+                value = info.rate
+        return value
+
+    def reads(self, live: Container[str] | None) -> _Reads:
         """What `apply_row(row, live)` reads: every column and derived price, or (with
         `live`) those of the assets in it and their underlyings, worked out once per `live`
         (the loop keeps one object while the books keep their layout)."""
@@ -305,7 +313,7 @@ class Backtest:
         return reads
 
     # --- step 2: accrual --------------------------------------------------------------------
-    def _apr(self, kind: str, venue: str, asset: str, row: int) -> Decimal:
+    def apr(self, kind: str, venue: str, asset: str, row: int) -> Decimal:
         """The APR in force at `row`: the series' column, else the market's (SP503)."""
         key = (kind, venue, asset)
         source = self.sources.get(key)
@@ -368,31 +376,36 @@ class Backtest:
             order = {book: sorted(books[book]) for book in ("collateral", "debt", "position")}
         elif not (order["collateral"] or order["debt"] or order["position"]):
             return
-        times = self.series.times
-        interval = times[row] - times[row - 1]
-        dt = self.intervals.get(interval)
-        if dt is None:  # rows are usually evenly spaced: one division per spacing
-            dt = self.intervals[interval] = accrual.years(interval)
+        dt = self.years_before(row)
         for venue, asset in order["collateral"]:
-            apr = self._apr("supply", venue, asset, row - 1)
+            apr = self.apr("supply", venue, asset, row - 1)
             if apr:
-                factor = self._factor("supply", venue, asset, apr, dt)
+                factor = self.factor("supply", venue, asset, apr, dt)
                 units = accrual.grow(monitor, "collateral", venue, asset, factor)
                 parts["supply_interest"] += units * prices[asset]
         for venue, asset in order["debt"]:
-            apr = self._apr("borrow", venue, asset, row - 1)
+            apr = self.apr("borrow", venue, asset, row - 1)
             if apr:
-                factor = self._factor("borrow", venue, asset, apr, dt)
+                factor = self.factor("borrow", venue, asset, apr, dt)
                 units = accrual.grow(monitor, "debt", venue, asset, factor)
                 parts["borrow_interest"] -= units * prices[asset]
         for venue, pair in order["position"]:
             self._funding(row, venue, pair, parts)
 
-    def _factor(self, kind: str, venue: str, asset: str, apr: Decimal, dt: Decimal) -> Decimal:
+    def years_before(self, row: int) -> Decimal:
+        """The interval before `row` in years."""
+        times = self.series.times
+        interval = times[row] - times[row - 1]
+        dt = self.intervals.get(interval)
+        if dt is None:  # rows are usually evenly spaced: one division per spacing
+            dt = self.intervals[interval] = accrual.years(interval)
+        return dt
+
+    def factor(self, kind: str, venue: str, asset: str, apr: Decimal, dt: Decimal) -> Decimal:
         """The index's growth over the interval (`accrual.supply_factor`/`borrow_factor`),
         worked out again only when the APR or the interval is not the very one of the step
         before: a series holds its APRs for an hour (60 rows of minutes), and the borrow
-        factor's three powers were 1 us a step (docs/performance.md, item 42)."""
+        factor's three powers were 1 us a step (docs/performance.md, item 43)."""
         key = (kind, venue, asset)
         known = self.factors.get(key)
         if known is not None and known[0] is apr and known[1] is dt:
@@ -596,7 +609,8 @@ def _run(plan: Plan, market: Market, series: Series,
     previous = snap.value
     snapshots, subtract = result.snapshots, EXACT.subtract
     quiet = None if reference else QuietRows(bt, readings, states, scope)
-    # Step the next row in full (no quiet stretch from it): after a stretch, after a firing
+    accruing = None if reference else AccruingRows(bt, readings, states, scope)
+    # Step the next row in full (no stretch from it): after a stretch, after a firing
     # (a trigger evaluated before it saw the books as they were before it: its `held` need
     # not be what its condition says of the books now) and after a condition that could not
     # be evaluated (it is recorded at every step it fails). The first step is always
@@ -607,7 +621,7 @@ def _run(plan: Plan, market: Market, series: Series,
         if watched is not None and readings.held is not held:
             held = readings.held
             live = watched | held
-        if quiet is not None and not step_next:
+        if quiet is not None and accruing is not None and not step_next:
             stop = quiet.stretch(row, live)
             if stop > row:  # rows where only prices move (time/quiet.py)
                 quiet.cross(row, stop, snapshots)
@@ -615,6 +629,11 @@ def _run(plan: Plan, market: Market, series: Series,
                 if progress is not None:
                     progress(stop - 1, total)
                 row, step_next = stop - 1, True
+                continue
+            stop = accruing.cross(row, live, snapshots, totals, progress)
+            if stop > row:  # rows where only interest, rates and prices move (accruing.py)
+                previous = snapshots.values[-1]
+                row, step_next = stop - 1, True  # it stopped where something can happen
                 continue
         step_next = False
         now = times[row]
