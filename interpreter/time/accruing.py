@@ -47,9 +47,9 @@ from typing import Any
 from stratplan.dsl.decimals import EXACT
 from stratplan.interpreter.evaluate import Scope
 from stratplan.interpreter.time.attribution import close_parts
-from stratplan.interpreter.time.readings import Readings
+from stratplan.interpreter.time.readings import Readings, oracle_price
 from stratplan.interpreter.time.results import PARTS, Snapshot, Snapshots
-from stratplan.interpreter.time.triggers import TriggerState, fixed_value
+from stratplan.interpreter.time.triggers import TriggerState, first_every_row, fixed_value
 
 ZERO = Decimal(0)
 
@@ -145,10 +145,7 @@ class AccruingRows:
         at = bisect_left(rows, row)
         if at < len(rows):
             stop = rows[at]
-        for state in self.states:
-            if state.period:
-                stop = min(stop, bisect_left(self.times, state.next_due, row, stop))
-        return stop
+        return first_every_row(self.states, self.times, row, stop)
 
     def cross(self, row: int, live: Container[str] | None, snapshots: Snapshots,
               totals: dict[str, Decimal],
@@ -242,11 +239,11 @@ class AccruingRows:
                 threshold = ZERO
                 for index, rule, lt in collateral:
                     if lt is not None:
-                        threshold += grown[index] * _oracle(rule, feed, prices, rates,
-                                                            assets) * lt
+                        threshold += grown[index] * oracle_price(rule, feed, prices, assets,
+                                                                 rates) * lt
                 owed = ZERO
                 for index, rule in debts:
-                    owed += grown[index] * _oracle(rule, feed, prices, rates, assets)
+                    owed += grown[index] * oracle_price(rule, feed, prices, assets, rates)
                 value = threshold / owed if owed > 0 else None
                 table[venue] = value
                 if value is not None and value < 1:
@@ -305,19 +302,6 @@ class AccruingRows:
                 return None
             found.append(value)
         return found
-
-
-def _oracle(rule: tuple[str, str | None], feed: dict[str, Decimal],
-            prices: dict[str, Decimal], rates: dict[str, Decimal], assets: Any) -> Decimal:
-    """`Readings.health`'s oracle price: the series' feed, the market price, or
-    price(underlying) · rate at the row's rate."""
-    asset, underlying = rule
-    fed = feed.get(asset) if feed else None
-    if fed is not None:
-        return fed
-    if underlying is None:
-        return prices[asset]
-    return prices[underlying] * _rate(asset, rates, assets)
 
 
 def _rate(asset: str, rates: dict[str, Decimal], assets: Any) -> Decimal:

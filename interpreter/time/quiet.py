@@ -65,7 +65,7 @@ from stratplan.interpreter.evaluate import Scope
 from stratplan.interpreter.series.read import Column, Series
 from stratplan.interpreter.time.readings import Readings
 from stratplan.interpreter.time.results import Snapshots
-from stratplan.interpreter.time.triggers import TriggerState, fixed_value
+from stratplan.interpreter.time.triggers import TriggerState, first_every_row, fixed_value
 
 ZERO = Decimal(0)
 # How far (relatively) a float must be from a bound for its side to be certain. Rounding to
@@ -301,9 +301,7 @@ class QuietRows:
         at = bisect_left(events, row)
         if at < len(events):
             stop = events[at]
-        for state in self.states:
-            if state.period:
-                stop = min(stop, bisect_left(self.times, state.next_due, row, stop))
+        stop = first_every_row(self.states, self.times, row, stop)
         books = self.bt.monitor.books
         for key, base, _ in readings.perps:
             if books["position"][key] and self.bt.column("funding", key[0], base) is None:

@@ -18,12 +18,13 @@ so nothing that adds or removes an entry can leave the layout stale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from operator import itemgetter
 
 from stratplan.dsl.decimals import EXACT
 from stratplan.executors.accounts import PerpPosition, asset_terms, emode_in_use, perp_value
-from stratplan.executors.market import Brackets, CexVenue, LendingVenue, Market
+from stratplan.executors.market import AssetInfo, Brackets, CexVenue, LendingVenue, Market
 from stratplan.executors.oracle import exchange_rate_priced
 from stratplan.interpreter.monitor import PositionMonitor
 
@@ -173,21 +174,14 @@ class Readings:
         collateral, debt = self.books["collateral"], self.books["debt"]
         found: dict[str, Decimal | None] = {}
 
-        def oracle(rule: _Oracle) -> Decimal:  # executors.oracle.oracle_price, unrolled
-            asset, underlying = rule
-            fed = feed.get(asset) if feed else None
-            if fed is not None:
-                return fed
-            if underlying is None:
-                return prices[asset]
-            return prices[underlying] * assets[asset].rate
-
         for account in self.lending:
             threshold = ZERO
             for key, rule, liquidation_threshold in account.collateral:
                 if liquidation_threshold is not None:
-                    threshold += collateral[key] * oracle(rule) * liquidation_threshold
-            owed = sum((debt[key] * oracle(rule) for key, rule in account.debts), ZERO)
+                    threshold += collateral[key] * oracle_price(rule, feed, prices, assets) * \
+                        liquidation_threshold
+            owed = sum((debt[key] * oracle_price(rule, feed, prices, assets)
+                        for key, rule in account.debts), ZERO)
             found[account.venue] = threshold / owed if owed > 0 else None
         self._health = found
         return found
@@ -258,6 +252,23 @@ class Readings:
 
 
 _NO_HEALTH: dict[str, Decimal | None] = {}  # no lending account: shared, never written
+_NO_RATES: dict[str, Decimal] = {}
+
+
+def oracle_price(rule: _Oracle, feed: Mapping[str, Decimal], prices: Mapping[str, Decimal],
+                 assets: Mapping[str, AssetInfo],
+                 rates: Mapping[str, Decimal] = _NO_RATES) -> Decimal:
+    """executors.oracle.oracle_price, unrolled for a rule worked out once: the series' feed,
+    else the market price, else price(underlying) · rate (`rates`' when it has the asset:
+    time/accruing.py's rates of the row, else the market's)."""
+    asset, underlying = rule
+    fed = feed.get(asset) if feed else None
+    if fed is not None:
+        return fed
+    if underlying is None:
+        return prices[asset]
+    rate = rates.get(asset)
+    return prices[underlying] * (assets[asset].rate if rate is None else rate)
 
 
 def perp_bound(size: Decimal, entry: Decimal, margin: Decimal,

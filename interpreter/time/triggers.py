@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import decimal
 import operator
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,16 @@ def every_due(state: TriggerState, now: int) -> bool:
     passed = (now - state.start) // state.period
     state.next_due = state.start + (passed + 1) * state.period
     return True
+
+
+def first_every_row(states: Sequence[TriggerState], times: Sequence[int], row: int,
+                    stop: int) -> int:
+    """The first row in [row, stop) where an `every` trigger is due, else `stop` (rows
+    are in time order: found by bisection)."""
+    for state in states:
+        if state.period:
+            stop = min(stop, bisect_left(times, state.next_due, row, stop))
+    return stop
 
 
 def when_due(state: TriggerState, now: int, value: bool) -> bool:
