@@ -11,7 +11,7 @@ first row where something else could happen; the loop steps that row in full.
 
 What a row does here, as the general step does it (the names are theirs):
 1. `Backtest.apply_row`: each rate-bearing asset's rate (`rate_at`), the price columns,
-   the prices derived as price(underlying) · rate; 2. `_staking`: the net units of an asset
+   the prices derived as price(underlying) · rate; 2. `attribution.staking_part`: the net units of an asset
    whose rate moved · price(underlying) · Δrate; 3. `Backtest.accrue`: each collateral and
    debt entry times its index's growth (`accrual.grow`: held · factor - held, added), its
    interest · price into `supply_interest` / `borrow_interest`; 4. `Readings.health` at the
@@ -79,7 +79,7 @@ class _Layout:
         self.prices = reads.prices
         self.derived = [(asset, underlying, underlying in bt.priced, bt.base_rates[asset])
                         for asset, underlying in reads.derived]
-        # `_staking`: each rate-bearing asset's terms, for its net units.
+        # `staking_part`: each rate-bearing asset's terms, for its net units.
         self.net = {asset: [(index, sign) for index, sign, held in self.value if held == asset]
                     for asset, _, _, _ in self.rates}
         self.underlying = {asset: market.assets[asset].underlying for asset, _, _, _ in self.rates}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from stratplan.dsl.decimals import EXACT
+from stratplan.executors.ledger import Book
 
 ZERO = Decimal(0)
 
@@ -47,3 +49,30 @@ def final_pnl(totals: dict[str, Decimal], change: Decimal) -> dict[str, Decimal]
     pnl["price"] = EXACT.subtract(change, sum_parts(totals, skip="price"))
     pnl["total"] = change
     return pnl
+
+
+_STAKED: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
+                                         ("flash", -1))
+
+
+def staking_part(bt: Any, changed: list[tuple[str, Decimal]], parts: dict[str, Decimal],
+                 readings: Any = None) -> None:
+    """Growth of rate-bearing assets' rates: net units * price(underlying) * Δrate, the
+    net units summed over every book and venue (in venue order); through `readings` when
+    given (its layout is that of the books: nothing changed them since its refresh)."""
+    market, books = bt.market, bt.monitor.books
+    for asset, old_rate in changed:
+        info = market.assets[asset]
+        delta = info.rate - old_rate
+        if not delta or info.underlying not in market.prices:
+            continue
+        if readings is not None:
+            net = readings.net_units(asset)
+        else:
+            net = ZERO
+            for book, sign in _STAKED:
+                for venue, held in sorted(books[book]):
+                    if held == asset:
+                        net += sign * books[book][(venue, held)]
+        if net:
+            parts["staking"] += net * market.prices[info.underlying] * delta

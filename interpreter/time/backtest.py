@@ -58,11 +58,18 @@ from stratplan.executors.market import (
 from stratplan.executors.protocol import Executor
 from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
-from stratplan.interpreter.engine import Engine, Outcome, run_sync, seed_holdings
+from stratplan.interpreter.engine import Engine, Outcome, seed_holdings
 from stratplan.interpreter.monitor import PositionMonitor
-from stratplan.interpreter.series.read import Column, Series, iso
+from stratplan.interpreter.series.read import Column, Series
 from stratplan.interpreter.time.accruing import AccruingRows
-from stratplan.interpreter.time.attribution import add_parts, close_parts, final_pnl, sum_parts
+from stratplan.interpreter.time.attribution import (
+    add_parts,
+    close_parts,
+    final_pnl,
+    staking_part,
+    sum_parts,
+)
+from stratplan.interpreter.time.firing import cost_parts, fire, run_dag, stamp
 from stratplan.interpreter.time.liquidations import record_liquidations
 from stratplan.interpreter.time.quiet import QuietRows
 from stratplan.interpreter.time.readings import Readings
@@ -75,14 +82,12 @@ from stratplan.interpreter.time.results import (
     Notice,
     Snapshot,
     Snapshots,
-    firing_event,
 )
 from stratplan.interpreter.time.triggers import (
     TriggerState,
     compile_condition,
     due,
     names_read,
-    trigger_phase,
 )
 
 
@@ -473,27 +478,6 @@ class Backtest:
         return self.last_opened.get(key) or self.spans.get(key) or self.plan.span
 
 
-def _cost_parts(backtest: Backtest) -> tuple[Decimal, Decimal, Decimal]:
-    monitor = backtest.monitor
-    return monitor.cost("fee"), monitor.cost("slippage"), monitor.gas_eth
-
-
-def _run_dag(engine: Engine, dag: Dag) -> Outcome:
-    """Dispatch a DAG; without an event loop when no executor must be awaited."""
-    prepare = engine._prepare
-    if all(prepare(node.statement).immediate is not None for node in dag.nodes):
-        coroutine = engine.run_concurrent(dag)
-        try:
-            coroutine.send(None)
-        except StopIteration as done:
-            result: Outcome = done.value
-            return result
-        coroutine.close()  # pragma: no cover - immediate nodes never await
-        raise RuntimeError("an immediate DAG awaited")
-    result = run_sync(engine.run_concurrent(dag))
-    return result
-
-
 def start_market(plan: Plan, market: Market, series: Series) -> Market:
     """The market at the series' first time (step 1 of row 0): what the phases see, for
     `stratplan run --series` (LANGUAGE.md section 8: the phases run at the first time)."""
@@ -554,18 +538,18 @@ def _run(plan: Plan, market: Market, series: Series,
     engine, monitor = bt.engine, bt.monitor
     bt.apply_row(0)
     start_value = portfolio_value(monitor, bt.market)
-    fees0, slip0, gas0 = _cost_parts(bt)
+    fees0, slip0, gas0 = cost_parts(bt)
     dag = build_dag(plan, engine.scope)
-    phases = _run_dag(engine, dag)
+    phases = run_dag(engine, dag)
     result = BacktestResult(plan, series, bt.market, engine, phases, dag, notices=bt.notices)
     result.value_start = start_value
     result.snapshots = Snapshots(keep=keep_steps, start=start_value)
     fills = result.fills = engine.fills if engine.fills is not None else []
-    _stamp(fills, 0, series.times[0], None, None)
+    stamp(fills, 0, series.times[0], None, None)
     triggers = list(getattr(plan, "triggers", ()))
     result.firings = {t.name: 0 for t in triggers}
     totals = dict.fromkeys(PARTS, ZERO)
-    fees1, slip1, gas1 = _cost_parts(bt)
+    fees1, slip1, gas1 = cost_parts(bt)
     first = dict.fromkeys(PARTS, ZERO)
     first["fees"], first["slippage"] = -(fees1 - fees0), -(slip1 - slip0)
     first["gas"] = -(gas1 - gas0) * bt.market.price("ETH") if gas1 != gas0 else ZERO
@@ -640,7 +624,7 @@ def _run(plan: Plan, market: Market, series: Series,
         parts = dict.fromkeys(PARTS, ZERO)
         changed = bt.apply_row(row, live)
         if changed:
-            _staking(bt, changed, parts, None if reference else readings)
+            staking_part(bt, changed, parts, None if reference else readings)
         bt.accrue(row, parts, None if reference else readings.accrual_order)
         readings.refresh()
         before = _health(bt) if reference else readings.health()
@@ -653,7 +637,7 @@ def _run(plan: Plan, market: Market, series: Series,
         events = len(result.events)
         for state in states:
             if due(state, now, scope, result, health):
-                _fire(bt, result, state.trigger, row, dags, parts)
+                fire(bt, result, state.trigger, row, dags, parts)
                 readings.refresh()
         if len(result.events) != events:  # a firing, or a condition that failed
             step_next = True
@@ -681,73 +665,6 @@ def _benchmark(plan: Plan, market: Market) -> Decimal:
     held = PositionMonitor()
     seed_holdings(plan, held)
     return portfolio_value(held, market)
-
-
-def _stamp(fills: list[Any], start: int, time: int, trigger: str | None,
-           suffix: str | None) -> None:
-    """Give the fills from `start` on their step's time, their trigger and, for a firing,
-    node ids with `@` and the step time (as the firing's events)."""
-    for index in range(start, len(fills)):
-        fill = fills[index]
-        fill.time, fill.trigger = time, trigger
-        if suffix is not None and fill.node is not None:
-            fill.node = f"{fill.node}@{suffix}"
-
-
-def _fire(bt: Backtest, result: BacktestResult, trigger: Any, row: int,
-          dags: dict[str, Dag], parts: dict[str, Decimal]) -> None:
-    """Run one firing of `trigger` at `row`: its DAG, its costs, its event."""
-    now = bt.series.times[row]
-    engine = bt.engine
-    bt.apply_row(row)  # a firing may read any rate or price: all at this row's values
-    result.firings[trigger.name] += 1
-    sub = dags.get(trigger.name)
-    if sub is None:
-        sub = dags[trigger.name] = build_dag(trigger_phase(bt.plan, trigger), engine.scope)
-    fees0, slip0, gas0 = _cost_parts(bt)
-    fills = result.fills
-    first_fill = len(fills)
-    outcome = _run_dag(engine, sub)
-    _stamp(fills, first_fill, now, trigger.name, iso(now))
-    fees1, slip1, gas1 = _cost_parts(bt)
-    # A firing that paid nothing leaves the parts untouched (the ZERO a step starts with):
-    # a snapshot keeps a part's column only once some step touched it.
-    if fees1 != fees0:
-        parts["fees"] -= fees1 - fees0
-    if slip1 != slip0:
-        parts["slippage"] -= slip1 - slip0
-    if gas1 != gas0:
-        parts["gas"] -= (gas1 - gas0) * bt.market.price("ETH")
-    bt.track(sub, outcome)
-    result.events.append(firing_event(trigger, now, outcome, iso(now)))
-    bt.note_missing()
-
-
-_STAKED: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("debt", -1),
-                                         ("flash", -1))
-
-
-def _staking(bt: Backtest, changed: list[tuple[str, Decimal]], parts: dict[str, Decimal],
-             readings: Readings | None = None) -> None:
-    """Growth of rate-bearing assets' rates: net units * price(underlying) * Δrate, the
-    net units summed over every book and venue (in venue order); through `readings` when
-    given (its layout is that of the books: nothing changed them since its refresh)."""
-    market, books = bt.market, bt.monitor.books
-    for asset, old_rate in changed:
-        info = market.assets[asset]
-        delta = info.rate - old_rate
-        if not delta or info.underlying not in market.prices:
-            continue
-        if readings is not None:
-            net = readings.net_units(asset)
-        else:
-            net = ZERO
-            for book, sign in _STAKED:
-                for venue, held in sorted(books[book]):
-                    if held == asset:
-                        net += sign * books[book][(venue, held)]
-        if net:
-            parts["staking"] += net * market.prices[info.underlying] * delta
 
 
 def cex_venues(market: Market) -> list[str]:
