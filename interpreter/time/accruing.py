@@ -30,11 +30,11 @@ It stops before a row (the loop steps it) where:
 It steps nothing when the books or the conditions are not of its kind (`_Layout`): every
 entry in a wallet, a CEX balance or a lending account (no perp, margin or flash debt, no
 debt outside a lending venue), every `when` condition compiled with sides that are
-constants, `health(V)` or `price(X)` (prices are written to the market at every row, as
-the step writes them; rates and amounts only when the stretch ends), and no oracle column
-among the prices it reads. At the end of a stretch it writes the amounts back to the books
-and applies the last row again (`apply_row`), so the market is as the general step would
-have left it.
+constants, `health(V)`, `price(X)` or what the books hold but `exposure` (prices are
+written to the market at every row, as the step writes them, and so are the amounts when a
+condition reads the books; rates only when the stretch ends), and no oracle column among
+the prices it reads. At the end of a stretch it writes the amounts to the books and applies
+the last row again (`apply_row`), so the market is as the general step would have left it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,12 @@ from stratplan.interpreter.evaluate import Scope
 from stratplan.interpreter.time.attribution import close_parts
 from stratplan.interpreter.time.readings import Readings, oracle_price
 from stratplan.interpreter.time.results import PARTS, Snapshot, Snapshots
-from stratplan.interpreter.time.triggers import TriggerState, first_every_row, fixed_value
+from stratplan.interpreter.time.triggers import (
+    BOOK_READINGS,
+    TriggerState,
+    first_every_row,
+    fixed_value,
+)
 
 ZERO = Decimal(0)
 
@@ -109,9 +114,16 @@ class AccruingRows:
         self.bt, self.readings, self.states = bt, readings, states
         self.times = bt.series.times
         self.total = len(self.times)
-        self.conditions = all(state.compiled is not None
-                              and _followed(getattr(state.trigger, "when", None), scope)
-                              for state in states if not state.period)
+        read: set[str] | None = set()
+        for state in states:
+            if state.period:
+                continue
+            found = _followed(getattr(state.trigger, "when", None), scope) \
+                if state.compiled is not None else None
+            read = None if found is None or read is None else read | found
+        self.conditions = read is not None
+        # A condition on the books reads the amounts there: each row's are written first.
+        self.books_read = read is not None and "books" in read
         self._shape: tuple[Any, ...] | None = None
         self._layout: _Layout | None = None
         self._settlements: list[int] | None = None
@@ -244,16 +256,20 @@ class AccruingRows:
                 owed = ZERO
                 for index, rule in debts:
                     owed += grown[index] * oracle_price(rule, feed, prices, assets, rates)
-                value = threshold / owed if owed > 0 else None
-                table[venue] = value
-                if value is not None and value < 1:
+                health = threshold / owed if owed > 0 else None
+                table[venue] = health
+                if health is not None and health < 1:
                     low = True
             # 5. triggers: stop before a firing (or anything the step must decide)
+            if self.books_read and not low:  # put back at the end (`units`) if stopped
+                for index, (book, key, _) in enumerate(layout.terms):
+                    if grown[index] is not units[index]:
+                        book[key] = grown[index]
             held = self._held(whens, table, now) if not low else None
             if held is None:  # the loop steps this row in full
                 break
-            for state, value in zip(whens, held, strict=True):
-                state.held = value
+            for state, holds in zip(whens, held, strict=True):
+                state.held = holds
             units = grown
             # 6. the snapshot
             total = ZERO
@@ -276,10 +292,12 @@ class AccruingRows:
             previous = value
             snapshots.append(snap)
             row += 1
+        # The amounts of the last row stepped here (also what a condition on the books
+        # found written at a row the loop steps instead, put back).
+        for (book, key, _), amount in zip(layout.terms, units, strict=True):
+            if book[key] is not amount:
+                book[key] = amount
         if row > first:
-            for (book, key, _), amount in zip(layout.terms, units, strict=True):
-                if book[key] is not amount:
-                    book[key] = amount
             # The market as the step leaves it: rates (new `AssetInfo`s) and prices of the
             # last row stepped here, the same `live` reads.
             bt.apply_row(row - 1, live)
@@ -310,18 +328,33 @@ def _rate(asset: str, rates: dict[str, Decimal], assets: Any) -> Decimal:
     return assets[asset].rate if rate is None else rate
 
 
-def _followed(condition: Any, scope: Scope) -> bool:
-    """Whether a `when` condition can be evaluated from a row's health table and the
-    market's prices alone: comparisons of constants, `health(V)` and `price(X)`."""
+# What the books hold, read by a compiled condition through the evaluator
+# (triggers.BOOK_READINGS): followed when the amounts are written to the books at each row.
+# `exposure` also reads rates, which a stretch writes only at its end: not followed.
+_BOOKS = BOOK_READINGS - {"exposure"}
+
+
+def _followed(condition: Any, scope: Scope) -> set[str] | None:
+    """What a `when` condition reads, when a row's health table, the market's prices and
+    the books' amounts are enough to evaluate it: comparisons of constants, `health(V)`,
+    `price(X)` and what the books hold ({"health", "price", "books"}, those it reads);
+    None for any other condition."""
     if condition is None:
-        return False
+        return None
+    found: set[str] = set()
 
     def side(expr: Any) -> bool:
         if fixed_value(expr, scope) is not None:
             return True
         if expr.kind != "call":
             return False
-        return expr.func in ("health", "price")
+        if expr.func in ("health", "price"):
+            found.add(expr.func)
+            return True
+        if expr.func in _BOOKS:
+            found.add("books")
+            return True
+        return False
 
     def walk(expr: Any) -> bool:
         if expr.kind == "not":
@@ -332,4 +365,4 @@ def _followed(condition: Any, scope: Scope) -> bool:
             return side(expr.left) and side(expr.right)
         return False
 
-    return walk(condition)
+    return found if walk(condition) else None

@@ -174,12 +174,37 @@ def test_a_liquidation_is_the_loops_at_the_same_row(monkeypatch):
     assert any(e.kind == "liquidation" for e in result.events)
 
 
-def test_conditions_on_the_books_leave_every_row_to_the_loop(monkeypatch):
+def test_a_condition_on_the_rate_leaves_every_row_to_the_loop(monkeypatch):
+    """`rate(weETH)` moves at every row, and a stretch writes rates only when it ends."""
     counts = _stepped(monkeypatch)
-    text = STABLE.format(usdc=10_000) + TRIGGERS[3].format()
+    text = STABLE.format(usdc=10_000) + TRIGGERS[4].format()
     lines = [f"{_iso(i * 60_000)},{3400 + i},0.001,0.08" for i in range(30)]
     _agree(_plan(text), _series(lines, "time,price.ETH,supply.aave.WETH,borrow.aave.USDC"))
     assert counts == []
+
+
+def test_a_condition_on_the_debt_fires_at_its_row(monkeypatch):
+    """`debt(aave, USDC) > 20000.05`: the debt grows by ~0.003 USDC a minute at 8%, so the
+    condition turns true at the first row whose debt, compounded as the step compounds it,
+    passes 20,000.05; rows before it are stepped here with the amounts written to the
+    books, and the firing is the loop's at that row, as in the reference."""
+    counts = _stepped(monkeypatch)
+    text = STABLE.format(usdc=20_000) + \
+        "trigger owed when debt(aave, USDC) > 20000.05 {\n  repay 1 USDC to aave\n}\n"
+    lines = [f"{_iso(i * 60_000)},3400,0.001,0.08" for i in range(40)]
+    result = _agree(_plan(text),
+                    _series(lines, "time,price.ETH,supply.aave.WETH,borrow.aave.USDC"))
+    from stratplan.dsl.decimals import arithmetic
+    with arithmetic():
+        x = Decimal("0.08") * 60 / Decimal(31_536_000)
+        factor = 1 + x + x * x / 2 + x * x * x / 6
+        debt, row = Decimal(20_000), 0
+        while debt <= Decimal("20000.05"):
+            debt, row = debt + (debt * factor - debt), row + 1
+    assert row == 17  # 0.05 / (20,000 * x) = 16.4 rows
+    firing = next(e for e in result.events if e.kind == "firing")
+    assert firing.time == 1_704_067_200_000 + row * 60_000
+    assert counts[0] == row - 2  # rows 2..16: row 1 is the first step, row 17 the loop's
 
 
 def test_interest_over_a_stretch_is_the_steps_arithmetic():
