@@ -150,7 +150,8 @@ def test_the_leveraged_loop_is_stepped_here_but_for_its_events(monkeypatch):
 
 def test_a_rising_health_condition_stops_before_its_row(monkeypatch):
     """ETH falls 20 a row: health(aave) < 1.3 becomes true at one row, which the loop steps
-    and fires at (the reference fires at the same time)."""
+    and fires at (the reference fires at the same time); later the loan is liquidated at
+    the row where health falls below 1, also the loop's."""
     counts = _stepped(monkeypatch)
     text = STABLE.format(usdc=20_000) + \
         "trigger delever when health(aave) < 1.3 cooldown 1d {\n  repay 100 USDC to aave\n}\n"
@@ -161,7 +162,12 @@ def test_a_rising_health_condition_stops_before_its_row(monkeypatch):
     # health = 10 WETH * p * 0.83 (WETH's threshold at aave) / 20,000.0x USDC: below 1.3
     # from the first p below 1.3 * 20,000 / 8.3 = 3132.5, i.e. row 14 (3120).
     assert firing.time == 1_704_067_200_000 + 14 * 60_000
-    assert counts and sum(counts) >= 50
+    # Rows 2-13 are stepped here; 14 (the firing) and 15 (the row after it) by the loop;
+    # 16-50 here; 51, where ETH at 2380 takes health below 1 (a liquidation), by the loop;
+    # 52-59 here.
+    liquidation = next(e for e in result.events if e.kind == "liquidation")
+    assert liquidation.time == 1_704_067_200_000 + 51 * 60_000
+    assert counts == [12, 35, 8]
 
 
 def test_a_liquidation_is_the_loops_at_the_same_row(monkeypatch):
