@@ -10,6 +10,7 @@ from typing import Any
 
 from stratplan.dsl.decimals import EXACT
 from stratplan.executors.ledger import Book
+from stratplan.interpreter.time.readings import Readings
 
 ZERO = Decimal(0)
 
@@ -56,7 +57,7 @@ _STAKED: tuple[tuple[Book, int], ...] = (("balance", 1), ("collateral", 1), ("de
 
 
 def staking_part(bt: Any, changed: list[tuple[str, Decimal]], parts: dict[str, Decimal],
-                 readings: Any = None) -> None:
+                 readings: Readings | None = None) -> None:
     """Growth of rate-bearing assets' rates: net units * price(underlying) * Δrate, the
     net units summed over every book and venue (in venue order); through `readings` when
     given (its layout is that of the books: nothing changed them since its refresh)."""
