@@ -42,13 +42,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Container, Sequence
 from decimal import Decimal
-from typing import Any
+from functools import reduce
+from itertools import chain, compress, repeat
+from operator import add, gt, mul, pos, sub, truediv
+from typing import Any, cast
 
 from stratplan.dsl.decimals import EXACT
 from stratplan.interpreter.evaluate import Scope
-from stratplan.interpreter.time.attribution import close_parts
-from stratplan.interpreter.time.readings import Readings, oracle_price
-from stratplan.interpreter.time.results import PARTS, Snapshot, Snapshots
+from stratplan.interpreter.series.columns import has_none
+from stratplan.interpreter.time.readings import Readings, oracle_prices
+from stratplan.interpreter.time.results import Snapshots
 from stratplan.interpreter.time.triggers import (
     BOOK_READINGS,
     TriggerState,
@@ -56,7 +59,7 @@ from stratplan.interpreter.time.triggers import (
     fixed_value,
 )
 
-ZERO = Decimal(0)
+ZERO, ONE = Decimal(0), Decimal(1)
 
 
 class _Unsupported(Exception):
@@ -124,6 +127,7 @@ class AccruingRows:
         self.conditions = read is not None
         # A condition on the books reads the amounts there: each row's are written first.
         self.books_read = read is not None and "books" in read
+        self.prices_read = read is not None and "price" in read
         self._shape: tuple[Any, ...] | None = None
         self._layout: _Layout | None = None
         self._settlements: list[int] | None = None
@@ -179,119 +183,22 @@ class AccruingRows:
 
     def _run(self, layout: _Layout, live: Container[str], first: int, stop: int,
              snapshots: Snapshots, totals: dict[str, Decimal]) -> int:
-        bt, times, states = self.bt, self.times, self.states
-        market = bt.market
-        prices, assets = market.prices, market.assets
+        bt, market = self.bt, self.bt.market
         units = [table[key] for table, key, _ in layout.terms]
-        rates = {asset: assets[asset].rate for asset, _, _, _ in layout.rates}
-        whens = [state for state in states if not state.period
+        rates = {asset: market.assets[asset].rate for asset, _, _, _ in layout.rates}
+        whens = [state for state in self.states if not state.period
                  and getattr(state.trigger, "when", None) is not None]
-        feed = market.oracle_feed()  # no oracle column among what is read: fixed here
-        previous = snapshots.values[-1]
-        add, subtract, multiply = EXACT.add, EXACT.subtract, EXACT.multiply
         row = first
         while row < stop:
-            now = times[row]
-            parts = dict.fromkeys(PARTS, ZERO)
-            # 1. apply_row (rates, prices, derived prices)
-            # The row's rates (nothing after the loop reads `rates`: the market's are set
-            # by `apply_row` at the end, and a row the loop steps instead sets its own).
-            changed = []
-            for asset, info, col, apr in layout.rates:
-                rate = bt.rate_at(row, asset, info, col, apr)
-                old = rates[asset]
-                if rate != old:
-                    changed.append((asset, old, rate))
-                    rates[asset] = rate
-            # Prices are written to the market as the step writes them (a condition on
-            # `price(X)` reads them there); a row the loop steps instead writes its own.
-            for asset, col in layout.prices:
-                value = col.value(row)
-                if value is not None:
-                    prices[asset] = value
-            for asset, underlying, priced, base in layout.derived:
-                if underlying in prices:
-                    rate = _rate(asset, rates, assets)
-                    if priced or rate != base:
-                        prices[asset] = prices[underlying] * rate
-            # 2. staking: the net units before accrual
-            for asset, old, new in changed:
-                delta = new - old
-                underlying = layout.underlying[asset]
-                if not delta or underlying not in prices:
-                    continue
-                net = ZERO
-                for index, sign in layout.net[asset]:
-                    net += sign * units[index]
-                if net:
-                    parts["staking"] += net * prices[underlying] * delta
-            # 3. accrual
-            grown = list(units)
-            dt = bt.years_before(row)
-            refused = False
-            for index, kind, venue, asset, part in layout.accrual:
-                apr = bt.apr(kind, venue, asset, row - 1)
-                if not apr:
-                    continue
-                amount = grown[index]
-                interest = ZERO
-                if amount:  # `accrual.grow`
-                    interest = amount * bt.factor(kind, venue, asset, apr, dt) - amount
-                    if interest:
-                        grown[index] = amount + interest
-                        refused = refused or grown[index] <= ZERO
-                if kind == "supply":
-                    parts[part] += interest * prices[asset]
-                else:  # what is owed more
-                    parts[part] -= interest * prices[asset]
-            # 4. health at the oracle prices
-            table = {}
-            low = refused
-            for venue, collateral, debts in layout.accounts:
-                threshold = ZERO
-                for index, rule, lt in collateral:
-                    if lt is not None:
-                        threshold += grown[index] * oracle_price(rule, feed, prices, assets,
-                                                                 rates) * lt
-                owed = ZERO
-                for index, rule in debts:
-                    owed += grown[index] * oracle_price(rule, feed, prices, assets, rates)
-                health = threshold / owed if owed > 0 else None
-                table[venue] = health
-                if health is not None and health < 1:
-                    low = True
-            # 5. triggers: stop before a firing (or anything the step must decide)
-            if self.books_read and not low:  # put back at the end (`units`) if stopped
-                for index, (book, key, _) in enumerate(layout.terms):
-                    if grown[index] is not units[index]:
-                        book[key] = grown[index]
-            held = self._held(whens, table, now) if not low else None
-            if held is None:  # the loop steps this row in full
+            end = min(stop, row + BLOCK)
+            try:
+                block = _Block(self, layout, row, end, units, rates)
+            except _Unsupported:
                 break
-            for state, holds in zip(whens, held, strict=True):
-                state.held = holds
-            units = grown
-            # 6. the snapshot
-            total = ZERO
-            for index, sign, asset in layout.value:
-                term = multiply(units[index], prices[asset])
-                total = add(total, term) if sign > 0 else subtract(total, term)
-            value = +total
-            exposures = {}
-            for base, terms in layout.exposure:
-                amount = ZERO
-                for index, sign, asset in terms:
-                    if asset is None:
-                        amount += sign * units[index]
-                    else:
-                        amount += sign * units[index] * _rate(asset, rates, assets)
-                exposures[base] = amount
-            snap = Snapshot(now, value, table, exposures, parts)
-            snap.health_before = table
-            close_parts(parts, totals, subtract(value, previous))
-            previous = value
-            snapshots.append(snap)
-            row += 1
+            done = self._commit(block, layout, whens, snapshots, totals)
+            row += done
+            if row < end:
+                break
         # The amounts of the last row stepped here (also what a condition on the books
         # found written at a row the loop steps instead, put back).
         for (book, key, _), amount in zip(layout.terms, units, strict=True):
@@ -304,28 +211,306 @@ class AccruingRows:
             self.readings.refresh()
         return row
 
-    def _held(self, whens: list[TriggerState], table: dict[str, Decimal | None],
-              now: int) -> list[bool] | None:
-        """Each `when` condition's value at the row, None when the row must be stepped in
-        full (a rising edge outside the cooldown, or a condition that fails)."""
-        found = []
+    def _commit(self, block: _Block, layout: _Layout, whens: list[TriggerState],
+                snapshots: Snapshots, totals: dict[str, Decimal]) -> int:
+        """Keep the block's rows up to the first the loop must step; returns how many."""
+        count = block.low
+        tables = block.tables(count)
+        if count and whens:
+            count = self._conditions(block, layout, whens, tables) \
+                if self.prices_read or self.books_read else self._columns(block, whens, tables)
+        if not count:
+            return 0
+        a, units = block.first, block.units
+        times = self.times[a:a + count]
+        values = block.values(layout, count)
+        health = {venue: column[:count] for venue, column in block.health.items()}
+        parts = {name: column[:count] for name, column in block.parts.items()}
+        for name, column in parts.items():  # as `close_parts` totals them: zeros skipped
+            totals[name] = reduce(EXACT.add, filter(None, column), totals[name])
+        snapshots.extend(times, values, health, tables[:count], block.exposures, parts)
+        last = count - 1
+        for index, column in block.amounts.items():
+            units[index] = column[last]
+        for asset, column in block.rates.items():
+            block.held_rates[asset] = column[last]
+        prices = self.bt.market.prices
+        for asset, column in block.prices.items():
+            prices[asset] = column[last]
+        return count
+
+    def _columns(self, block: _Block, whens: list[TriggerState],
+                 tables: list[dict[str, Decimal | None]]) -> int:
+        """`_conditions` for conditions that read only the health tables: each condition
+        over every row at once, then the first row where one rises outside its cooldown."""
+        times, a = self.times, block.first
+        stop, found = len(tables), []
         for state in whens:
-            compiled = state.compiled
-            assert compiled is not None
             try:
-                value = bool(compiled(table))
-            except Exception:  # the general step records the failure
-                return None
-            if value and not state.held and now >= state.blocked_until:
-                return None
-            found.append(value)
-        return found
+                held = list(map(bool, map(state.compiled, tables[:stop])))  # type: ignore[arg-type]
+            except Exception:  # the row that fails is found row by row
+                return self._conditions(block, block.layout, whens, tables)
+            for at in compress(range(stop), map(gt, held, chain((state.held,), held))):
+                if times[a + at] >= state.blocked_until:
+                    stop = at
+                    break
+            found.append(held)
+        if stop:
+            for state, held in zip(whens, found, strict=True):
+                state.held = held[stop - 1]
+        return stop
+
+    def _conditions(self, block: _Block, layout: _Layout, whens: list[TriggerState],
+                    tables: list[dict[str, Decimal | None]]) -> int:
+        """The first of the block's rows (one a health table) where a `when` condition
+        rises outside its cooldown or fails (the loop steps it), each condition's value up
+        to it kept as the step keeps it (`state.held`)."""
+        times = self.times
+        a = block.first
+        prices, market = block.prices, self.bt.market.prices
+        for at, table in enumerate(tables):
+            if self.prices_read:  # a condition reads the market's prices, as written
+                for asset, column in prices.items():
+                    market[asset] = column[at]
+            if self.books_read:  # ... or the books' amounts (put back in `_run`)
+                for index, column in block.amounts.items():
+                    book, key, _ = layout.terms[index]
+                    book[key] = column[at]
+            held = _held(whens, table, times[a + at])
+            if held is None:
+                return at
+            for state, holds in zip(whens, held, strict=True):
+                state.held = holds
+        return len(tables)
 
 
-def _rate(asset: str, rates: dict[str, Decimal], assets: Any) -> Decimal:
-    """An asset's rate at the row: the stretch's for a rate that moves, else the market's."""
-    rate = rates.get(asset)
-    return assets[asset].rate if rate is None else rate
+BLOCK = 1024  # rows a block works out at once: the rows past a stop are worked out in vain
+
+
+class _Block:
+    """One block of accruing rows, worked out a column at a time: each number of each row
+    as the step works it out (`AccruingRows._run`'s docstring), with the same operations
+    on the same numbers in the same order, so to the last digit. `low` is the first row
+    where health falls below 1 or an amount would go below zero (the loop steps it)."""
+
+    def __init__(self, rows: AccruingRows, layout: _Layout, first: int, stop: int,
+                 units: list[Decimal], held_rates: dict[str, Decimal]) -> None:
+        bt = rows.bt
+        market = bt.market
+        prices, assets = market.prices, market.assets
+        count = stop - first
+        self.first, self.count, self.units, self.held_rates = first, count, units, held_rates
+        self.layout = layout
+        self._market, self._assets = prices, assets
+        # 1. apply_row: the rates (a rate's object kept until it changes, as the step
+        # keeps it), the price columns (a value carried over an empty cell), derived prices
+        self.rates: dict[str, list[Decimal]] = {}
+        moved: list[tuple[str, list[tuple[int, Decimal, Decimal]]]] = []
+        for asset, info, col, apr in layout.rates:
+            found = col.values(first, stop) if col is not None else [None] * count
+            if has_none(found):
+                found = [bt.rate_at(first + at, asset, info, col, apr) if value is None
+                         else value for at, value in enumerate(found)]
+            current, column, changes = held_rates[asset], [], []
+            for at, value in enumerate(found):
+                if value != current:
+                    changes.append((at, current, value))
+                    current = value
+                column.append(current)
+            self.rates[asset] = column
+            moved.append((asset, changes))
+        self.prices: dict[str, list[Decimal]] = {}
+        for asset, col in layout.prices:
+            found = col.values(first, stop)
+            if has_none(found):
+                current = prices.get(asset)
+                for at, value in enumerate(found):
+                    if value is None:
+                        found[at] = current
+                    else:
+                        current = value
+            if has_none(found):  # no price yet (the step would not find one either)
+                raise _Unsupported
+            self.prices[asset] = found
+        for asset, underlying, priced, base in layout.derived:
+            under = self.prices.get(underlying)
+            if under is None:
+                if underlying not in prices:
+                    continue
+                under = [prices[underlying]] * count
+            rate = self.rate(asset)
+            if priced:
+                self.prices[asset] = list(map(mul, under, rate))
+                continue
+            own, current, column = self.prices.get(asset), prices.get(asset), []
+            for at in range(count):
+                if own is not None:
+                    current = own[at]
+                if rate[at] != base:
+                    current = under[at] * rate[at]
+                column.append(current)
+            self.prices[asset] = column
+        # 3. accrual: each entry's amounts after each row, its interest into its part
+        self.amounts: dict[int, list[Decimal]] = {}
+        self.parts: dict[str, list[Decimal]] = {}
+        low = count
+        times = bt.series.times
+        dts = [bt.years_before(row) for row in range(first, stop)] \
+            if len(set(map(sub, times[first:stop], times[first - 1:stop - 1]))) > 1 \
+            else [bt.years_before(first)] * count
+        for index, kind, venue, asset, part in layout.accrual:
+            aprs = bt.aprs(kind, venue, asset, first - 1, stop - 1)
+            amount, column = units[index], []
+            interests: list[Decimal | None] = []
+            last: tuple[Decimal, Decimal] | None = None
+            factor = ZERO
+            for at, (apr, dt) in enumerate(zip(aprs, dts, strict=True)):
+                if not apr:
+                    interests.append(None)
+                    column.append(amount)
+                    continue
+                if last is None or last[0] is not apr or last[1] is not dt:
+                    factor, last = bt.factor(kind, venue, asset, apr, dt), (apr, dt)
+                interest = ZERO
+                if amount:  # `accrual.grow`
+                    interest = amount * factor - amount
+                    if interest:
+                        amount = amount + interest
+                        if amount <= ZERO and at < low:
+                            low = at
+                interests.append(interest)
+                column.append(amount)
+            self.amounts[index] = column
+            price = self.price(asset)
+            given = self.parts.get(part) or [ZERO] * count
+            grow = add if kind == "supply" else sub  # debt: what is owed more
+            if has_none(interests):
+                self.parts[part] = [value if interest is None else grow(value, interest * cost)
+                                    for value, interest, cost in zip(given, interests, price,
+                                                                     strict=True)]
+            else:
+                self.parts[part] = list(map(grow, given, map(mul, interests, price)))
+        # 2. staking, on the net units before the row's accrual
+        for asset, changes in moved:
+            underlying = layout.underlying[asset]
+            staking = self.parts.get("staking") or [ZERO] * count
+            priced = underlying in self.prices or underlying in prices
+            cost = self.price(underlying) if priced else []
+            net_terms = [(sign, self.units[index], self.amounts.get(index))
+                         for index, sign in layout.net[asset]]
+            for at, old, new in changes:
+                delta = new - old
+                if not delta or not priced:
+                    continue
+                net = ZERO
+                for sign, unit, grown in net_terms:  # the units before the row's accrual
+                    net += sign * (unit if grown is None or not at else grown[at - 1])
+                if net:
+                    staking[at] += net * cost[at] * delta
+            if changes:
+                self.parts["staking"] = staking
+        # 4. health at the oracle prices
+        feed = market.oracle_feed()  # no oracle column among what is read: fixed here
+        oracles: dict[tuple[str, str | None], list[Decimal]] = {}
+
+        def oracle(rule: tuple[str, str | None]) -> list[Decimal]:
+            column = oracles.get(rule)
+            if column is None:
+                column = oracles[rule] = oracle_prices(rule, feed, self.price, self.rate,
+                                                       count)
+            return column
+
+        self.health: dict[str, list[Decimal | None]] = {}
+        for venue, collateral, debts in layout.accounts:
+            threshold: Any = repeat(ZERO, count)
+            for index, rule, lt in collateral:
+                if lt is not None:
+                    threshold = map(add, threshold, map(mul, map(mul, self.amount(index),
+                                                                 oracle(rule)), repeat(lt)))
+            owed: Any = repeat(ZERO, count)
+            for index, rule in debts:
+                owed = map(add, owed, map(mul, self.amount(index), oracle(rule)))
+            thresholds, owing = list(threshold), list(owed)
+            health: list[Decimal | None]
+            if min(owing) > 0:
+                ratios: list[Decimal] = list(map(truediv, thresholds, owing))
+                below = next(compress(range(count), map(ONE.__gt__, ratios)), count)
+                health = cast(list[Decimal | None], ratios)
+            else:
+                health = [t / o if o > 0 else None for t, o in zip(thresholds, owing,
+                                                                   strict=True)]
+                below = next((at for at, value in enumerate(health)
+                              if value is not None and value < 1), count)
+            self.health[venue] = health
+            low = min(low, below)
+        self.low = low
+
+    def tables(self, count: int) -> list[dict[str, Decimal | None]]:
+        """The first `count` rows' health tables (`Readings.health`'s, venue by venue)."""
+        venues = list(self.health)
+        if len(venues) == 1:
+            venue = venues[0]
+            return [{venue: value} for value in self.health[venue][:count]]
+        columns = [column[:count] for column in self.health.values()]
+        return [dict(zip(venues, row, strict=True)) for row in zip(*columns, strict=True)] \
+            if venues else [{} for _ in range(count)]
+
+    def price(self, asset: str) -> list[Decimal]:
+        """The asset's price at each row: its column, else the market's (constant)."""
+        column = self.prices.get(asset)
+        return column if column is not None else [self._market[asset]] * self.count
+
+    def rate(self, asset: str) -> list[Decimal]:
+        """The asset's rate at each row: the stretch's when it moves, else the market's."""
+        column = self.rates.get(asset)
+        return column if column is not None else [self._assets[asset].rate] * self.count
+
+    def amount(self, index: int) -> list[Decimal]:
+        """A value term's amount after each row's accrual."""
+        column = self.amounts.get(index)
+        return column if column is not None else [self.units[index]] * self.count
+
+    def values(self, layout: _Layout, count: int) -> list[Decimal]:
+        """The first `count` rows' values: exact terms, rounded once (`Readings.value`)."""
+        total: Any = repeat(ZERO, count)
+        for index, sign, asset in layout.value:
+            terms = map(EXACT.multiply, self.amount(index), self.price(asset))
+            total = map(EXACT.add if sign > 0 else EXACT.subtract, total, terms)
+        return list(map(pos, total))
+
+    def exposures(self, start: int, stop: int) -> list[dict[str, Decimal]]:
+        """Rows [start, stop)'s exposure tables (`Readings.exposures`)."""
+        count = stop - start
+        columns = []
+        for _, terms in self.layout.exposure:
+            amount: Any = repeat(ZERO, count)
+            for index, sign, asset in terms:
+                held = map(mul, repeat(sign, count), self.amount(index)[start:stop])
+                if asset is not None:
+                    held = map(mul, held, self.rate(asset)[start:stop])
+                amount = map(add, amount, held)
+            columns.append(amount)
+        bases = [base for base, _ in self.layout.exposure]
+        return [dict(zip(bases, row, strict=True)) for row in zip(*columns, strict=True)] \
+            if bases else [{} for _ in range(count)]
+
+
+def _held(whens: list[TriggerState], table: dict[str, Decimal | None],
+          now: int) -> list[bool] | None:
+    """Each `when` condition's value at the row, None when the row must be stepped in
+    full (a rising edge outside the cooldown, or a condition that fails)."""
+    found = []
+    for state in whens:
+        compiled = state.compiled
+        assert compiled is not None
+        try:
+            value = bool(compiled(table))
+        except Exception:  # the general step records the failure
+            return None
+        if value and not state.held and now >= state.blocked_until:
+            return None
+        found.append(value)
+    return found
 
 
 # What the books hold, read by a compiled condition through the evaluator

@@ -60,6 +60,7 @@ from stratplan.executors.registry import discover
 from stratplan.interpreter.dag import Dag, DagError, build_dag
 from stratplan.interpreter.engine import Engine, Outcome, seed_holdings
 from stratplan.interpreter.monitor import PositionMonitor
+from stratplan.interpreter.series.columns import has_none
 from stratplan.interpreter.series.read import Column, Series
 from stratplan.interpreter.time.accruing import AccruingRows
 from stratplan.interpreter.time.attribution import (
@@ -332,6 +333,18 @@ class Backtest:
             return value
         book = "collateral" if kind == "supply" else "debt"
         return self._fallback(kind, (book, venue, asset))
+
+    def aprs(self, kind: str, venue: str, asset: str, start: int, stop: int) -> list[Decimal]:
+        """`apr(kind, venue, asset, row)` for each row in [start, stop), in one pass."""
+        self.apr(kind, venue, asset, start)  # the source, found (and SP503 noted) once
+        col, constant = self.sources[kind, venue, asset]
+        if col is None:
+            return [constant] * (stop - start)
+        found = col.values(start, stop)
+        if has_none(found):
+            return [self.apr(kind, venue, asset, start + at) if value is None else value
+                    for at, value in enumerate(found)]
+        return found  # type: ignore[return-value]  # no None in it
 
     def _source(self, kind: str, venue: str, asset: str) -> tuple[Column | None, Decimal]:
         """Where an APR comes from: the series' column, or (none) the market's constant."""

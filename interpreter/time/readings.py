@@ -18,9 +18,9 @@ so nothing that adds or removes an entry can leave the layout stale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from operator import itemgetter
+from operator import itemgetter, mul
 
 from stratplan.dsl.decimals import EXACT
 from stratplan.executors.accounts import PerpPosition, asset_terms, emode_in_use, perp_value
@@ -269,6 +269,21 @@ def oracle_price(rule: _Oracle, feed: Mapping[str, Decimal], prices: Mapping[str
         return prices[asset]
     rate = rates.get(asset)
     return prices[underlying] * (assets[asset].rate if rate is None else rate)
+
+
+def oracle_prices(rule: _Oracle, feed: Mapping[str, Decimal],
+                  price: Callable[[str], list[Decimal]],
+                  rate: Callable[[str], list[Decimal]], count: int) -> list[Decimal]:
+    """`oracle_price` at each of `count` rows of a stretch (time/accruing.py), from each
+    asset's price and rate at each row (`price(asset)`, `rate(asset)`): the same rule, a
+    column at a time."""
+    asset, underlying = rule
+    fed = feed.get(asset) if feed else None
+    if fed is not None:
+        return [fed] * count
+    if underlying is None:
+        return price(asset)
+    return list(map(mul, price(underlying), rate(asset)))
 
 
 def perp_bound(size: Decimal, entry: Decimal, margin: Decimal,

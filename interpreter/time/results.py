@@ -7,7 +7,7 @@ these types without importing the loop that makes them.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -161,6 +161,59 @@ class Snapshots(Sequence[Snapshot]):
                 columns[name] = [ZERO] * (row - 1)
         for name, column in columns.items():
             column.append(snap.parts.get(name, ZERO))
+
+    def extend(self, times: Sequence[int], values: Sequence[Decimal],
+               health: Mapping[str, Sequence[Decimal | None]],
+               tables: Sequence[dict[str, Decimal | None]],
+               exposure: Callable[[int, int], list[dict[str, Decimal]]],
+               parts: Mapping[str, Sequence[Decimal]]) -> None:
+        """Keep a stretch of steps at once (time/accruing.py), as appending each step's
+        `Snapshot` would: their times and values, each venue's health column and each
+        step's health table (the same before and after: no liquidation), their exposure
+        tables (`exposure(i, j)`: steps i to j - 1, asked only for the steps kept) and
+        their PnL part columns
+        but `price` (the ZERO object where a step did not touch a part, as a step's own
+        `parts` holds it)."""
+        count = len(times)
+        if not count:
+            return
+        previous = self.values[-1]
+        self.length += count
+        self.running.values(times, values)
+        for venue, column in health.items():
+            self.running.lowest(times, venue, column)
+        if not self.keep:
+            first = max(0, count - 2)  # the last two are all it keeps
+            exposures = exposure(first, count)
+            for at in range(first, count):
+                step = dict.fromkeys(PARTS, ZERO)
+                rest = ZERO
+                for name, column in parts.items():
+                    step[name] = value = column[at]
+                    if value:  # as `close_parts` sums them: zeros skipped
+                        rest = EXACT.add(rest, value)
+                before = values[at - 1] if at else previous
+                step["price"] = EXACT.subtract(EXACT.subtract(values[at], before), rest)
+                self._keep_last(Snapshot(times[at], values[at], tables[at],
+                                         exposures[at - first], step, tables[at]))
+            return
+        prior = len(self.values)
+        self.times.extend(times)
+        self.values.extend(values)
+        health_entries = self._health.entries
+        for table in tables:
+            self._health.append(table)
+            self._before.entries.append(health_entries[-1])
+        for exposed in exposure(0, count):
+            self._exposure.append(exposed)
+        columns = self._parts
+        for name, column in parts.items():
+            if name != "price" and name not in columns \
+                    and any(value is not ZERO for value in column):
+                columns[name] = [ZERO] * (prior - 1)
+        for name, kept in columns.items():
+            given = parts.get(name)
+            kept.extend(repeat(ZERO, count) if given is None else given)
 
     def _keep_last(self, snap: Snapshot) -> None:
         """`keep=False`: the step, with the first one and the one before it."""

@@ -20,8 +20,11 @@ sweep) holds no step at all, and one that keeps them works its summary out the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import reduce
+from itertools import accumulate, chain, compress, repeat
+from operator import is_, lt, sub, truediv
 
 from stratplan.dsl.decimals import EXACT
 
@@ -81,6 +84,63 @@ class RunningMetrics:
             drop = (peak - value) / peak
             if drop > self.worst:
                 self.worst, self.worst_from, self.worst_to = drop, self.peak_time, time
+
+    def values(self, times: Sequence[int], values: Sequence[Decimal]) -> None:
+        """`value(time, value)` for each step in turn, worked out a column at a time for a
+        stretch of positive values after a positive one (time/accruing.py's): the same
+        operations on the same numbers in the same order, so the same sums, peak and fall
+        (tests/interpreter/test_running_metrics.py). Any other stretch goes step by step."""
+        last, peak = self.last, self.peak
+        if not values or last is None or not self.positive or peak is None or peak <= 0 \
+                or min(values) <= 0 or any(map(is_, values, chain((last,), values))):
+            for time, value in zip(times, values, strict=True):
+                self.value(time, value)
+            return
+        # Step returns: value / last - 1, zeros counted apart, the rest summed exactly.
+        changes = list(map(sub, map(truediv, values, chain((last,), values)), repeat(1)))
+        moved = list(filter(None, changes))
+        self.moved += len(moved)
+        self.still += len(changes) - len(moved)
+        add, multiply = EXACT.add, EXACT.multiply
+        self.total = reduce(add, moved, self.total)
+        squares = list(map(multiply, moved, moved))
+        self.squares = reduce(add, squares, self.squares)
+        self.downside = reduce(add, compress(squares, map(ZERO.__gt__, moved)), self.downside)
+        self.last = values[-1]
+        # Drawdown: the peak moves only to a greater value (`max` keeps the first of equals).
+        peaks = list(accumulate(values, max, initial=peak))[1:]
+        below = list(compress(range(len(values)), map(lt, values, peaks)))
+        if below:
+            drops = [(peaks[at] - values[at]) / peaks[at] for at in below]
+            worst = max(drops)
+            if worst > self.worst:
+                at = below[drops.index(worst)]  # the first step that fell that far
+                self.worst, self.worst_to = drops[drops.index(worst)], times[at]
+                self.worst_from = self._peak_time(times, values, peaks, at)
+        self.peak_time = self._peak_time(times, values, peaks, len(values) - 1)
+        self.peak = peaks[-1]
+
+    def _peak_time(self, times: Sequence[int], values: Sequence[Decimal],
+                   peaks: Sequence[Decimal], at: int) -> int | None:
+        """When the peak in force at step `at` of a stretch was reached."""
+        peak = peaks[at]
+        while at >= 0 and values[at] is not peak:
+            at -= 1
+        return self.peak_time if at < 0 else times[at]
+
+    def lowest(self, times: Sequence[int], venue: str,
+               health: Sequence[Decimal | None]) -> None:
+        """`tables` for one venue's health over a stretch of steps (the same table before
+        and after each): its lowest, at the first step that reached it."""
+        values = [value for value in health if value is not None]
+        if not values:
+            return
+        low = min(values)
+        known = self.health.get(venue)
+        if known is None or low < known[0]:
+            at = health.index(low)
+            self.health[venue] = (health[at], times[at])  # type: ignore[assignment]
+        self._tables = None
 
     def tables(self, time: int, before: Mapping[str, Decimal | None] | None,
                after: Mapping[str, Decimal | None] | None) -> None:

@@ -6,6 +6,7 @@ firing, the summary — and stops before every row where something else can happ
 from __future__ import annotations
 
 from decimal import Decimal
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from stratplan.executors.market import default_market
 from stratplan.interpreter.time import accruing
 from stratplan.interpreter.time.backtest import run_backtest
-from tests.interpreter.test_backtest_quiet import _agree, _plan, _series
+from stratplan.interpreter.time.metrics import report
+from tests.interpreter.test_backtest_quiet import _agree, _equal, _plan, _series
 
 MARKET = default_market()
 HOUR = 3_600_000
@@ -127,6 +129,20 @@ def _stepped(monkeypatch) -> list[int]:
 def test_property_accruing_rows_equal_the_reference(generated):
     plan, data = generated
     _agree(plan, data)
+
+
+@SETTINGS
+@given(lending_backtests(), st.integers(1, 4))
+def test_property_blocks_of_any_size_and_no_kept_step_change_nothing(generated, size):
+    """Rows are worked out in blocks (`accruing.BLOCK` of them): blocks of 1 to 4 rows put
+    their edges everywhere (a firing, a liquidation, a stretch's end at a block's first or
+    last row) and give every step as one block of 1,024 does; a run keeping no step gives
+    the reference's summary."""
+    plan, data = generated
+    with patch.object(accruing, "BLOCK", size):
+        _agree(plan, data)
+        lean = run_backtest(plan, MARKET, data, keep_steps=False)
+    _equal(report(lean), report(run_backtest(plan, MARKET, data, reference=True)))
 
 
 def test_the_leveraged_loop_is_stepped_here_but_for_its_events(monkeypatch):

@@ -438,8 +438,26 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
             values.append(value)
         repeat_last(self, times, new_values)
 
+    def extending(self, times, new_values, health, tables, exposure, parts):
+        # accruing rows (time/accruing.py): each step as `close_parts` would have made it
+        for at, (time, value) in enumerate(zip(times, new_values, strict=True)):
+            step = dict.fromkeys(results.PARTS, results.ZERO)
+            rest = results.ZERO
+            for name, column in parts.items():
+                step[name] = column[at]
+                if column[at]:
+                    rest = results.EXACT.add(rest, column[at])
+            step["price"] = results.EXACT.subtract(
+                results.EXACT.subtract(value, values[-1]), rest)
+            kept.append(_digits(results.Snapshot(time, value, tables[at],
+                                                 exposure(at, at + 1)[0], step, tables[at])))
+            values.append(value)
+        extend(self, times, new_values, health, tables, exposure, parts)
+
+    extend = results.Snapshots.extend
     results.Snapshots.append = recording  # type: ignore[method-assign]
     results.Snapshots.repeat_last = repeating  # type: ignore[method-assign]
+    results.Snapshots.extend = extending  # type: ignore[method-assign]
     try:
         plan = generated.model_copy(
             update={"triggers": (*generated.triggers, guard)})
@@ -447,6 +465,7 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
     finally:
         results.Snapshots.append = append  # type: ignore[method-assign]
         results.Snapshots.repeat_last = repeat_last  # type: ignore[method-assign]
+        results.Snapshots.extend = extend  # type: ignore[method-assign]
     assert [_digits(s) for s in result.snapshots] == kept
     assert len(result.snapshots) == len(kept)
     if kept:

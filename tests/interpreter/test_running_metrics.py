@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stratplan.dsl.decimals import EXACT, arithmetic
 from stratplan.dsl.parser import parse
@@ -167,3 +168,65 @@ def test_property_keeping_no_step_changes_no_report(plan, data):
     assert len(lean.snapshots.values) <= 3
     if len(kept.snapshots):
         assert lean.snapshots[-1] == kept.snapshots[-1]
+
+
+_SLOTS = ("peak", "peak_time", "worst", "worst_from", "worst_to", "last", "positive", "total",
+          "squares", "downside", "moved", "still", "health")
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=12),
+       st.lists(st.sampled_from(["90", "99.5", "100", "100.00", "101", "0.3", "-2", "0"]),
+                min_size=1, max_size=12),
+       st.integers(0, 11), st.sampled_from([None, "100", "120", "-1"]), st.booleans())
+def test_property_a_stretch_given_at_once_is_each_step_given_in_turn(moves, texts, split,
+                                                                     start, same):
+    """`RunningMetrics.values` (a stretch of steps at once, time/accruing.py) leaves every
+    sum, count, peak, fall and date as `value` step by step does, to the digit and to the
+    object: equal values, the very object of the step before, non-positive values and
+    steps before the first all included."""
+    values = [D(text) * (1 + D(move) / 7) for text, move in zip(texts, moves, strict=False)]
+    if same and len(values) > 2:
+        values[2] = values[1]  # the very object of the step before
+    times = [60_000 * at for at in range(len(values))]
+    split = min(split, len(values))
+    one = RunningMetrics(None if start is None else D(start))
+    two = RunningMetrics(None if start is None else D(start))
+    with arithmetic():
+        for time, value in zip(times, values, strict=True):
+            one.value(time, value)
+        for time, value in zip(times[:split], values[:split], strict=True):
+            two.value(time, value)
+        two.values(times[split:], values[split:])
+    for name in _SLOTS:
+        mine, theirs = getattr(two, name), getattr(one, name)
+        assert mine == theirs and str(mine) == str(theirs), name
+
+
+def test_a_stretch_at_once_works_out_the_returns_and_the_fall():
+    """100, then 110, 99, 99, 121 at once: returns 0.1, -0.1, 0 and 121/99 - 1 = 2/9; the
+    peak 110 at 1 minute, then 121 at 4; the worst fall (110 - 99) / 110 = 0.1 at 2."""
+    running = RunningMetrics()
+    with arithmetic():
+        running.value(0, D(100))
+        running.values([60_000, 120_000, 180_000, 240_000], [D(110), D(99), D(99), D(121)])
+        two_ninths = D(121) / D(99) - 1
+    assert (running.moved, running.still) == (3, 1)
+    assert running.total == EXACT.add(D("0.1") - D("0.1"), two_ninths)
+    assert running.squares == EXACT.add(D("0.02"), EXACT.multiply(two_ninths, two_ninths))
+    assert running.downside == D("0.01")
+    assert (running.worst, running.worst_from, running.worst_to) == (D("0.1"), 60_000,
+                                                                      120_000)
+    assert (running.peak, running.peak_time) == (D(121), 240_000)
+
+
+def test_the_lowest_health_of_a_stretch_is_its_first_lowest():
+    """Health 1.4, None, 1.2, 1.3, 1.20 over five steps: the lowest 1.2, first at the third
+    step (the equal 1.20 later keeps the first time); a stretch above it changes nothing."""
+    running = RunningMetrics()
+    times = [0, 60_000, 120_000, 180_000, 240_000]
+    running.lowest(times, "aave", [D("1.4"), None, D("1.2"), D("1.3"), D("1.20")])
+    assert running.health == {"aave": (D("1.2"), 120_000)}
+    running.lowest(times, "aave", [D("1.5"), D("1.21")])
+    running.lowest(times, "spark", [None, None])
+    assert running.health == {"aave": (D("1.2"), 120_000)}

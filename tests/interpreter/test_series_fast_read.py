@@ -261,6 +261,27 @@ def test_floats_are_the_values_as_floats_cached_read_or_sliced(data, choice):
         assert _same_floats(col.floats(), _want_floats(col))
 
 
+@given(series_texts(odd=False), st.data())
+def test_values_of_a_range_are_each_rows_value(data, choice):
+    """`Column.values(start, stop)` (the accruing rows' read) is `value(row)` row by row:
+    the same numbers, written alike, one Decimal for rows that share a cell, None where the
+    column has no value yet; both the bulk decode and the cell-by-cell read are taken."""
+    try:
+        series = read_series(data, "s.csv")
+    except SeriesError:
+        assume(False)
+    rows = len(series.times)
+    start = choice.draw(st.integers(0, rows))
+    stop = choice.draw(st.integers(start, rows))
+    for col in series.columns.values():
+        got = col.values(start, stop)
+        fresh = Column(col.name, col.kind, col.key, col.data, col.starts, col.ends)
+        want = [fresh.value(row) for row in range(start, stop)]
+        assert [str(value) for value in got] == [str(value) for value in want]
+        for before, after, one, two in zip(got, got[1:], want, want[1:], strict=False):
+            assert (before is after) == (one is two)
+
+
 def test_a_floats_cache_is_no_part_of_a_column():
     series = read_series(b"time,price.BTC\n0,1\n1,2.5\n", "s.csv")
     col = series.column("price", "BTC")
