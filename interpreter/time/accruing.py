@@ -1,24 +1,29 @@
 """Accruing rows: the rows of a lending book where only prices, rates and interest move,
-stepped by one loop over the row's few numbers (issue 27).
+worked out a block of rows at a time, one column per number (issue 27).
 
 A lending account accrues interest at every row, so no row of a leveraged loop is quiet
 (time/quiet.py), and the general step (`backtest._run`) pays at each one for what it must
 be ready for: any firing, any book, any venue. Between two events nothing of that happens:
 the books keep their entries and only their amounts grow, the market's prices and rates
-follow the series. `AccruingRows.cross(row)` steps such rows itself, with the step's own
-arithmetic in the step's own order on the amounts held in a list, and stops *before* the
+follow the series. `AccruingRows.cross(row)` steps such rows itself and stops *before* the
 first row where something else could happen; the loop steps that row in full.
 
 What a row does here, as the general step does it (the names are theirs):
 1. `Backtest.apply_row`: each rate-bearing asset's rate (`rate_at`), the price columns,
-   the prices derived as price(underlying) · rate; 2. `attribution.staking_part`: the net units of an asset
-   whose rate moved · price(underlying) · Δrate; 3. `Backtest.accrue`: each collateral and
-   debt entry times its index's growth (`accrual.grow`: held · factor - held, added), its
-   interest · price into `supply_interest` / `borrow_interest`; 4. `Readings.health` at the
-   oracle prices; 5. the triggers; 6. `Readings.value` (exact terms, rounded once),
-   `Readings.exposures`, `close_parts`, the snapshot. Amounts, rates and prices are read
-   and written in the same order with the same operations, so every number equals the
-   general step's to the last digit (tests/interpreter/test_backtest_accruing.py).
+   the prices derived as price(underlying) · rate; 2. `attribution.staking_part`: the net
+   units of an asset whose rate moved · price(underlying) · Δrate; 3. `Backtest.accrue`:
+   each collateral and debt entry times its index's growth (`accrual.grow`: held · factor
+   - held, added), its interest · price into `supply_interest` / `borrow_interest`;
+   4. `Readings.health` at the oracle prices; 5. the triggers; 6. `Readings.value` (exact
+   terms, rounded once), `Readings.exposures`, `close_parts`, the snapshot.
+
+How: a `_Block` of up to `BLOCK` rows works each of these numbers out for every row of
+the block at once, as a column: `map` over the columns with the very operations of the
+step, in its order, on the same numbers (only the amounts' growth, each row's from the row
+before's, is a loop). So every number equals the general step's to the last digit
+(tests/interpreter/test_backtest_accruing.py), and CPython spends its time in `decimal`
+rather than in the bytecode around it (docs/performance.md, item 47). Then the block's
+first row where the loop must step is found, and only the rows before it are kept.
 
 It stops before a row (the loop steps it) where:
 - a lending account's health is below 1 (liquidations), or a health a condition reads
@@ -30,11 +35,12 @@ It stops before a row (the loop steps it) where:
 It steps nothing when the books or the conditions are not of its kind (`_Layout`): every
 entry in a wallet, a CEX balance or a lending account (no perp, margin or flash debt, no
 debt outside a lending venue), every `when` condition compiled with sides that are
-constants, `health(V)`, `price(X)` or what the books hold but `exposure` (prices are
-written to the market at every row, as the step writes them, and so are the amounts when a
-condition reads the books; rates only when the stretch ends), and no oracle column among
-the prices it reads. At the end of a stretch it writes the amounts to the books and applies
-the last row again (`apply_row`), so the market is as the general step would have left it.
+constants, `health(V)`, `price(X)` or what the books hold but `exposure` (a condition on
+prices or on the books is evaluated row by row, with the row's prices and amounts written
+to the market and the books first, as the step writes them; rates are written only when
+the stretch ends), and no oracle column among the prices it reads. At the end of a stretch
+it writes the amounts to the books and applies the last row again (`apply_row`), so the
+market is as the general step would have left it.
 """
 
 from __future__ import annotations
@@ -284,7 +290,7 @@ class AccruingRows:
         return len(tables)
 
 
-BLOCK = 1024  # rows a block works out at once: the rows past a stop are worked out in vain
+BLOCK = 256  # rows a block works out at once: the rows past a stop are worked out in vain
 
 
 class _Block:
