@@ -85,16 +85,17 @@ class Column:
         if not starts:
             return []
         data = self.data
-        low, high = min(starts), max(ends)
-        if high - low <= 64 * len(starts) and not any(map(operator.eq, starts, ends)) \
-                and not any(map(operator.eq, starts[1:], starts[:-1])):
-            # A new cell at every row (a price a minute): decoded at once, then parsed.
-            text = data[low:high].decode("ascii")
-            cells = map(text.__getitem__, map(slice, map(operator.sub, starts, repeat(low)),
-                                              map(operator.sub, ends, repeat(low))))
-            out: list[Decimal | None] = list(map(Decimal, cells))
-            self._start, self._end, self._value = starts[-1], ends[-1], out[-1]
-            return out
+        if starts[1:] == ends[:-1]:
+            # Each row's cell right after the row before's (a price a minute): a new cell at
+            # every row, decoded at once, then parsed.
+            low = starts[0]
+            text = data[low:ends[-1]].decode("ascii")
+            cells = list(map(text.__getitem__, map(slice, map(operator.sub, starts, repeat(low)),
+                                                   map(operator.sub, ends, repeat(low)))))
+            if "" not in cells:  # an empty cell has no value: read as `value` reads it
+                out: list[Decimal | None] = list(map(Decimal, cells))
+                self._start, self._end, self._value = starts[-1], ends[-1], out[-1]
+                return out
         out = []
         append = out.append
         last_start, last_end, value = self._start, self._end, self._value

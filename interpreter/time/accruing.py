@@ -46,11 +46,11 @@ market is as the general step would have left it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from decimal import Decimal
 from functools import reduce
-from itertools import chain, compress, repeat
-from operator import add, gt, mul, pos, sub, truediv
+from itertools import chain, compress, pairwise, repeat
+from operator import add, gt, is_not, mul, or_, pos, sub, truediv
 from typing import Any, cast
 
 from stratplan.dsl.decimals import EXACT
@@ -60,6 +60,7 @@ from stratplan.interpreter.time.readings import Readings, oracle_prices
 from stratplan.interpreter.time.results import Snapshots
 from stratplan.interpreter.time.triggers import (
     BOOK_READINGS,
+    HealthVsConstant,
     TriggerState,
     first_every_row,
     fixed_value,
@@ -221,10 +222,9 @@ class AccruingRows:
                 snapshots: Snapshots, totals: dict[str, Decimal]) -> int:
         """Keep the block's rows up to the first the loop must step; returns how many."""
         count = block.low
-        tables = block.tables(count)
         if count and whens:
-            count = self._conditions(block, layout, whens, tables) \
-                if self.prices_read or self.books_read else self._columns(block, whens, tables)
+            count = self._conditions(block, layout, whens, block.tables(0, count)) \
+                if self.prices_read or self.books_read else self._columns(block, whens, count)
         if not count:
             return 0
         a, units = block.first, block.units
@@ -234,7 +234,7 @@ class AccruingRows:
         parts = {name: column[:count] for name, column in block.parts.items()}
         for name, column in parts.items():  # as `close_parts` totals them: zeros skipped
             totals[name] = reduce(EXACT.add, filter(None, column), totals[name])
-        snapshots.extend(times, values, health, tables[:count], block.exposures, parts)
+        snapshots.extend(times, values, health, block.tables, block.exposures, parts)
         last = count - 1
         for index, column in block.amounts.items():
             units[index] = column[last]
@@ -245,17 +245,26 @@ class AccruingRows:
             prices[asset] = column[last]
         return count
 
-    def _columns(self, block: _Block, whens: list[TriggerState],
-                 tables: list[dict[str, Decimal | None]]) -> int:
+    def _columns(self, block: _Block, whens: list[TriggerState], count: int) -> int:
         """`_conditions` for conditions that read only the health tables: each condition
-        over every row at once, then the first row where one rises outside its cooldown."""
+        over the first `count` rows at once (`health(V) <op> constant` over V's column),
+        then the first row where one rises outside its cooldown."""
         times, a = self.times, block.first
-        stop, found = len(tables), []
+        stop, found = count, []
         for state in whens:
+            compiled = state.compiled
+            assert compiled is not None
+            simple = compiled if isinstance(compiled, HealthVsConstant) else None
+            column = None if simple is None else block.health.get(simple.venue)
             try:
-                held = list(map(bool, map(state.compiled, tables[:stop])))  # type: ignore[arg-type]
+                rows = None if column is None else column[:stop]
+                if simple is not None and rows is not None and not has_none(rows):
+                    held = list(map(simple.test, cast(list[Decimal], rows),
+                                    repeat(simple.bound)))
+                else:
+                    held = list(map(bool, map(compiled, block.tables(0, stop))))
             except Exception:  # the row that fails is found row by row
-                return self._conditions(block, block.layout, whens, tables)
+                return self._conditions(block, block.layout, whens, block.tables(0, count))
             for at in compress(range(stop), map(gt, held, chain((state.held,), held))):
                 if times[a + at] >= state.blocked_until:
                     stop = at
@@ -368,24 +377,25 @@ class _Block:
             aprs = bt.aprs(kind, venue, asset, first - 1, stop - 1)
             amount, column = units[index], []
             interests: list[Decimal | None] = []
-            last: tuple[Decimal, Decimal] | None = None
-            factor = ZERO
-            for at, (apr, dt) in enumerate(zip(aprs, dts, strict=True)):
+            for begin, end in _runs(aprs, dts):  # one factor a run (`Backtest.factor`)
+                apr = aprs[begin]
                 if not apr:
-                    interests.append(None)
-                    column.append(amount)
+                    interests.extend(repeat(None, end - begin))
+                    column.extend(repeat(amount, end - begin))
                     continue
-                if last is None or last[0] is not apr or last[1] is not dt:
-                    factor, last = bt.factor(kind, venue, asset, apr, dt), (apr, dt)
-                interest = ZERO
-                if amount:  # `accrual.grow`
-                    interest = amount * factor - amount
-                    if interest:
-                        amount = amount + interest
-                        if amount <= ZERO and at < low:
-                            low = at
-                interests.append(interest)
-                column.append(amount)
+                factor = bt.factor(kind, venue, asset, apr, dts[begin])
+                for _ in range(end - begin):
+                    interest = ZERO
+                    if amount:  # `accrual.grow`
+                        interest = amount * factor - amount
+                        if interest:
+                            amount = amount + interest
+                    interests.append(interest)
+                    column.append(amount)
+            if min(column) <= ZERO:  # an amount the ledger would refuse, grown below zero
+                low = min(low, next((at for at, (interest, grown)
+                                     in enumerate(zip(interests, column, strict=True))
+                                     if interest and grown <= ZERO), count))
             self.amounts[index] = column
             price = self.price(asset)
             given = self.parts.get(part) or [ZERO] * count
@@ -451,15 +461,15 @@ class _Block:
             low = min(low, below)
         self.low = low
 
-    def tables(self, count: int) -> list[dict[str, Decimal | None]]:
-        """The first `count` rows' health tables (`Readings.health`'s, venue by venue)."""
+    def tables(self, start: int, stop: int) -> list[dict[str, Decimal | None]]:
+        """Rows [start, stop)'s health tables (`Readings.health`'s, venue by venue)."""
         venues = list(self.health)
         if len(venues) == 1:
             venue = venues[0]
-            return [{venue: value} for value in self.health[venue][:count]]
-        columns = [column[:count] for column in self.health.values()]
+            return [{venue: value} for value in self.health[venue][start:stop]]
+        columns = [column[start:stop] for column in self.health.values()]
         return [dict(zip(venues, row, strict=True)) for row in zip(*columns, strict=True)] \
-            if venues else [{} for _ in range(count)]
+            if venues else [{} for _ in range(stop - start)]
 
     def price(self, asset: str) -> list[Decimal]:
         """The asset's price at each row: its column, else the market's (constant)."""
@@ -499,6 +509,14 @@ class _Block:
         bases = [base for base, _ in self.layout.exposure]
         return [dict(zip(bases, row, strict=True)) for row in zip(*columns, strict=True)] \
             if bases else [{} for _ in range(count)]
+
+
+def _runs(aprs: list[Decimal], dts: list[Decimal]) -> Iterator[tuple[int, int]]:
+    """The rows [begin, end) over which the APR and the interval are the very same objects:
+    one index growth factor each."""
+    count = len(aprs)
+    moved = map(or_, map(is_not, aprs[1:], aprs[:-1]), map(is_not, dts[1:], dts[:-1]))
+    return pairwise([0, *compress(range(1, count), moved), count])
 
 
 def _held(whens: list[TriggerState], table: dict[str, Decimal | None],

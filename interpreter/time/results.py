@@ -164,14 +164,14 @@ class Snapshots(Sequence[Snapshot]):
 
     def extend(self, times: Sequence[int], values: Sequence[Decimal],
                health: Mapping[str, Sequence[Decimal | None]],
-               tables: Sequence[dict[str, Decimal | None]],
+               tables: Callable[[int, int], list[dict[str, Decimal | None]]],
                exposure: Callable[[int, int], list[dict[str, Decimal]]],
                parts: Mapping[str, Sequence[Decimal]]) -> None:
         """Keep a stretch of steps at once (time/accruing.py), as appending each step's
-        `Snapshot` would: their times and values, each venue's health column and each
-        step's health table (the same before and after: no liquidation), their exposure
-        tables (`exposure(i, j)`: steps i to j - 1, asked only for the steps kept) and
-        their PnL part columns
+        `Snapshot` would: their times and values, each venue's health column, their
+        health tables (the same before and after: no liquidation) and exposure tables
+        (`tables(i, j)`, `exposure(i, j)`: steps i to j - 1, asked only for the steps
+        kept) and their PnL part columns
         but `price` (the ZERO object where a step did not touch a part, as a step's own
         `parts` holds it)."""
         count = len(times)
@@ -184,7 +184,7 @@ class Snapshots(Sequence[Snapshot]):
             self.running.lowest(times, venue, column)
         if not self.keep:
             first = max(0, count - 2)  # the last two are all it keeps
-            exposures = exposure(first, count)
+            exposures, healths = exposure(first, count), tables(first, count)
             for at in range(first, count):
                 step = dict.fromkeys(PARTS, ZERO)
                 rest = ZERO
@@ -194,14 +194,15 @@ class Snapshots(Sequence[Snapshot]):
                         rest = EXACT.add(rest, value)
                 before = values[at - 1] if at else previous
                 step["price"] = EXACT.subtract(EXACT.subtract(values[at], before), rest)
-                self._keep_last(Snapshot(times[at], values[at], tables[at],
-                                         exposures[at - first], step, tables[at]))
+                table = healths[at - first]
+                self._keep_last(Snapshot(times[at], values[at], table, exposures[at - first],
+                                         step, table))
             return
         prior = len(self.values)
         self.times.extend(times)
         self.values.extend(values)
         health_entries = self._health.entries
-        for table in tables:
+        for table in tables(0, count):
             self._health.append(table)
             self._before.entries.append(health_entries[-1])
         for exposed in exposure(0, count):

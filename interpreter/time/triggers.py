@@ -158,6 +158,21 @@ def fixed_value(expr: Any, scope: Scope) -> Decimal | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class HealthVsConstant:
+    """`health(V) <op> constant`, the common compiled condition: a function of the health
+    readings, whose parts a stretch of rows reads to test a whole column of V's health at
+    once (time/accruing.py)."""
+
+    venue: str
+    test: Callable[[Decimal, Decimal], bool]
+    bound: Decimal
+
+    def __call__(self, health: Health) -> bool:
+        value = health.get(self.venue)
+        return self.test(_INFINITE if value is None else value, self.bound)
+
+
 def compile_condition(condition: Any, scope: Scope) -> Condition | None:
     """The condition as a function of the health readings {venue: health or None}, when it
     compares only `health(V)` at lending venues, market functions the evaluator accepts on
@@ -184,10 +199,7 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         test = _COMPARE[expr.op]
         left, right = health_of(expr.left), health_of(expr.right)
         if left is not None and (bound := fixed(expr.right)) is not None:
-            def health_vs_constant(health: Health) -> bool:  # the common case
-                value = health.get(left)
-                return test(_INFINITE if value is None else value, bound)
-            return health_vs_constant
+            return HealthVsConstant(left, test, bound)  # the common case
         if right is not None and (bound := fixed(expr.left)) is not None:
             def constant_vs_health(health: Health) -> bool:
                 value = health.get(right)

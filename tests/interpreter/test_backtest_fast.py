@@ -449,8 +449,9 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
                     rest = results.EXACT.add(rest, column[at])
             step["price"] = results.EXACT.subtract(
                 results.EXACT.subtract(value, values[-1]), rest)
-            kept.append(_digits(results.Snapshot(time, value, tables[at],
-                                                 exposure(at, at + 1)[0], step, tables[at])))
+            table = tables(at, at + 1)[0]
+            kept.append(_digits(results.Snapshot(time, value, table, exposure(at, at + 1)[0],
+                                                 step, table)))
             values.append(value)
         extend(self, times, new_values, health, tables, exposure, parts)
 
