@@ -234,7 +234,7 @@ class AccruingRows:
         parts = {name: column[:count] for name, column in block.parts.items()}
         for name, column in parts.items():  # as `close_parts` totals them: zeros skipped
             totals[name] = reduce(EXACT.add, filter(None, column), totals[name])
-        snapshots.extend(times, values, health, block.tables, block.exposures, parts)
+        snapshots.extend(times, values, health, block.exposures, parts)
         last = count - 1
         for index, column in block.amounts.items():
             units[index] = column[last]
@@ -310,23 +310,33 @@ class _Block:
 
     def __init__(self, rows: AccruingRows, layout: _Layout, first: int, stop: int,
                  units: list[Decimal], held_rates: dict[str, Decimal]) -> None:
-        bt = rows.bt
-        market = bt.market
-        prices, assets = market.prices, market.assets
-        count = stop - first
-        self.first, self.count, self.units, self.held_rates = first, count, units, held_rates
-        self.layout = layout
-        self._market, self._assets = prices, assets
-        # 1. apply_row: the rates (a rate's object kept until it changes, as the step
-        # keeps it), the price columns (a value carried over an empty cell), derived prices
+        self.bt, self.layout = rows.bt, layout
+        self.first, self.stop, self.count = first, stop, stop - first
+        self.units, self.held_rates = units, held_rates
+        self._market, self._assets = self.bt.market.prices, self.bt.market.assets
         self.rates: dict[str, list[Decimal]] = {}
-        moved: list[tuple[str, list[tuple[int, Decimal, Decimal]]]] = []
-        for asset, info, col, apr in layout.rates:
+        self.prices: dict[str, list[Decimal]] = {}
+        self.amounts: dict[int, list[Decimal]] = {}
+        self.parts: dict[str, list[Decimal]] = {}
+        self.health: dict[str, list[Decimal | None]] = {}
+        moved = self._apply_rows()
+        refused = self._accrue()
+        self._staking(moved)
+        self.low = min(refused, self._health())
+
+    def _apply_rows(self) -> list[tuple[str, list[tuple[int, Decimal, Decimal]]]]:
+        """1. `apply_row`: the rates (a rate's object kept until it changes, as the step
+        keeps it), the price columns (a value carried over an empty cell), the derived
+        prices; returns each moving rate's changes (row, old, new)."""
+        bt, count, first, stop = self.bt, self.count, self.first, self.stop
+        prices = self._market
+        moved = []
+        for asset, info, col, apr in self.layout.rates:
             found = col.values(first, stop) if col is not None else [None] * count
             if has_none(found):
                 found = [bt.rate_at(first + at, asset, info, col, apr) if value is None
                          else value for at, value in enumerate(found)]
-            current, column, changes = held_rates[asset], [], []
+            current, column, changes = self.held_rates[asset], [], []
             for at, value in enumerate(found):
                 if value != current:
                     changes.append((at, current, value))
@@ -334,8 +344,7 @@ class _Block:
                 column.append(current)
             self.rates[asset] = column
             moved.append((asset, changes))
-        self.prices: dict[str, list[Decimal]] = {}
-        for asset, col in layout.prices:
+        for asset, col in self.layout.prices:
             found = col.values(first, stop)
             if has_none(found):
                 current = prices.get(asset)
@@ -347,7 +356,7 @@ class _Block:
             if has_none(found):  # no price yet (the step would not find one either)
                 raise _Unsupported
             self.prices[asset] = found
-        for asset, underlying, priced, base in layout.derived:
+        for asset, underlying, priced, base in self.layout.derived:
             under = self.prices.get(underlying)
             if under is None:
                 if underlying not in prices:
@@ -365,17 +374,22 @@ class _Block:
                     current = under[at] * rate[at]
                 column.append(current)
             self.prices[asset] = column
-        # 3. accrual: each entry's amounts after each row, its interest into its part
-        self.amounts: dict[int, list[Decimal]] = {}
-        self.parts: dict[str, list[Decimal]] = {}
-        low = count
+        return moved
+
+    def _accrue(self) -> int:
+        """3. `accrue`: each entry's amount after each row (`accrual.grow`), its interest
+        · price into its part; returns the first row where an amount would grow below
+        zero (`count` when none does)."""
+        bt, count, first, stop = self.bt, self.count, self.first, self.stop
+        refused = count
         times = bt.series.times
         dts = [bt.years_before(row) for row in range(first, stop)] \
             if len(set(map(sub, times[first:stop], times[first - 1:stop - 1]))) > 1 \
             else [bt.years_before(first)] * count
-        for index, kind, venue, asset, part in layout.accrual:
+        for index, kind, venue, asset, part in self.layout.accrual:
             aprs = bt.aprs(kind, venue, asset, first - 1, stop - 1)
-            amount, column = units[index], []
+            amount = self.units[index]
+            column: list[Decimal] = []
             interests: list[Decimal | None] = []
             for begin, end in _runs(aprs, dts):  # one factor a run (`Backtest.factor`)
                 apr = aprs[begin]
@@ -386,47 +400,55 @@ class _Block:
                 factor = bt.factor(kind, venue, asset, apr, dts[begin])
                 for _ in range(end - begin):
                     interest = ZERO
-                    if amount:  # `accrual.grow`
+                    if amount:
                         interest = amount * factor - amount
                         if interest:
                             amount = amount + interest
                     interests.append(interest)
                     column.append(amount)
-            if min(column) <= ZERO:  # an amount the ledger would refuse, grown below zero
-                low = min(low, next((at for at, (interest, grown)
-                                     in enumerate(zip(interests, column, strict=True))
-                                     if interest and grown <= ZERO), count))
+            if min(column) <= ZERO:
+                refused = min(refused, next((at for at, (interest, grown)
+                                             in enumerate(zip(interests, column, strict=True))
+                                             if interest and grown <= ZERO), count))
             self.amounts[index] = column
             price = self.price(asset)
             given = self.parts.get(part) or [ZERO] * count
             grow = add if kind == "supply" else sub  # debt: what is owed more
-            if has_none(interests):
+            if has_none(interests):  # rows at a zero APR: no interest, the part untouched
                 self.parts[part] = [value if interest is None else grow(value, interest * cost)
                                     for value, interest, cost in zip(given, interests, price,
                                                                      strict=True)]
             else:
                 self.parts[part] = list(map(grow, given, map(mul, interests, price)))
-        # 2. staking, on the net units before the row's accrual
+        return refused
+
+    def _staking(self, moved: list[tuple[str, list[tuple[int, Decimal, Decimal]]]]) -> None:
+        """2. `staking_part`: at each row where a rate moved, the net units before the
+        row's accrual · price(underlying) · Δrate."""
         for asset, changes in moved:
-            underlying = layout.underlying[asset]
-            staking = self.parts.get("staking") or [ZERO] * count
-            priced = underlying in self.prices or underlying in prices
+            underlying = self.layout.underlying[asset]
+            staking = self.parts.get("staking") or [ZERO] * self.count
+            priced = underlying in self.prices or underlying in self._market
             cost = self.price(underlying) if priced else []
             net_terms = [(sign, self.units[index], self.amounts.get(index))
-                         for index, sign in layout.net[asset]]
+                         for index, sign in self.layout.net[asset]]
             for at, old, new in changes:
                 delta = new - old
                 if not delta or not priced:
                     continue
                 net = ZERO
-                for sign, unit, grown in net_terms:  # the units before the row's accrual
+                for sign, unit, grown in net_terms:
                     net += sign * (unit if grown is None or not at else grown[at - 1])
                 if net:
                     staking[at] += net * cost[at] * delta
             if changes:
                 self.parts["staking"] = staking
-        # 4. health at the oracle prices
-        feed = market.oracle_feed()  # no oracle column among what is read: fixed here
+
+    def _health(self) -> int:
+        """4. `Readings.health` at the oracle prices, venue by venue; returns the first
+        row where one is below 1 (`count` when none is)."""
+        count = self.count
+        feed = self.bt.market.oracle_feed()  # no oracle column among what is read: fixed
         oracles: dict[tuple[str, str | None], list[Decimal]] = {}
 
         def oracle(rule: tuple[str, str | None]) -> list[Decimal]:
@@ -436,8 +458,8 @@ class _Block:
                                                        count)
             return column
 
-        self.health: dict[str, list[Decimal | None]] = {}
-        for venue, collateral, debts in layout.accounts:
+        low = count
+        for venue, collateral, debts in self.layout.accounts:
             threshold: Any = repeat(ZERO, count)
             for index, rule, lt in collateral:
                 if lt is not None:
@@ -459,7 +481,7 @@ class _Block:
                               if value is not None and value < 1), count)
             self.health[venue] = health
             low = min(low, below)
-        self.low = low
+        return low
 
     def tables(self, start: int, stop: int) -> list[dict[str, Decimal | None]]:
         """Rows [start, stop)'s health tables (`Readings.health`'s, venue by venue)."""
@@ -494,21 +516,19 @@ class _Block:
             total = map(EXACT.add if sign > 0 else EXACT.subtract, total, terms)
         return list(map(pos, total))
 
-    def exposures(self, start: int, stop: int) -> list[dict[str, Decimal]]:
-        """Rows [start, stop)'s exposure tables (`Readings.exposures`)."""
+    def exposures(self, start: int, stop: int) -> dict[str, list[Decimal]]:
+        """Rows [start, stop)'s exposure, base by base (`Readings.exposures`)."""
         count = stop - start
-        columns = []
-        for _, terms in self.layout.exposure:
+        found = {}
+        for base, terms in self.layout.exposure:
             amount: Any = repeat(ZERO, count)
             for index, sign, asset in terms:
                 held = map(mul, repeat(sign, count), self.amount(index)[start:stop])
                 if asset is not None:
                     held = map(mul, held, self.rate(asset)[start:stop])
                 amount = map(add, amount, held)
-            columns.append(amount)
-        bases = [base for base, _ in self.layout.exposure]
-        return [dict(zip(bases, row, strict=True)) for row in zip(*columns, strict=True)] \
-            if bases else [{} for _ in range(count)]
+            found[base] = list(amount)
+        return found
 
 
 def _runs(aprs: list[Decimal], dts: list[Decimal]) -> Iterator[tuple[int, int]]:

@@ -6,11 +6,12 @@ these types without importing the loop that makes them.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any, overload
 
 from stratplan.dsl.decimals import EXACT
@@ -97,6 +98,22 @@ class _Tables:
             return
         self.entries.append((self._known.setdefault(keys, keys), *values))
 
+    def extend(self, keys: tuple[str, ...], columns: Sequence[Sequence[Any]],
+               count: int) -> None:
+        """`append` each of `count` rows of the columns as a table with these keys (one
+        column a key, in their order): the same entries, shared as `append` shares them."""
+        keys = self._known.setdefault(keys, keys)
+        rows = list(zip(repeat(keys, count), *columns, strict=True))
+        entries = self.entries
+        equal = list(map(operator.eq, rows, chain(entries[-1:] or [None], rows)))
+        if not any(equal):  # a moving table: each row a new entry
+            entries.extend(rows)
+            return
+        for row, same in zip(rows, equal, strict=True):
+            last = entries[-1] if entries else None
+            entries.append(last if same and last is not None and _alike(row[1:], last[1:])
+                           else row)
+
     def table(self, row: int) -> dict[str, Any] | None:
         entry = self.entries[row]
         return None if entry is None else dict(zip(entry[0], entry[1:], strict=True))
@@ -162,18 +179,16 @@ class Snapshots(Sequence[Snapshot]):
         for name, column in columns.items():
             column.append(snap.parts.get(name, ZERO))
 
-    def extend(self, times: Sequence[int], values: Sequence[Decimal],
-               health: Mapping[str, Sequence[Decimal | None]],
-               tables: Callable[[int, int], list[dict[str, Decimal | None]]],
-               exposure: Callable[[int, int], list[dict[str, Decimal]]],
+    def extend(self, times: Sequence[int], values: list[Decimal],
+               health: Mapping[str, list[Decimal | None]],
+               exposure: Callable[[int, int], Mapping[str, list[Decimal]]],
                parts: Mapping[str, Sequence[Decimal]]) -> None:
         """Keep a stretch of steps at once (time/accruing.py), as appending each step's
-        `Snapshot` would: their times and values, each venue's health column, their
-        health tables (the same before and after: no liquidation) and exposure tables
-        (`tables(i, j)`, `exposure(i, j)`: steps i to j - 1, asked only for the steps
-        kept) and their PnL part columns
-        but `price` (the ZERO object where a step did not touch a part, as a step's own
-        `parts` holds it)."""
+        `Snapshot` would: their times and values, each venue's health (the same table
+        before and after: no liquidation), each base's exposure (`exposure(i, j)`: steps
+        i to j - 1, asked only for the steps kept) and each PnL part but `price` (the ZERO
+        object where a step did not touch a part, as a step's own `parts` holds it), a
+        column each."""
         count = len(times)
         if not count:
             return
@@ -184,33 +199,33 @@ class Snapshots(Sequence[Snapshot]):
             self.running.lowest(times, venue, column)
         if not self.keep:
             first = max(0, count - 2)  # the last two are all it keeps
-            exposures, healths = exposure(first, count), tables(first, count)
+            exposed = exposure(first, count)
             for at in range(first, count):
                 step = dict.fromkeys(PARTS, ZERO)
                 rest = ZERO
-                for name, column in parts.items():
-                    step[name] = value = column[at]
+                for name, part in parts.items():
+                    step[name] = value = part[at]
                     if value:  # as `close_parts` sums them: zeros skipped
                         rest = EXACT.add(rest, value)
                 before = values[at - 1] if at else previous
                 step["price"] = EXACT.subtract(EXACT.subtract(values[at], before), rest)
-                table = healths[at - first]
-                self._keep_last(Snapshot(times[at], values[at], table, exposures[at - first],
-                                         step, table))
+                table = {venue: column[at] for venue, column in health.items()}
+                self._keep_last(Snapshot(
+                    times[at], values[at], table,
+                    {base: column[at - first] for base, column in exposed.items()},
+                    step, table))
             return
         prior = len(self.values)
         self.times.extend(times)
         self.values.extend(values)
-        health_entries = self._health.entries
-        for table in tables(0, count):
-            self._health.append(table)
-            self._before.entries.append(health_entries[-1])
-        for exposed in exposure(0, count):
-            self._exposure.append(exposed)
+        self._health.extend(tuple(health), list(health.values()), count)
+        self._before.entries.extend(self._health.entries[-count:])
+        exposed = exposure(0, count)
+        self._exposure.extend(tuple(exposed), list(exposed.values()), count)
         columns = self._parts
-        for name, column in parts.items():
+        for name, part in parts.items():
             if name != "price" and name not in columns \
-                    and any(value is not ZERO for value in column):
+                    and any(value is not ZERO for value in part):
                 columns[name] = [ZERO] * (prior - 1)
         for name, kept in columns.items():
             given = parts.get(name)

@@ -24,12 +24,17 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import reduce
 from itertools import accumulate, chain, compress, repeat
-from operator import is_, lt, sub, truediv
+from operator import is_, itemgetter, lt, sub, truediv
 
 from stratplan.dsl.decimals import EXACT
 
 ZERO = Decimal(0)
 _Table = Mapping[str, "Decimal | None"]
+
+
+def _pick(values: list[Decimal], rows: list[int]) -> Sequence[Decimal]:
+    """values[row] for each of the rows (one or more)."""
+    return (values[rows[0]],) if len(rows) == 1 else itemgetter(*rows)(values)
 
 
 class RunningMetrics:
@@ -85,7 +90,7 @@ class RunningMetrics:
             if drop > self.worst:
                 self.worst, self.worst_from, self.worst_to = drop, self.peak_time, time
 
-    def values(self, times: Sequence[int], values: Sequence[Decimal]) -> None:
+    def values(self, times: Sequence[int], values: list[Decimal]) -> None:
         """`value(time, value)` for each step in turn, worked out a column at a time for a
         stretch of positive values after a positive one (time/accruing.py's): the same
         operations on the same numbers in the same order, so the same sums, peak and fall
@@ -111,22 +116,22 @@ class RunningMetrics:
         peaks = list(accumulate(values, max, initial=peak))[1:]
         below = list(compress(range(len(values)), map(lt, values, peaks)))
         if below:
-            drops = [(peaks[at] - values[at]) / peaks[at] for at in below]
+            tops, lows = _pick(peaks, below), _pick(values, below)
+            drops = list(map(truediv, map(sub, tops, lows), tops))
             worst = max(drops)
             if worst > self.worst:
-                at = below[drops.index(worst)]  # the first step that fell that far
-                self.worst, self.worst_to = drops[drops.index(worst)], times[at]
-                self.worst_from = self._peak_time(times, values, peaks, at)
-        self.peak_time = self._peak_time(times, values, peaks, len(values) - 1)
+                first = drops.index(worst)  # the first step that fell that far
+                self.worst, self.worst_to = drops[first], times[below[first]]
+                self.worst_from = self._peak_time(times, values, peaks[below[first]], peak)
+        self.peak_time = self._peak_time(times, values, peaks[-1], peak)
         self.peak = peaks[-1]
 
-    def _peak_time(self, times: Sequence[int], values: Sequence[Decimal],
-                   peaks: Sequence[Decimal], at: int) -> int | None:
-        """When the peak in force at step `at` of a stretch was reached."""
-        peak = peaks[at]
-        while at >= 0 and values[at] is not peak:
-            at -= 1
-        return self.peak_time if at < 0 else times[at]
+    def _peak_time(self, times: Sequence[int], values: list[Decimal], top: Decimal,
+                   before: Decimal) -> int | None:
+        """When the peak `top` was reached: `before` (the peak before the stretch) at the
+        time known, any other at its first step (the steps before it are all lower: a
+        peak moves only to a greater value, so `index` finds that very step)."""
+        return self.peak_time if top is before else times[values.index(top)]
 
     def lowest(self, times: Sequence[int], venue: str,
                health: Sequence[Decimal | None]) -> None:

@@ -438,7 +438,7 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
             values.append(value)
         repeat_last(self, times, new_values)
 
-    def extending(self, times, new_values, health, tables, exposure, parts):
+    def extending(self, times, new_values, health, exposure, parts):
         # accruing rows (time/accruing.py): each step as `close_parts` would have made it
         for at, (time, value) in enumerate(zip(times, new_values, strict=True)):
             step = dict.fromkeys(results.PARTS, results.ZERO)
@@ -449,11 +449,11 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
                     rest = results.EXACT.add(rest, column[at])
             step["price"] = results.EXACT.subtract(
                 results.EXACT.subtract(value, values[-1]), rest)
-            table = tables(at, at + 1)[0]
-            kept.append(_digits(results.Snapshot(time, value, table, exposure(at, at + 1)[0],
-                                                 step, table)))
+            table = {venue: column[at] for venue, column in health.items()}
+            exposed = {base: column[0] for base, column in exposure(at, at + 1).items()}
+            kept.append(_digits(results.Snapshot(time, value, table, exposed, step, table)))
             values.append(value)
-        extend(self, times, new_values, health, tables, exposure, parts)
+        extend(self, times, new_values, health, exposure, parts)
 
     extend = results.Snapshots.extend
     results.Snapshots.append = recording  # type: ignore[method-assign]

@@ -230,3 +230,28 @@ def test_the_lowest_health_of_a_stretch_is_its_first_lowest():
     running.lowest(times, "aave", [D("1.5"), D("1.21")])
     running.lowest(times, "spark", [None, None])
     assert running.health == {"aave": (D("1.2"), 120_000)}
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([None, "1.5", "1.50", "2", "0.9"]),
+                          st.sampled_from([None, "1.5", "3"])), min_size=1, max_size=8),
+       st.integers(0, 8), st.booleans())
+def test_property_tables_extended_by_columns_are_the_tables_appended(rows, split, empty):
+    """`_Tables.extend` (a stretch's tables as columns, time/accruing.py) keeps the entries
+    `append` keeps table by table: equal values, and the entry of the step before shared
+    where the values are written alike (1.5 then 1.5, not 1.5 then 1.50)."""
+    from stratplan.interpreter.time.results import _Tables
+    keys = () if empty else ("aave", "spark")
+    tables = [{} if empty else {"aave": None if a is None else D(a),
+                                "spark": None if b is None else D(b)} for a, b in rows]
+    split = min(split, len(tables))
+    one, two = _Tables(), _Tables()
+    for table in tables:
+        one.append(table)
+    for table in tables[:split]:
+        two.append(table)
+    rest = tables[split:]
+    two.extend(keys, [[table[key] for table in rest] for key in keys], len(rest))
+    assert [repr(entry) for entry in two.entries] == [repr(entry) for entry in one.entries]
+    shared = [a is b for a, b in zip(one.entries, one.entries[1:], strict=False)]
+    assert [a is b for a, b in zip(two.entries, two.entries[1:], strict=False)] == shared
