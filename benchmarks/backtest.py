@@ -6,6 +6,7 @@ hand-written plain-Python Decimal loop doing the same accrual and checks.
     python3 benchmarks/backtest.py              # 365 days of 1-minute steps (525,600)
     python3 benchmarks/backtest.py --days 30    # shorter
     python3 benchmarks/backtest.py --smoke      # 2 days: CI runs it so it never rots
+    python3 benchmarks/backtest.py --profile    # and where the time goes (cProfile)
 
 Targets (docs/performance.md): at least 50,000 steps/s, at most 5x the plain loop; issue 27
 asks 10x the 26,428 steps/s of its filing and at most 100 bytes a step of memory (measured
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--smoke", action="store_true", help="2 days, for CI")
+    parser.add_argument("--profile", action="store_true",
+                        help="then where a run keeping no step spends its time (cProfile, "
+                             "up to 30 days)")
     args = parser.parse_args(argv)
     days = 2 if args.smoke else args.days
 
@@ -183,9 +187,27 @@ def main(argv: list[str] | None = None) -> int:
         floor_s = time.perf_counter() - begin
     print(f"floor (each row's accrual, value and return in Decimal, nothing else): "
           f"{steps / floor_s:,.0f} steps/s; issue 27's 10x of its filing is "
-          f"{10 * FILED:,} steps/s: {steps / lean_s / FILED:.1f}x now (no step kept)")
+          f"{10 * FILED:,} steps/s: now {steps / engine_s / FILED:.1f}x with every step kept, "
+          f"{steps / lean_s / FILED:.1f}x with none kept")
     del weeth
+    if args.profile:
+        _profile(plan, sample)
     return 0
+
+
+def _profile(plan, series) -> None:
+    """The functions a run keeping no step spends its own time in, the most first."""
+    import cProfile
+    import pstats
+
+    from stratplan.executors.market import default_market
+    from stratplan.interpreter.time.backtest import run_backtest
+    market = default_market()
+    profile = cProfile.Profile()
+    profile.runcall(run_backtest, plan, market, series, keep_steps=False)
+    print(f"profile of a run keeping no step over {len(series) - 1:,} steps (cProfile's "
+          "own overhead included):")
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(12)
 
 
 def _bytes_per_step(plan, series, keep: bool) -> float:
