@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Container, Iterator, Sequence
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from functools import reduce
 from itertools import chain, compress, pairwise, repeat
 from operator import add, gt, is_not, mul, or_, pos, sub, truediv
@@ -200,7 +200,10 @@ class AccruingRows:
             end = min(stop, row + BLOCK)
             try:
                 block = _Block(self, layout, row, end, units, rates)
-            except _Unsupported:
+            except (_Unsupported, DecimalException):
+                # A block works out rows past where the step would stop (a liquidation may
+                # change the books before them): arithmetic that fails there is left to
+                # the loop, which steps these rows in full and reports what fails.
                 break
             done = self._commit(block, layout, whens, snapshots, totals)
             row += done

@@ -248,3 +248,28 @@ def test_interest_over_a_stretch_is_the_steps_arithmetic():
     books = result.engine.monitor.books
     assert books["debt"][("aave", "USDC")] == debt
     assert books["collateral"][("aave", "WETH")] == collateral
+
+
+def test_arithmetic_that_fails_in_a_block_is_left_to_the_loop(monkeypatch):
+    """A block works rows out past where the step would stop; if its arithmetic fails
+    there (an overflow on books a liquidation would have changed first), the rows are left
+    to the loop, and the backtest is the reference's."""
+    import decimal
+
+    counts = _stepped(monkeypatch)
+    health = accruing._Block._health
+
+    def failing(self):
+        if self.first >= 10:
+            raise decimal.Overflow("a price past the stop")
+        return health(self)
+
+    monkeypatch.setattr(accruing._Block, "_health", failing)
+    monkeypatch.setattr(accruing, "BLOCK", 4)
+    lines = [f"{_iso(i * 60_000)},{3400 + i},0.001,0.08" for i in range(30)]
+    _agree(_plan(STABLE.format(usdc=10_000)),
+           _series(lines, "time,price.ETH,supply.aave.WETH,borrow.aave.USDC"))
+    # Blocks of 4 rows: rows 2-5 and 6-9 are stepped here; the block from row 10 fails,
+    # so the loop steps row 10, and every later block fails at its first row too.
+    assert counts[0] == 8
+    assert len(counts) > 1 and all(count == 0 for count in counts[1:])
