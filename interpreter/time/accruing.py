@@ -190,6 +190,8 @@ class AccruingRows:
 
     def _run(self, layout: _Layout, live: Container[str], first: int, stop: int,
              snapshots: Snapshots, totals: dict[str, Decimal]) -> int:
+        """Rows [first, stop) block by block, until one stops before its end; returns the
+        first row not stepped, the books and the market left as the step leaves them."""
         bt, market = self.bt, self.bt.market
         units = [table[key] for table, key, _ in layout.terms]
         rates = {asset: market.assets[asset].rate for asset, _, _, _ in layout.rates}
@@ -307,7 +309,7 @@ BLOCK = 256  # rows a block works out at once: the rows past a stop are worked o
 
 class _Block:
     """One block of accruing rows, worked out a column at a time: each number of each row
-    as the step works it out (`AccruingRows._run`'s docstring), with the same operations
+    as the step works it out (the module's docstring, 1-4), with the same operations
     on the same numbers in the same order, so to the last digit. `low` is the first row
     where health falls below 1 or an amount would go below zero (the loop steps it)."""
 
