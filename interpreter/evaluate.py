@@ -194,7 +194,13 @@ def _call(expr: Any, scope: Scope) -> Decimal:
         value = _state(expr.func, args, scope.ledger, market)
     except (MarketError, ExecutionError) as exc:
         raise EvalError("SP103", str(exc), expr.span) from None
-    if value.is_finite() and value.adjusted() >= 30:  # beyond 1e30 (a series' huge price): SP110
+    return ranged(value, expr)
+
+
+def ranged(value: Decimal, expr: Any) -> Decimal:
+    """A function's value as the evaluator gives it: refused (SP110) beyond 1e30 (a series'
+    huge price, the health of a dust debt); compiled conditions read theirs through it."""
+    if value.is_finite() and value.adjusted() >= 30:
         return _checked(value, expr)
     return value
 
@@ -258,17 +264,23 @@ def market_reading(expr: Any, market: Market) -> Callable[[], Decimal] | None:
     except (EvalError, MarketError, ExecutionError, decimal.DecimalException):
         return None
     func = expr.func
+    read: Callable[[], Decimal]
     if func == "price":
-        return partial(market.price, args[0])
-    if func == "rate":  # its asset is priced (checked above): what remains is the rate
-        return partial(market.rate, args[0])
-    if func == "funding":
-        return partial(market.funding_rate, args[0], args[1])
-    if func == "supply_rate":  # the venue takes the asset (checked above)
-        return partial(market.supply_rate, args[0], args[1])
-    if func == "oracle":  # the venue lists the asset (checked above)
-        return partial(oracle_price, market, args[0], args[1])
-    return partial(market.borrow_rate, args[0], args[1])
+        read = partial(market.price, args[0])
+    elif func == "rate":  # its asset is priced (checked above): what remains is the rate
+        read = partial(market.rate, args[0])
+    elif func == "funding":
+        read = partial(market.funding_rate, args[0], args[1])
+    elif func == "supply_rate":  # the venue takes the asset (checked above)
+        read = partial(market.supply_rate, args[0], args[1])
+    elif func == "oracle":  # the venue lists the asset (checked above)
+        read = partial(oracle_price, market, args[0], args[1])
+    else:
+        read = partial(market.borrow_rate, args[0], args[1])
+
+    def reading() -> Decimal:  # out of range as the evaluator finds it (SP110)
+        return ranged(read(), expr)
+    return reading
 
 
 def _oracle(venue: str, asset: str, market: Market) -> Decimal:

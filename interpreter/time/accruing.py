@@ -67,6 +67,7 @@ from stratplan.interpreter.time.triggers import (
 )
 
 ZERO, ONE = Decimal(0), Decimal(1)
+_HUGE = Decimal("1e30")
 
 
 class _Unsupported(Exception):
@@ -263,7 +264,10 @@ class AccruingRows:
             column = None if simple is None else block.health.get(simple.venue)
             try:
                 rows = None if column is None else column[:stop]
-                if simple is not None and rows is not None and not has_none(rows):
+                # A health of 1e30 or more is SP110 (`evaluate.ranged`): the compiled
+                # condition raises it, and the row is the loop's.
+                if simple is not None and rows is not None and not has_none(rows) \
+                        and max(cast(list[Decimal], rows)) < _HUGE:
                     held = list(map(simple.test, cast(list[Decimal], rows),
                                     repeat(simple.bound)))
                 else:
@@ -587,6 +591,8 @@ def _followed(condition: Any, scope: Scope) -> set[str] | None:
             return True
         if expr.func in _BOOKS:
             found.add("books")
+            if expr.func == "value":  # the books at the market's prices
+                found.add("price")
             return True
         return False
 

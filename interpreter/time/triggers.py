@@ -39,6 +39,7 @@ from stratplan.interpreter.evaluate import (
     evaluate,
     holds,
     market_reading,
+    ranged,
 )
 
 _MS = Decimal(1000)
@@ -167,10 +168,11 @@ class HealthVsConstant:
     venue: str
     test: Callable[[Decimal, Decimal], bool]
     bound: Decimal
+    call: Any  # the `health(V)` expression, for its SP110 (`evaluate.ranged`)
 
     def __call__(self, health: Health) -> bool:
         value = health.get(self.venue)
-        return self.test(_INFINITE if value is None else value, self.bound)
+        return self.test(_INFINITE if value is None else ranged(value, self.call), self.bound)
 
 
 def compile_condition(condition: Any, scope: Scope) -> Condition | None:
@@ -199,16 +201,17 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         test = _COMPARE[expr.op]
         left, right = health_of(expr.left), health_of(expr.right)
         if left is not None and (bound := fixed(expr.right)) is not None:
-            return HealthVsConstant(left, test, bound)  # the common case
+            return HealthVsConstant(left, test, bound, expr.left)  # the common case
         if right is not None and (bound := fixed(expr.left)) is not None:
             def constant_vs_health(health: Health) -> bool:
                 value = health.get(right)
-                return test(bound, _INFINITE if value is None else value)
+                return test(bound, _INFINITE if value is None else ranged(value, expr.right))
             return constant_vs_health
         if left is not None and right is not None:
             def health_vs_health(health: Health) -> bool:
                 one, two = health.get(left), health.get(right)
-                return test(_INFINITE if one is None else one, _INFINITE if two is None else two)
+                return test(_INFINITE if one is None else ranged(one, expr.left),
+                            _INFINITE if two is None else ranged(two, expr.right))
             return health_vs_health
         lhs, rhs = fixed(expr.left), fixed(expr.right)
         if lhs is not None and rhs is not None:
@@ -231,7 +234,7 @@ def compile_condition(condition: Any, scope: Scope) -> Condition | None:
         if venue is not None:
             def health_value(health: Health) -> Decimal:
                 value = health.get(venue)
-                return _INFINITE if value is None else value
+                return _INFINITE if value is None else ranged(value, expr)
             return health_value
         if expr.kind == "call" and expr.func in BOOK_READINGS and scope.ledger is not None:
             # What the books hold (and `value()`): the evaluator's own reading at the step,

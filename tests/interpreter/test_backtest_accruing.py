@@ -273,3 +273,36 @@ def test_arithmetic_that_fails_in_a_block_is_left_to_the_loop(monkeypatch):
     # so the loop steps row 10, and every later block fails at its first row too.
     assert counts[0] == 8
     assert len(counts) > 1 and all(count == 0 for count in counts[1:])
+
+
+def test_a_condition_on_value_reads_each_rows_prices():
+    """`value()` is the books at the market's prices: each row's prices are written before
+    the condition is read, so `rich` fires at the first row whose value passes 45,000 (13
+    ETH-priced units at 3400 + 3i, USDC 500 net of the loan, less the entry's gas: i = 9),
+    as in the reference. Found by an adversarial run: the stretch read the prices of its
+    first row."""
+    text = STABLE.format(usdc=20_000) + \
+        "trigger rich when value() > 45000 {\n  repay 10 USDC to aave\n}\n"
+    lines = [f"{_iso(i * 60_000)},{3400 + 3 * i},0.001,0.08" for i in range(40)]
+    data = _series(lines, "time,price.ETH,supply.aave.WETH,borrow.aave.USDC")
+    for size in (1, 3, 256):
+        with patch.object(accruing, "BLOCK", size):
+            result = _agree(_plan(text), data)
+        firing = next(e for e in result.events if e.kind == "firing")
+        passed = next(s.time for s in result.snapshots if s.value > 45_000)
+        assert firing.time == passed == 1_704_067_200_000 + 9 * 60_000
+
+
+def test_a_health_beyond_1e30_is_sp110_on_every_path():
+    """A dust debt (1e-27 USDC against 10 WETH) makes health(aave) ~3e31: the evaluator
+    refuses it (SP110, LANGUAGE.md section 1) at every step after the entry, and so do the compiled
+    condition and the accruing rows (found by an adversarial run: they compared it)."""
+    text = ("plan dust \"x\"\nholdings { wallet: 12 WETH, 1 ETH, 500 USDC }\n"
+            "phase entry {\n  supply 10 WETH to aave\n  borrow 1 USDC from aave\n"
+            "  repay 0.999999999999999999999999999 USDC to aave\n}\n"
+            "trigger low when health(aave) < 1.5 {\n  repay 1 USDC to aave\n}\n")
+    lines = [f"{_iso(i * 60_000)},{3400 + i},0.05" for i in range(5)]
+    result = _agree(_plan(text), _series(lines, "time,price.ETH,borrow.aave.USDC"))
+    failures = [e for e in result.events if e.kind == "failure"]
+    assert [e.code for e in failures] == ["SP110"] * 4  # rows 1-4 (row 0 is the entry)
+    assert "out of range" in failures[0].message and result.failed

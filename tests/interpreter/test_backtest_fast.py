@@ -471,3 +471,21 @@ def test_property_snapshot_columns_read_back_every_digit(generated, data, guard)
     assert len(result.snapshots) == len(kept)
     if kept:
         assert _digits(result.snapshots[-1]) == kept[-1]
+
+
+def test_a_compiled_market_reading_beyond_1e30_is_sp110_as_evaluated():
+    """weETH's price is ETH's (1e25) times its rate: 1.05e25, then 1e31 once the rate
+    column says 1e6. The evaluator refuses `price(weETH)` beyond 1e30 (SP110); the
+    compiled condition reads it through the same check (`evaluate.ranged`), so both paths
+    record the same failures from that row on (found by an adversarial run)."""
+    plan = parse("plan big \"x\"\nholdings { wallet: 12 WETH, 1 ETH, 500 USDC }\n"
+                 "phase entry {\n  supply 10 WETH to aave\n  borrow 1000 USDC from aave\n}\n"
+                 "trigger hi when price(weETH) < 1 {\n  repay 1 USDC to aave\n}\n").plan
+    rows = ["time,price.ETH,rate.weETH,borrow.aave.USDC"]
+    rows += [f"2024-01-01T00:0{i}:00Z,1E+25,{'1E+6' if i > 1 else '1.05'},0.05"
+             for i in range(5)]
+    data = read_series(("\n".join(rows) + "\n").encode(), "huge")
+    _same(plan, MARKET, data)
+    fast = run_backtest(plan, MARKET, data)
+    assert [(e.time, e.code) for e in fast.events if e.kind == "failure"] == \
+        [(1_704_067_200_000 + row * 60_000, "SP110") for row in (2, 3, 4)]
