@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from decimal import Decimal, DecimalException
 from functools import cache, cached_property
 from pathlib import Path
@@ -433,6 +434,24 @@ class Market(_Model):
         """The asset's underlying, or the asset itself."""
         info = self.assets.get(asset)
         return info.underlying if info else asset
+
+    def underlyings_first(self, assets: Iterable[str]) -> list[str]:
+        """The assets in an order where an underlying among them comes before the assets on
+        it (a market may list aWETH, on WETH, before WETH): prices derived in this order
+        are each price(underlying) · rate of the same moment."""
+        pending, ordered = dict.fromkeys(assets), []
+
+        def place(asset: str, seen: set[str]) -> None:
+            if asset not in pending or asset in seen:
+                return
+            seen.add(asset)
+            place(self.underlying(asset), seen)
+            del pending[asset]
+            ordered.append(asset)
+
+        for asset in list(pending):
+            place(asset, set())
+        return ordered
 
     def flash_fee(self, venue: str, asset: str) -> Decimal | None:
         """The flash-loan fee for `asset` at `venue`, or None when it does not lend it."""

@@ -207,9 +207,9 @@ class Backtest:
                              for asset, info in market.assets.items()
                              if asset in rate_cols or market.staking_rate(asset)]
         # Prices derived as price(underlying) * rate: rate-bearing assets the market prices
-        # and the series does not.
-        self.derived = [(asset, info.underlying) for asset, info in market.assets.items()
-                        if asset not in priced and asset in market.prices]
+        # and the series does not, an underlying derived too before the assets on it.
+        self.derived = [(asset, market.underlying(asset)) for asset in market.underlyings_first(
+            asset for asset in market.assets if asset not in priced and asset in market.prices)]
         self.priced = priced
         self.rate_cells = _rate_cells(self.market, series)
         # v3: `oracle.ASSET` sets every lending venue's oracle price of ASSET from its
@@ -295,7 +295,7 @@ class Backtest:
 
     def reads(self, live: Container[str] | None) -> _Reads:
         """What `apply_row(row, live)` reads: every column and derived price, or (with
-        `live`) those of the assets in it and their underlyings, worked out once per `live`
+        `live`) those of the assets in it and their underlyings (and theirs), worked out once per `live`
         (the loop keeps one object while the books keep their layout)."""
         if live is None:
             return self._all_reads
@@ -304,17 +304,22 @@ class Backtest:
             return known[1]
         names = set(self.market.prices)
         priced = {asset for asset in names if asset in live}
-        priced |= {self.market.underlying(asset) for asset in priced}
+        added = priced
+        while added:  # underlyings of underlyings too: aWETH on WETH on ETH
+            added = {self.market.underlying(asset) for asset in added} - priced
+            priced |= added
         every = self._all_reads
         reads = _Reads(
-            rates=[entry for entry in every.rates if entry[0] in live],
+            # An underlying's rate and derived price too: an asset's derived price is the
+            # underlying's of the same row.
+            rates=[entry for entry in every.rates if entry[0] in priced],
             prices=[entry for entry in every.prices if entry[0] in priced],
             # Funding settlements are always kept; a lending-rate table only when its venue
             # and asset are live.
             cells=[entry for entry in every.cells if entry[0].kind == "funding"
                    or (entry[0].key[0] in live and entry[2] in live)],
             oracles=[entry for entry in every.oracles if entry[0] in priced],
-            derived=[entry for entry in every.derived if entry[0] in live])
+            derived=[entry for entry in every.derived if entry[0] in priced])
         self._live_reads = (live, reads)
         return reads
 

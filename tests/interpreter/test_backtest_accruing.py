@@ -306,3 +306,35 @@ def test_a_health_beyond_1e30_is_sp110_on_every_path():
     failures = [e for e in result.events if e.kind == "failure"]
     assert [e.code for e in failures] == ["SP110"] * 4  # rows 1-4 (row 0 is the entry)
     assert "out of range" in failures[0].message and result.failed
+
+
+def test_an_asset_on_a_derived_underlying_is_priced_from_the_same_row():
+    """A market listing aWETH (on WETH, 5% staking APR) before WETH (on ETH): aWETH's price
+    is price(WETH) · rate(aWETH) with WETH's price of the same row, on every path (found by
+    an adversarial run: the step derived aWETH before WETH, from WETH's price of the row
+    before, and a step reading only the held assets left WETH's price behind)."""
+    from pathlib import Path
+
+    from stratplan.executors.market import market_from_text
+    text = (Path(accruing.__file__).parents[2] / "executors/data/default_market.yaml"
+            ).read_text()
+    text = text.replace("assets: {WETH:", "assets: {aWETH: {underlying: WETH, rate: 1.01}, WETH:")
+    text = text.replace("prices: {", "prices: {aWETH: 3434, ")
+    text = text.replace("  staking: {", "  staking: {aWETH: 5%, ")
+    text = text.replace("      USDT: {ltv: 75%", "      aWETH: {ltv: 70%, liquidation_threshold: "
+                        "80%, liquidation_bonus: 5%, oracle: exchange_rate}\n      USDT: {ltv: 75%",
+                        1)
+    market = market_from_text(text, "chained")
+    assert next(iter(market.assets)) == "aWETH"  # listed before WETH, its underlying
+    plan = _plan("plan p \"x\"\nholdings { wallet: 10 aWETH, 1 ETH }\n"
+                 "phase entry {\n  supply 10 aWETH to aave\n  borrow 10000 USDC from aave\n}\n")
+    lines = [f"{_iso(i * 60_000)},{3400 + 7 * i},0.08" for i in range(30)]
+    data = _series(lines, "time,price.ETH,borrow.aave.USDC")
+    for size in (1, 256):
+        with patch.object(accruing, "BLOCK", size):
+            result = _agree(plan, data, market)
+    # At the last row WETH is ETH's 3603 · 1 and aWETH that · its rate at the row.
+    assert result.market.prices["WETH"] == 3603
+    from stratplan.dsl.decimals import arithmetic
+    with arithmetic():
+        assert result.market.prices["aWETH"] == 3603 * result.market.assets["aWETH"].rate
