@@ -36,9 +36,9 @@ It steps nothing when the books or the conditions are not of its kind (`_Layout`
 entry in a wallet, a CEX balance or a lending account (no perp, margin or flash debt, no
 debt outside a lending venue), every `when` condition compiled with sides that are
 constants, `health(V)`, `price(X)` or what the books hold but `exposure` (a condition on
-prices or on the books is evaluated row by row, with the row's prices and amounts written
-to the market and the books first, as the step writes them; rates are written only when
-the stretch ends), and no oracle column among the prices it reads. At the end of a stretch
+prices or on the books, `value()` being both, is evaluated row by row, with the row's
+prices and amounts written to the market and the books first, as the step writes them;
+rates are written only when the stretch ends), and no oracle column among the prices it reads. At the end of a stretch
 it writes the amounts to the books and applies the last row again (`apply_row`), so the
 market is as the general step would have left it.
 """

@@ -86,16 +86,20 @@ class DriftingCexExecutor:
 
 
 def test_check_executor_catches_an_order_dependent_executor():
-    _caught(DriftingCexExecutor(), "different states")
+    # Its count of trades is state that outlives a run, so the random search may first
+    # meet it as two backtests of one plan that differ (one trade) or as two orders of
+    # the DAG that end apart (two trades at once): either is this executor caught.
+    _caught(DriftingCexExecutor(), "different states", "two backtests of the same plan")
 
 
-def _caught(executor, needle: str) -> None:
-    """check_executor raises InvariantError saying `needle` (hypothesis groups several
-    distinct breaches into an ExceptionGroup)."""
+def _caught(executor, *needles: str) -> None:
+    """check_executor raises InvariantError saying one of the `needles` (hypothesis groups
+    several distinct breaches into an ExceptionGroup)."""
     with pytest.raises((InvariantError, ExceptionGroup)) as caught:
         check_executor(executor, max_examples=100)
     found = getattr(caught.value, "exceptions", (caught.value,))
-    assert any(isinstance(e, InvariantError) and needle in str(e) for e in found), found
+    assert any(isinstance(e, InvariantError) and any(needle in str(e) for needle in needles)
+               for e in found), found
 
 
 class StrayDebtContractExecutor(ContractExecutor):
