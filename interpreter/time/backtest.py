@@ -295,8 +295,8 @@ class Backtest:
 
     def reads(self, live: Container[str] | None) -> _Reads:
         """What `apply_row(row, live)` reads: every column and derived price, or (with
-        `live`) those of the assets in it and their underlyings (and theirs), worked out once per `live`
-        (the loop keeps one object while the books keep their layout)."""
+        `live`) those of the assets in it and their underlyings (and theirs), worked out
+        once per `live` (the loop keeps one object while the books keep their layout)."""
         if live is None:
             return self._all_reads
         known = self._live_reads

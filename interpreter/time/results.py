@@ -22,6 +22,7 @@ from stratplan.interpreter.dag import Dag
 from stratplan.interpreter.engine import Engine, Outcome
 from stratplan.interpreter.fills import Fill
 from stratplan.interpreter.series.read import Series
+from stratplan.interpreter.time.attribution import sum_parts
 from stratplan.interpreter.time.running_metrics import RunningMetrics
 
 ZERO = Decimal(0)
@@ -202,13 +203,9 @@ class Snapshots(Sequence[Snapshot]):
             exposed = exposure(first, count)
             for at in range(first, count):
                 step = dict.fromkeys(PARTS, ZERO)
-                rest = ZERO
-                for name, part in parts.items():
-                    step[name] = value = part[at]
-                    if value:  # as `close_parts` sums them: zeros skipped
-                        rest = EXACT.add(rest, value)
-                before = values[at - 1] if at else previous
-                step["price"] = EXACT.subtract(EXACT.subtract(values[at], before), rest)
+                step.update((name, part[at]) for name, part in parts.items())
+                change = EXACT.subtract(values[at], values[at - 1] if at else previous)
+                step["price"] = EXACT.subtract(change, sum_parts(step, skip="price"))
                 table = {venue: column[at] for venue, column in health.items()}
                 self._keep_last(Snapshot(
                     times[at], values[at], table,
@@ -295,32 +292,13 @@ class Snapshots(Sequence[Snapshot]):
         if row == 0 and self._first is not None:
             return dict(self._first)
         parts = dict.fromkeys(PARTS, ZERO)
-        rest = ZERO
         for name, column in self._parts.items():
             value = column[row - 1]
             if value is not ZERO:
                 parts[name] = value
-                if value:  # as `close_parts` sums them: zeros skipped
-                    rest = EXACT.add(rest, value)
         change = EXACT.subtract(self.values[row], self.values[row - 1])
-        parts["price"] = EXACT.subtract(change, rest)
+        parts["price"] = EXACT.subtract(change, sum_parts(parts, skip="price"))
         return parts
-
-    def health_tables(self) -> Iterator[tuple[int, dict[str, Decimal | None] | None,
-                                              dict[str, Decimal | None]]]:
-        """(time, health before the step's liquidations, health after) of every step whose
-        tables are not the very ones of the step before (those add nothing: no lower
-        value, no earlier time)."""
-        self._every_step()
-        health, before = self._health.entries, self._before.entries
-        seen: tuple[_Entry, _Entry] | None = None
-        for row, time in enumerate(self.times):
-            if seen is not None and health[row] is seen[0] and before[row] is seen[1]:
-                continue
-            seen = (health[row], before[row])
-            after = self._health.table(row)
-            assert after is not None
-            yield time, self._before.table(row), after
 
     def venues_with_health(self) -> set[str]:
         """The venues with a health (debt there) after some step; each table looked at once."""
